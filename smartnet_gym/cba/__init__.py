@@ -1,0 +1,1 @@
+"""cba layer of smartnet_gym."""

@@ -1,0 +1,1 @@
+"""grid layer of smartnet_gym."""

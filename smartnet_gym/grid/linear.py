@@ -1,0 +1,142 @@
+"""Linear network models in sparse explicit form: DC for transmission, LinDistFlow per radial area.
+
+These are the constant structures the clearing programs are built from (SPEC §3). Units:
+power in MW / Mvar, angles in rad, squared voltages in pu², impedances in pu on a 1 MVA base
+(so that Δw = -2 (r ΔP + x ΔQ) with ΔP in MW). Flows are incremental around a linearisation
+point taken from an AC power flow; base values per horizon period are given separately as
+:class:`BaseState`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class DCModel:
+    """Incremental DC model of the transmission grid: B_red Δθ = Δp, Δf = b (Δθ_from - Δθ_to).
+
+    Buses with ``fixed`` True (the external grids) keep Δθ = 0 and absorb any imbalance.
+    """
+
+    bus: np.ndarray            # (n_t,) pandapower bus id represented by each T-model bus
+    fixed: np.ndarray          # (n_t,) bool, θ fixed (slack buses)
+    branch_from: np.ndarray    # (n_br,) T-model bus position
+    branch_to: np.ndarray      # (n_br,) T-model bus position
+    branch_b_mw: np.ndarray    # (n_br,) susceptance [MW/rad]
+    rating_mw: np.ndarray      # (n_br,) flow limit [MW]; np.inf = unlimited
+    branch_element: tuple[tuple[str, int], ...] = ()  # ("line"|"trafo", pandapower index)
+
+    @property
+    def n_bus(self) -> int:
+        return len(self.bus)
+
+    @property
+    def n_branch(self) -> int:
+        return len(self.branch_from)
+
+    def flow_matrix(self) -> sp.csr_matrix:
+        """Bf (n_br × n_t): Δf = Bf Δθ [MW]."""
+        n = self.n_branch
+        rows = np.r_[np.arange(n), np.arange(n)]
+        cols = np.r_[self.branch_from, self.branch_to]
+        vals = np.r_[self.branch_b_mw, -self.branch_b_mw]
+        return sp.csr_matrix((vals, (rows, cols)), shape=(n, self.n_bus))
+
+    def susceptance_matrix(self) -> sp.csr_matrix:
+        """B (n_t × n_t) with Δp = B Δθ [MW]."""
+        bf = self.flow_matrix()
+        a = sp.csr_matrix((np.r_[np.ones(self.n_branch), -np.ones(self.n_branch)],
+                           (np.r_[np.arange(self.n_branch), np.arange(self.n_branch)],
+                            np.r_[self.branch_from, self.branch_to])), shape=(self.n_branch, self.n_bus))
+        return (a.T @ bf).tocsr()
+
+
+@dataclass(frozen=True)
+class FeederModel:
+    """LinDistFlow of one radial distribution area (a forest; each tree hangs off a T bus).
+
+    Branch k feeds D bus k from its parent (``parent[k]`` ≥ 0, a D bus) or from the
+    transmission bus ``root_t[k]`` (when ``parent[k] == -1``). Flows are positive downstream.
+    Parallel substation transformers are already replaced by their equivalent.
+        Σ_children ΔP_c − ΔP_k = Δp_k      (nodal balance at D bus k, injections positive)
+        Δw_k = Δw_parent(k) − 2 (r_k ΔP_k + x_k ΔQ_k),  Δw at a T root = 0
+    """
+
+    area: int
+    bus: np.ndarray            # (n_d,) pandapower bus id of each D bus
+    parent: np.ndarray         # (n_d,) parent D position or -1 (fed from a T bus)
+    root_t: np.ndarray         # (n_d,) T-model position of the feeding T bus, -1 if parent >= 0
+    r_pu: np.ndarray           # (n_d,) series resistance of the feeding branch [pu, 1 MVA base]
+    x_pu: np.ndarray           # (n_d,) series reactance of the feeding branch [pu, 1 MVA base]
+    rating_mva: np.ndarray     # (n_d,) limit of the feeding branch [MVA]; np.inf = unlimited
+    v_min_pu: np.ndarray       # (n_d,) lower voltage limit [pu]
+    v_max_pu: np.ndarray       # (n_d,) upper voltage limit [pu]
+    branch_element: tuple[tuple[str, int], ...] = ()  # ("line"|"trafo"|"trafo_eq", pandapower index)
+
+    @property
+    def n_bus(self) -> int:
+        return len(self.bus)
+
+    def incidence(self) -> sp.csr_matrix:
+        """C (n_d × n_d): Δp = C ΔP, i.e. Σ_children ΔP − ΔP_own at each D bus."""
+        n = self.n_bus
+        child = np.flatnonzero(self.parent >= 0)
+        rows = np.r_[np.arange(n), self.parent[child]]
+        cols = np.r_[np.arange(n), child]
+        vals = np.r_[-np.ones(n), np.ones(len(child))]
+        return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+    def voltage_matrix(self) -> sp.csr_matrix:
+        """M (n_d × n_d) with M Δw = -2 (r ΔP + x ΔQ): Δw_k − Δw_parent(k)."""
+        n = self.n_bus
+        child = np.flatnonzero(self.parent >= 0)
+        rows = np.r_[np.arange(n), child]
+        cols = np.r_[np.arange(n), self.parent[child]]
+        vals = np.r_[np.ones(n), -np.ones(len(child))]
+        return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+@dataclass(frozen=True)
+class LinearTD:
+    """The linear T&D model: one DC transmission model and one LinDistFlow model per area."""
+
+    dc: DCModel
+    feeders: tuple[FeederModel, ...]
+    # pandapower bus id -> (area, position): area -1 = transmission (position in dc.bus)
+    bus_area: dict[int, int] = field(default_factory=dict)
+    bus_pos: dict[int, int] = field(default_factory=dict)
+
+    def locate(self, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(area, position) of each pandapower bus id; raises KeyError naming an unknown bus."""
+        buses = np.asarray(buses, dtype=int)
+        area = np.empty(len(buses), dtype=int)
+        pos = np.empty(len(buses), dtype=int)
+        for i, b in enumerate(buses):
+            if int(b) not in self.bus_area:
+                raise KeyError(f"bus {int(b)} is not part of the linear T&D model")
+            area[i] = self.bus_area[int(b)]
+            pos[i] = self.bus_pos[int(b)]
+        return area, pos
+
+
+@dataclass(frozen=True)
+class BaseState:
+    """Base values around which activations are cleared, per horizon period (H first axis).
+
+    ``t_flow_mw``: (H, n_t_branch) transmission flows without activations.
+    ``d_p_mw``/``d_q_mvar``: per area (H, n_d) feeding-branch flows; ``d_w_pu2``: per area (H, n_d)
+    squared voltages.
+    """
+
+    t_flow_mw: np.ndarray
+    d_p_mw: tuple[np.ndarray, ...]
+    d_q_mvar: tuple[np.ndarray, ...]
+    d_w_pu2: tuple[np.ndarray, ...]
+
+    @property
+    def horizon(self) -> int:
+        return self.t_flow_mw.shape[0]

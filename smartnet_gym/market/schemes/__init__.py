@@ -1,0 +1,1 @@
+"""schemes layer of smartnet_gym."""
