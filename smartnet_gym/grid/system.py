@@ -6,7 +6,7 @@ injection; an *up* activation means more injection or less consumption, *down* t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -76,6 +76,10 @@ class TDSystem:
     load_bus: np.ndarray      # (n_load,) pandapower bus of each profiled load (ProfileSet order)
     sgen_bus: np.ndarray      # (n_sgen,) pandapower bus of each profiled sgen (ProfileSet order)
     sgen_kind: np.ndarray     # (n_sgen,) UnitKind.PV or UnitKind.WIND of each profiled sgen
+    # pandapower index of each profiled load / sgen (ProfileSet order): where the physical layer
+    # writes profile values (all in-service loads / sgens except the flex sgens, net order)
+    load_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sgen_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_areas(self) -> int:
