@@ -1,0 +1,147 @@
+"""Bid books as struct-of-arrays, with validation at the market boundary.
+
+One row per bid: provider (unit), bus, direction (+1 up = more injection / less consumption,
+-1 down), period of the horizon, quantity [MW] and price [EUR/MWh] — the price is what the
+provider asks to be paid per MWh activated in that direction (≥ 0). Storage bids carry the
+index of their battery so that the clearing links them across periods by state of charge.
+Buy bids (CS_E) are a separate :class:`BuyBook`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from smartnet_gym.errors import BidError
+
+
+@dataclass(frozen=True)
+class StorageState:
+    """Batteries referenced by a book: energy capacity and current energy [MWh]."""
+
+    energy_mwh: np.ndarray
+    soc_mwh: np.ndarray
+
+    @staticmethod
+    def empty() -> StorageState:
+        return StorageState(np.zeros(0), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.energy_mwh)
+
+
+@dataclass(frozen=True)
+class BidBook:
+    """Sell bids of flexibility providers for one clearing (all periods of the horizon)."""
+
+    unit: np.ndarray          # (n,) provider index (UnitTable row), -1 if synthetic
+    bus: np.ndarray           # (n,) pandapower bus id
+    direction: np.ndarray     # (n,) +1 up, -1 down
+    period: np.ndarray        # (n,) 0..H-1
+    qty_mw: np.ndarray        # (n,) offered quantity [MW]
+    price_eur_per_mwh: np.ndarray  # (n,) asked price [EUR/MWh]
+    true_cost_eur_per_mwh: np.ndarray  # (n,) provider's real cost (private, for the CBA)
+    storage: np.ndarray       # (n,) index into ``storage_state`` or -1
+    storage_state: StorageState = field(default_factory=StorageState.empty)
+
+    def __len__(self) -> int:
+        return len(self.qty_mw)
+
+    def layout_key(self) -> tuple[bytes, ...]:
+        """What a clearing program is built for: everything but quantities and prices."""
+        return (self.bus.tobytes(), self.direction.tobytes(), self.period.tobytes(),
+                self.storage.tobytes(), np.asarray(self.storage_state.energy_mwh).tobytes())
+
+    def with_values(self, qty_mw: np.ndarray | None = None,
+                    price_eur_per_mwh: np.ndarray | None = None) -> BidBook:
+        """Same layout, new quantities and/or prices (what agents change between steps)."""
+        return replace(self,
+                       qty_mw=self.qty_mw if qty_mw is None else np.asarray(qty_mw, float),
+                       price_eur_per_mwh=(self.price_eur_per_mwh if price_eur_per_mwh is None
+                                          else np.asarray(price_eur_per_mwh, float)))
+
+    def subset(self, mask: np.ndarray) -> BidBook:
+        """The bids where ``mask`` is True (storage references kept)."""
+        return replace(self, unit=self.unit[mask], bus=self.bus[mask], direction=self.direction[mask],
+                       period=self.period[mask], qty_mw=self.qty_mw[mask],
+                       price_eur_per_mwh=self.price_eur_per_mwh[mask],
+                       true_cost_eur_per_mwh=self.true_cost_eur_per_mwh[mask], storage=self.storage[mask])
+
+    @staticmethod
+    def from_arrays(bus, direction, period, qty_mw, price_eur_per_mwh, unit=None,
+                    true_cost_eur_per_mwh=None, storage=None,
+                    storage_state: StorageState | None = None) -> BidBook:
+        """Build a book from array-likes, filling optional fields (true cost defaults to price)."""
+        n = len(qty_mw)
+        price = np.asarray(price_eur_per_mwh, float)
+        return BidBook(
+            unit=np.full(n, -1, int) if unit is None else np.asarray(unit, int),
+            bus=np.asarray(bus, int), direction=np.asarray(direction, int),
+            period=np.asarray(period, int), qty_mw=np.asarray(qty_mw, float), price_eur_per_mwh=price,
+            true_cost_eur_per_mwh=price.copy() if true_cost_eur_per_mwh is None
+            else np.asarray(true_cost_eur_per_mwh, float),
+            storage=np.full(n, -1, int) if storage is None else np.asarray(storage, int),
+            storage_state=storage_state or StorageState.empty())
+
+
+@dataclass(frozen=True)
+class BuyBook:
+    """Buy bids (CS_E): a buyer wants ``qty_mw`` of flexibility in ``direction`` at most at ``wtp``."""
+
+    buyer: tuple[str, ...]    # e.g. "BRP1"
+    direction: np.ndarray     # (m,) +1 wants up activation, -1 wants down
+    period: np.ndarray        # (m,)
+    qty_mw: np.ndarray        # (m,)
+    wtp_eur_per_mwh: np.ndarray  # (m,) willingness to pay
+
+    def __len__(self) -> int:
+        return len(self.qty_mw)
+
+    @staticmethod
+    def empty() -> BuyBook:
+        z = np.zeros(0)
+        return BuyBook((), z.astype(int), z.astype(int), z, z)
+
+
+def _bad_rows(ok: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(~ok)
+
+
+def validate_book(book: BidBook, known_buses: set[int] | dict[int, int], horizon: int,
+                  price_cap_eur_per_mwh: float) -> None:
+    """Raise :class:`BidError` naming the first bad row and field; return None if the book is valid."""
+    n = len(book)
+    for name in ("unit", "bus", "direction", "period", "qty_mw", "price_eur_per_mwh",
+                 "true_cost_eur_per_mwh", "storage"):
+        arr = getattr(book, name)
+        if arr.shape != (n,):
+            raise BidError(f"field {name!r} has shape {arr.shape}, expected ({n},) like qty_mw")
+
+    def check(ok: np.ndarray, field_name: str, rule: str) -> None:
+        bad = _bad_rows(ok)
+        if len(bad):
+            r = int(bad[0])
+            raise BidError(f"bid row {r}: field {field_name!r} = {getattr(book, field_name)[r]!r} "
+                           f"{rule} ({len(bad)} bad rows)")
+
+    check(np.isfinite(book.qty_mw), "qty_mw", "must be finite")
+    check(book.qty_mw >= 0, "qty_mw", "must be >= 0")
+    check(np.isfinite(book.price_eur_per_mwh), "price_eur_per_mwh", "must be finite")
+    check(book.price_eur_per_mwh >= 0, "price_eur_per_mwh", "must be >= 0")
+    check(book.price_eur_per_mwh <= price_cap_eur_per_mwh, "price_eur_per_mwh",
+          f"must be <= the price cap {price_cap_eur_per_mwh:g} EUR/MWh")
+    check(np.isfinite(book.true_cost_eur_per_mwh), "true_cost_eur_per_mwh", "must be finite")
+    check(np.isin(book.direction, (-1, 1)), "direction", "must be +1 (up) or -1 (down)")
+    check((book.period >= 0) & (book.period < horizon), "period", f"must be in 0..{horizon - 1}")
+    check(np.fromiter((int(b) in known_buses for b in book.bus), bool, n), "bus",
+          "is not a bus of the T&D system")
+    ns = len(book.storage_state)
+    check((book.storage >= -1) & (book.storage < ns), "storage", f"must be -1 or in 0..{ns - 1}")
+    st = book.storage_state
+    if ns:
+        bad = np.flatnonzero(~(np.isfinite(st.soc_mwh) & (st.soc_mwh >= -1e-9)
+                               & (st.soc_mwh <= st.energy_mwh + 1e-9)))
+        if len(bad):
+            raise BidError(f"storage {int(bad[0])}: soc_mwh = {st.soc_mwh[bad[0]]} must be in "
+                           f"[0, energy_mwh = {st.energy_mwh[bad[0]]}]")

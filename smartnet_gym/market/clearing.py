@@ -1,0 +1,101 @@
+"""ClearingProgram: a program built once for a bid layout, re-solved per clearing, with prices.
+
+Prices come from the duals (∂cost/∂rhs): the uniform price of a balance group is its balance
+dual per MWh; the locational price of a bid is the balance dual minus the dual of the nodal
+row where it injects (SPEC §3), also per MWh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from smartnet_gym.config import MarketConfig
+from smartnet_gym.grid.linear import BaseState, LinearTD
+from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.program import DT_H, W_SCALE, ProgramInputs, ProgramSpec, build_matrices, fill_vectors
+from smartnet_gym.market.solvers import Backend, Solution, make_backend
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """One solve of one program, in market terms."""
+
+    status: str
+    objective_eur: float
+    x_mw: np.ndarray                 # (n_bids,) activation of each bid of the program's book
+    y_mw: np.ndarray                 # (n_buy,) served buy bids
+    balance_slack_mw: np.ndarray     # (n_groups, H) unmet need (+ shortage, − surplus)
+    flow_slack_mw: float             # Σ over periods of T and D flow-limit slacks
+    voltage_slack_pu2: float         # Σ over periods of squared-voltage slacks
+    uniform_price: np.ndarray        # (n_groups, H) EUR/MWh
+    bid_price: np.ndarray            # (n_bids,) locational price where each bid injects [EUR/MWh]
+    solve_ms: float
+    z: np.ndarray
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "optimal"
+
+
+class ClearingProgram:
+    """Program + backend for one stage; :meth:`solve` only updates values (no rebuild)."""
+
+    def __init__(self, lin: LinearTD, layout: BidBook, spec: ProgramSpec, horizon: int, cfg: MarketConfig,
+                 backend: str = "highs", buy_layout: BuyBook | None = None):
+        self.lin, self.spec, self.cfg, self.horizon = lin, spec, cfg, horizon
+        nb = 0 if buy_layout is None else len(buy_layout)
+        self.m = build_matrices(lin, layout, spec, horizon, cfg, n_buy=nb,
+                                buy_direction=None if buy_layout is None else buy_layout.direction.astype(float),
+                                buy_period=None if buy_layout is None else buy_layout.period)
+        self.backend_name = backend
+        self.backend: Backend = make_backend(self.m, backend)
+        self.n_bids = len(layout)
+        self.last_vectors: tuple | None = None
+
+    def vectors(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
+                limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None):
+        st = book.storage_state
+        inp = ProgramInputs(price=book.price_eur_per_mwh, qty=book.qty_mw, needs=needs, base=base,
+                            storage_soc_mwh=st.soc_mwh, storage_energy_mwh=st.energy_mwh,
+                            limits_lo=None if limits is None else limits[0],
+                            limits_hi=None if limits is None else limits[1], buy=buy)
+        return fill_vectors(self.m, self.lin, inp)
+
+    def solve(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
+              limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None,
+              fix_x: np.ndarray | None = None) -> ProgramResult:
+        """Clear ``book`` (same layout as built); ``fix_x`` evaluates given activations instead."""
+        c, lb, ub, lo, hi = self.vectors(book, base, needs, limits, buy)
+        if fix_x is not None:
+            lb = lb.copy()
+            ub = ub.copy()
+            lb[self.m.x] = ub[self.m.x] = fix_x
+        self.last_vectors = (c, lb, ub, lo, hi)
+        return self._result(self.backend.solve(c, lb, ub, lo, hi), needs)
+
+    def _result(self, sol: Solution, needs: np.ndarray) -> ProgramResult:
+        m, h = self.m, self.horizon
+        n_groups = len(self.spec.groups)
+        needs = np.asarray(needs, float).reshape(n_groups, h) if n_groups else np.zeros((0, h))
+        if not sol.ok:
+            # nothing activated: the whole need stays open and is priced downstream
+            return ProgramResult(sol.status, float("nan"), np.zeros(self.n_bids), np.zeros(m.y.stop - m.y.start),
+                                 needs.copy(), 0.0, 0.0, np.full((n_groups, h), np.nan),
+                                 np.full(self.n_bids, np.nan), sol.solve_ms, sol.z)
+        z = sol.z
+        x = np.clip(z[m.x], 0.0, None)
+        bal = z[m.cols["bal"]].reshape(n_groups, h, 2) if n_groups else np.zeros((0, h, 2))
+        flow = sum(z[sl].sum() for k, sl in m.cols.items() if k.startswith(("tslack", "dslack")))
+        volt = sum(z[sl].sum() for k, sl in m.cols.items() if k.startswith("vslack")) / W_SCALE
+        dual = sol.row_dual
+        if n_groups:
+            uniform = dual[m.rows["balance"]].reshape(n_groups, h) / DT_H
+        else:
+            uniform = np.zeros((0, h))
+        g = np.where(m.bid_group_row >= 0, dual[np.maximum(m.bid_group_row, 0)], 0.0)
+        nd = np.where(m.bid_node_row >= 0, dual[np.maximum(m.bid_node_row, 0)], 0.0)
+        return ProgramResult(sol.status, sol.objective_eur, x, np.clip(z[m.y], 0.0, None),
+                             bal[..., 0] - bal[..., 1], float(flow), float(volt), uniform, (g - nd) / DT_H,
+                             sol.solve_ms, z)

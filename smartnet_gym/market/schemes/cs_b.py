@@ -1,0 +1,17 @@
+"""CS_B local AS market: each DSO clears its own congestion first, then forwards what is left.
+
+Unused D bids go to the TSO market at their interface, within aggregate limits the DSO
+computes on its grid; the TSO then covers the system imbalance, including the imbalance the
+local activations created (they cannot net against it — SmartNet's sequential-clearing loss).
+"""
+
+from smartnet_gym.market.schemes.base import Scheme
+from smartnet_gym.market.stages import ForwardLimits, LocalClearing, TsoClearing
+
+
+def cs_b(lin, cfg, backend: str) -> Scheme:
+    areas = [f.area for f in lin.feeders]
+    stages = [LocalClearing(lin, cfg, backend, a, balance=False) for a in areas]
+    stages += [ForwardLimits(lin, cfg, backend, a) for a in areas]
+    stages.append(TsoClearing(lin, cfg, backend, d_access=True, use_limits=True, need="residual"))
+    return Scheme("CS_B", "centralized", stages, lin, cfg)

@@ -1,0 +1,309 @@
+"""Shared clearing stages; every scheme is a sequence of these (SPEC §2).
+
+A stage reads the :class:`MarketInstance` (bids, base network state, needs) and updates the
+:class:`ClearingState` (activations, payments, remaining quantities, shifted base state).
+Each stage builds its :class:`ClearingProgram` once per bid layout and then only re-solves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.sparse.linalg import splu
+
+from smartnet_gym.config import MarketConfig
+from smartnet_gym.grid.linear import BaseState, LinearTD
+from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.clearing import ClearingProgram, ProgramResult
+from smartnet_gym.market.program import DT_H, ProgramSpec
+
+T = -1  # "area" of transmission bids
+
+
+@dataclass(frozen=True)
+class MarketInstance:
+    """Everything one clearing needs, for all H periods of the horizon."""
+
+    book: BidBook
+    base: BaseState
+    need_mw: np.ndarray          # (H,) system imbalance to cover, + = shortage (needs up)
+    area_need_mw: np.ndarray     # (n_areas, H) part of need_mw that arises inside each area
+    buy: BuyBook = field(default_factory=BuyBook.empty)   # CS_E buy bids
+
+    @property
+    def horizon(self) -> int:
+        return len(self.need_mw)
+
+
+@dataclass
+class StageRecord:
+    """What one stage did (kept for reporting and tests)."""
+
+    name: str
+    result: ProgramResult
+    bids: np.ndarray             # indices (into the full book) of the bids this stage saw
+
+
+@dataclass
+class ClearingState:
+    """Mutable state folded through the stages of one clearing."""
+
+    activated_mw: np.ndarray
+    payment_eur: np.ndarray
+    remaining_mw: np.ndarray
+    base: BaseState
+    limits: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    records: list[StageRecord] = field(default_factory=list)
+    served_buy_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    settlement: str = "pay_as_clear"
+
+    @staticmethod
+    def start(inst: MarketInstance, settlement: str = "pay_as_clear") -> ClearingState:
+        n = len(inst.book)
+        return ClearingState(np.zeros(n), np.zeros(n), inst.book.qty_mw.copy(), inst.base,
+                             served_buy_mw=np.zeros(len(inst.buy)), settlement=settlement)
+
+
+class NetworkResponse:
+    """Linear network response to bid activations, to shift the base state between stages."""
+
+    def __init__(self, lin: LinearTD):
+        self.lin = lin
+        dc = lin.dc
+        self.free = ~dc.fixed
+        b = dc.susceptance_matrix()[self.free][:, self.free].tocsc()
+        self.lu = splu(b) if b.shape[0] else None
+        self.bf = dc.flow_matrix()[:, self.free].tocsr()
+        self.feeders = {f.area: f for f in lin.feeders}
+        self.root = {}
+        self.path = {}
+        for f in lin.feeders:
+            # P = −C⁻¹ p  (flows from injections); Δw = −2 M⁻¹ r∘P  (sparse triangular solves)
+            self.path[f.area] = (splu(f.incidence().tocsc()), splu(f.voltage_matrix().tocsc()))
+            root = np.where(f.parent < 0, f.root_t, -1)
+            par = f.parent.copy()
+            while (root < 0).any():
+                k = root < 0
+                root[k] = root[par[k]]
+                par[k] = par[par[k]]
+            self.root[f.area] = root
+
+    def shift(self, base: BaseState, book: BidBook, x: np.ndarray) -> BaseState:
+        """Base state after activations ``x`` of ``book`` (all periods)."""
+        h = base.horizon
+        area, pos = self.lin.locate(book.bus)
+        inj = book.direction * x
+        dc = self.lin.dc
+        pt = np.zeros((dc.n_bus, h))
+        np.add.at(pt, (pos[area == T], book.period[area == T]), inj[area == T])
+        d_p, d_w = list(base.d_p_mw), list(base.d_w_pu2)
+        for i, f in enumerate(self.lin.feeders):
+            k = area == f.area
+            if not k.any():
+                continue
+            pd = np.zeros((f.n_bus, h))
+            np.add.at(pd, (pos[k], book.period[k]), inj[k])
+            np.add.at(pt, (self.root[f.area][pos[k]], book.period[k]), inj[k])
+            lu_c, lu_m = self.path[f.area]
+            dp = lu_c.solve(pd)                      # C ΔP = Δp
+            dw = lu_m.solve(-2 * f.r_pu[:, None] * dp)
+            d_p[i] = base.d_p_mw[i] + dp.T
+            d_w[i] = base.d_w_pu2[i] + dw.T
+        t_flow = base.t_flow_mw
+        if self.lu is not None:
+            theta = self.lu.solve(pt[self.free])
+            t_flow = base.t_flow_mw + (self.bf @ theta).T
+        return replace(base, t_flow_mw=t_flow, d_p_mw=tuple(d_p), d_w_pu2=tuple(d_w))
+
+
+class Stage:
+    """Base of all stages: a program cache keyed by the bid layout it clears."""
+
+    name = "stage"
+
+    def __init__(self, lin: LinearTD, cfg: MarketConfig, backend: str):
+        self.lin, self.cfg, self.backend = lin, cfg, backend
+        self._programs: dict[tuple, ClearingProgram] = {}
+
+    def program(self, book: BidBook, spec: ProgramSpec, horizon: int, buy: BuyBook | None = None,
+                tag: str = "") -> ClearingProgram:
+        key = (tag, horizon, book.layout_key(), None if buy is None else buy.direction.tobytes()
+               + buy.period.tobytes())
+        prog = self._programs.get(key)
+        if prog is None:
+            if len(self._programs) > 8:   # layouts changing every step: keep memory bounded
+                self._programs.clear()
+            prog = ClearingProgram(self.lin, book, spec, horizon, self.cfg, self.backend, buy_layout=buy)
+            self._programs[key] = prog
+        return prog
+
+    def run(self, inst: MarketInstance, state: ClearingState, response: NetworkResponse) -> None:
+        raise NotImplementedError
+
+
+def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
+           response: NetworkResponse) -> None:
+    """Book a stage's activations: payments at its prices, remaining quantities, shifted base."""
+    book = inst.book
+    x = res.x_mw
+    state.activated_mw[idx] += x
+    state.remaining_mw[idx] = np.maximum(state.remaining_mw[idx] - x, 0.0)
+    if state.settlement == "pay_as_bid":
+        state.payment_eur[idx] += DT_H * book.price_eur_per_mwh[idx] * x
+    else:   # pay-as-clear at the locational price where the bid injects (direction-signed)
+        state.payment_eur[idx] += DT_H * book.direction[idx] * np.nan_to_num(res.bid_price) * x
+    full_x = np.zeros(len(book))
+    full_x[idx] = x
+    state.base = response.shift(state.base, book, full_x)
+    state.records.append(StageRecord(name, res, idx))
+
+
+def _sub(book: BidBook, idx: np.ndarray, state: ClearingState) -> BidBook:
+    sub = book.subset(np.isin(np.arange(len(book)), idx))
+    return sub.with_values(qty_mw=state.remaining_mw[idx])
+
+
+def _net(book: BidBook, idx: np.ndarray, x: np.ndarray, h: int) -> np.ndarray:
+    out = np.zeros(h)
+    np.add.at(out, book.period[idx], book.direction[idx] * x)
+    return out
+
+
+def bid_areas(lin: LinearTD, book: BidBook) -> np.ndarray:
+    return lin.locate(book.bus)[0]
+
+
+class Prequalify(Stage):
+    """CS_A option: the DSO blocks D bids of areas whose forecast base state violates D limits."""
+
+    name = "prequalify"
+
+    def run(self, inst, state, response):
+        area = bid_areas(self.lin, inst.book)
+        for i, f in enumerate(self.lin.feeders):
+            w = inst.base.d_w_pu2[i]
+            p = np.abs(inst.base.d_p_mw[i])
+            bad = ((w > f.v_max_pu ** 2) | (w < f.v_min_pu ** 2)).any() or (p > f.rating_mva).any()
+            if bad:
+                state.remaining_mw[area == f.area] = 0.0
+
+
+class LocalClearing(Stage):
+    """A DSO clears its own area on its own grid: congestion only, or also local balance (CS_C)."""
+
+    def __init__(self, lin, cfg, backend, area: int, balance: bool):
+        super().__init__(lin, cfg, backend)
+        self.area, self.balance = area, balance
+        self.name = f"local_{area}" + ("_balance" if balance else "")
+
+    def spec(self) -> ProgramSpec:
+        return ProgramSpec(False, (self.area,), ((self.area,),) if self.balance else ())
+
+    def run(self, inst, state, response):
+        idx = np.flatnonzero(bid_areas(self.lin, inst.book) == self.area)
+        sub = _sub(inst.book, idx, state)
+        prog = self.program(sub, self.spec(), inst.horizon)
+        needs = inst.area_need_mw[self.area][None, :] if self.balance else np.zeros((0, inst.horizon))
+        res = prog.solve(sub, state.base, needs)
+        _apply(state, inst, idx, res, self.name, response)
+
+
+class ForwardLimits(Stage):
+    """CS_B: the DSO computes how much net up/down of its remaining bids its grid can take.
+
+    Two solves of the local program: maximise, then minimise, the net activation Σ s·x with a
+    unit reward, under the penalised D limits (penalties ≫ 1 EUR/MWh, so limits bind first).
+    The TSO may then activate forwarded D bids only within these aggregate limits.
+    """
+
+    def __init__(self, lin, cfg, backend, area: int):
+        super().__init__(lin, cfg, backend)
+        self.area = area
+        self.name = f"limits_{area}"
+
+    def run(self, inst, state, response):
+        idx = np.flatnonzero(bid_areas(self.lin, inst.book) == self.area)
+        h = inst.horizon
+        if not len(idx):
+            state.limits[self.area] = (np.zeros(h), np.zeros(h))
+            return
+        sub = _sub(inst.book, idx, state)
+        prog = self.program(sub, ProgramSpec(False, (self.area,), ()), h)
+        s = sub.direction.astype(float)
+        bounds = []
+        for sign in (1.0, -1.0):   # maximise net up, then net down
+            res = prog.solve(sub.with_values(price_eur_per_mwh=-sign * s), state.base, np.zeros((0, h)))
+            bounds.append(_net(sub, np.arange(len(sub)), res.x_mw, h) if res.ok else np.zeros(h))
+        state.limits[self.area] = (np.minimum(bounds[1], 0.0), np.maximum(bounds[0], 0.0))
+
+
+class TsoClearing(Stage):
+    """The TSO clears balance (and T congestion) with T bids and, if allowed, D bids at interfaces."""
+
+    def __init__(self, lin, cfg, backend, d_access: bool, use_limits: bool, need: str):
+        super().__init__(lin, cfg, backend)
+        self.d_access, self.use_limits, self.need = d_access, use_limits, need
+        self.name = "tso"
+
+    def run(self, inst, state, response):
+        area = bid_areas(self.lin, inst.book)
+        h = inst.horizon
+        idx = np.flatnonzero((area == T) | self.d_access)
+        sub = _sub(inst.book, idx, state)
+        limit_areas = tuple(sorted(state.limits)) if self.use_limits else ()
+        groups = ((T, *range(len(self.lin.feeders))),)
+        prog = self.program(sub, ProgramSpec(True, (), groups, limit_areas), h, tag=str(limit_areas))
+        if self.need == "residual":   # total need minus what earlier stages already moved
+            need = inst.need_mw - _net(inst.book, np.arange(len(inst.book)), state.activated_mw, h)
+        else:                          # "transmission": only the imbalance arising at T level
+            need = inst.need_mw - inst.area_need_mw.sum(axis=0)
+        limits = None
+        if limit_areas:
+            limits = (np.stack([state.limits[a][0] for a in limit_areas]),
+                      np.stack([state.limits[a][1] for a in limit_areas]))
+        res = prog.solve(sub, state.base, need[None, :], limits)
+        _apply(state, inst, idx, res, self.name, response)
+
+
+class JointClearing(Stage):
+    """One program over transmission and every distribution area (CS_D centralized, CS_E)."""
+
+    def __init__(self, lin, cfg, backend, with_buyers: bool = False):
+        super().__init__(lin, cfg, backend)
+        self.with_buyers = with_buyers
+        self.name = "joint" + ("_welfare" if with_buyers else "")
+
+    def spec(self) -> ProgramSpec:
+        areas = tuple(f.area for f in self.lin.feeders)
+        return ProgramSpec(True, areas, ((T, *areas),))
+
+    def run(self, inst, state, response):
+        idx = np.arange(len(inst.book))
+        sub = _sub(inst.book, idx, state)
+        h = inst.horizon
+        buy = inst.buy if self.with_buyers else None
+        prog = self.program(sub, self.spec(), h, buy=buy)
+        # with buyers the balance row only matches sellers to served buyers: the rest of the
+        # imbalance is left to aFRR (priced in the loop), so the fixed need is zero
+        need = np.zeros((1, h)) if self.with_buyers else inst.need_mw[None, :]
+        res = prog.solve(sub, state.base, need, buy=buy)
+        if self.with_buyers:
+            state.served_buy_mw = res.y_mw
+        _apply(state, inst, idx, res, self.name, response)
+
+
+def evaluation_stage(lin: LinearTD, cfg: MarketConfig) -> JointClearing:
+    """The common yardstick (SPEC §7.4): the joint LP, used with activations fixed."""
+    return JointClearing(lin, cfg.model_copy(update={"qp_epsilon": 0.0}), "highs")
+
+
+def evaluate_cost(stage: JointClearing, inst: MarketInstance, x: np.ndarray) -> tuple[float, ProgramResult]:
+    """Cost of activations ``x`` in the full linear T&D model with the common slack penalties."""
+    prog = stage.program(inst.book, stage.spec(), inst.horizon)
+    res = prog.solve(inst.book, inst.base, inst.need_mw[None, :], fix_x=np.minimum(x, inst.book.qty_mw))
+    return res.objective_eur, res
+
+
+__all__ = ["ClearingState", "ForwardLimits", "JointClearing", "LocalClearing", "MarketInstance", "NetworkResponse",
+           "Prequalify", "Stage", "StageRecord", "TsoClearing", "evaluate_cost", "evaluation_stage"]
