@@ -76,6 +76,9 @@ class FeederModel:
     v_min_pu: np.ndarray       # (n_d,) lower voltage limit [pu]
     v_max_pu: np.ndarray       # (n_d,) upper voltage limit [pu]
     branch_element: tuple[tuple[str, int], ...] = ()  # ("line"|"trafo"|"trafo_eq", pandapower index)
+    # all pandapower elements forming each feeding branch (several for a parallel equivalent;
+    # "trafo_eq"/"line_eq" name the first of them); added by grid.linearize
+    branch_members: tuple[tuple[tuple[str, int], ...], ...] = ()
 
     @property
     def n_bus(self) -> int:
@@ -109,6 +112,9 @@ class LinearTD:
     # pandapower bus id -> (area, position): area -1 = transmission (position in dc.bus)
     bus_area: dict[int, int] = field(default_factory=dict)
     bus_pos: dict[int, int] = field(default_factory=dict)
+    # pandapower bus ids in net.bus.index order: injection vectors given to grid.linearize
+    # (base_state, activation_response) are indexed by position in this array
+    net_bus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def locate(self, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(area, position) of each pandapower bus id; raises KeyError naming an unknown bus."""

@@ -1,0 +1,815 @@
+"""Build the linear T&D model from a pandapower net and evaluate it around an AC operating point.
+
+The transmission part (every in-service, supplied bus that belongs to no distribution area) becomes
+a DC model (:class:`~smartnet_gym.grid.linear.DCModel`); each distribution area becomes a
+LinDistFlow forest (:class:`~smartnet_gym.grid.linear.FeederModel`) hanging off transmission buses
+through its interface transformers. Topology is read from pandapower's own internal case
+(``net._ppc`` and ``net._pd2ppc_lookups``) after a base-case ``runpp``, so closed bus-bus switches
+are fused, open line/trafo switches disconnect their branch, and transformer taps and phase shifts
+are the ones pandapower uses.
+
+Modelling choices (SPEC §3):
+
+* **Units.** Powers in MW / Mvar; impedances in pu on a **1 MVA** base (``r_ohm / vn_kv²``), so
+  that ``Δw = -2 (r ΔP + x ΔQ)`` with ΔP in MW gives squared voltages in pu². Transformer
+  impedances are referred to the low-voltage side (pandapower's π-model convention).
+* **DC model.** Branch susceptance ``b = 1 / (x · τ)`` [MW/rad] with the off-nominal ratio τ;
+  resistance, shunts and phase shifts only enter through the base flows taken from the AC point.
+  External grids (and slack generators) are ``fixed`` (Δθ = 0) and absorb any imbalance.
+* **LinDistFlow.** Flows are positive downstream; feeder branch *k* feeds D bus *k*. Parallel
+  branches between the same two fused nodes (the two 110/20 kV substation transformers behind a
+  closed busbar coupler) are replaced by their parallel equivalent ``z_eq = 1 / Σ 1/z_i`` with
+  rating ``min_i rating_i · |z_i| / |z_eq|`` (the rating at which the first member reaches its own
+  limit; twice one rating for an identical pair). Without the equivalent a spanning tree drops one
+  transformer and the voltage error reaches 0.055 pu (STACK-NOTES §2). Δw at a T root is 0; D
+  losses are ignored, so a D injection change reaches T unchanged at its root bus.
+* **Ratings.** Lines ``√3 · vn_kv · max_i_ka · df · parallel · max_loading_percent / 100``;
+  transformers ``sn_mva · parallel · max_loading_percent / 100`` (MW for T, MVA for D).
+
+Injection vectors (``inj_p_mw``, ``dp_bus``, …) are indexed by **position in** ``net.bus.index``
+(stored as :attr:`LinearTD.net_bus`); :func:`bus_positions` and :func:`bus_vector` map element
+values onto that layout, :func:`bus_injections` reads the set-points of a net (generation positive,
+loads negative; external grids excluded). Buses outside the model (out of service or unsupplied)
+are ignored.
+
+The operating point is an AC power flow: :func:`point_from_net` reads it into a
+:class:`LinearizationPoint`; :func:`base_state` returns point + linear increments for other
+injections, :func:`activation_response` the increments alone. Both run on sparse matrices and one
+``splu`` factorisation of the reduced susceptance matrix, computed once per model and cached.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import weakref
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import connected_components
+
+from smartnet_gym.grid.linear import BaseState, DCModel, FeederModel, LinearTD
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
+
+    from smartnet_gym.grid.system import Area
+
+__all__ = [
+    "LinearIncrement",
+    "LinearizationPoint",
+    "activation_response",
+    "base_state",
+    "build_linear_td",
+    "bus_injections",
+    "bus_positions",
+    "bus_vector",
+    "point_from_net",
+    "run_ac",
+]
+
+# pypower column indices (pandapower.pypower.idx_bus / idx_brch); fixed by the format.
+_BUS_TYPE, _BUS_NONE = 1, 4
+_F_BUS, _T_BUS, _BR_R, _BR_X, _TAP, _BR_STATUS = 0, 1, 2, 3, 8, 10
+
+_HAS_NUMBA = importlib.util.find_spec("numba") is not None
+
+
+def run_ac(net: pandapowerNet, **kwargs: Any) -> None:
+    """``pp.runpp`` with numba when it is installed (no controllers are run)."""
+    import pandapower as pp
+
+    kwargs.setdefault("numba", _HAS_NUMBA)
+    pp.runpp(net, **kwargs)
+
+
+# --------------------------------------------------------------------------- bus vectors
+
+
+def bus_positions(net: pandapowerNet, buses: np.ndarray | Sequence[int]) -> np.ndarray:
+    """Position of each pandapower bus id in ``net.bus.index``; raises KeyError on an unknown id."""
+    buses = np.asarray(buses, dtype=np.int64)
+    pos = net.bus.index.get_indexer(buses)
+    if (pos < 0).any():
+        raise KeyError(f"bus {int(buses[np.flatnonzero(pos < 0)[0]])} is not in net.bus")
+    return pos
+
+
+def _aggregation(n_bus: int, pos: np.ndarray) -> sp.csr_matrix:
+    """(n_elements × n_bus) 0/1 matrix: element e sits at bus position pos[e]."""
+    n = len(pos)
+    return sp.csr_matrix((np.ones(n), (np.arange(n), pos)), shape=(n, n_bus))
+
+
+def bus_vector(net: pandapowerNet, buses: np.ndarray | Sequence[int], values: np.ndarray) -> np.ndarray:
+    """Sum element values onto buses: ``values`` (..., n_el) at pandapower ``buses`` → (..., n_bus).
+
+    The result is indexed by position in ``net.bus.index`` (the layout of every injection vector of
+    this module). Use the sign convention of injections: generation positive, load negative.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    pos = bus_positions(net, buses)
+    if values.shape[-1] != len(pos):
+        raise ValueError(f"values has {values.shape[-1]} elements in its last axis, buses has {len(pos)}")
+    agg = _aggregation(len(net.bus), pos)
+    flat = values.reshape(-1, len(pos))
+    out = np.asarray((agg.T @ flat.T).T)
+    return out.reshape(*values.shape[:-1], len(net.bus))
+
+
+def bus_injections(net: pandapowerNet) -> tuple[np.ndarray, np.ndarray]:
+    """Active and reactive set-point injections per bus (n_bus,) [MW, Mvar], net.bus.index order.
+
+    Sums in-service ``sgen`` (+), ``load`` (−), ``storage`` (− charging), ``gen`` (+p only),
+    ``ward``/``xward`` (−) and ``shunt`` (−, nominal at 1 pu), each times its ``scaling``/``step``.
+    External grids are not injections (they are the slack).
+    """
+    n = len(net.bus)
+    p = np.zeros(n)
+    q = np.zeros(n)
+    idx = net.bus.index
+
+    def add(table: str, sign: float, pcol: str | None, qcol: str | None, scale: str | None) -> None:
+        if table not in net or len(net[table]) == 0:
+            return
+        df = net[table]
+        on = df["in_service"].to_numpy(dtype=bool) if "in_service" in df else np.ones(len(df), bool)
+        if not on.any():
+            return
+        pos = idx.get_indexer(df["bus"].to_numpy())[on]
+        s = df[scale].to_numpy(dtype=float)[on] if scale and scale in df else 1.0
+        if pcol:
+            p[:] += sign * np.bincount(pos, weights=df[pcol].to_numpy(dtype=float)[on] * s, minlength=n)
+        if qcol:
+            q[:] += sign * np.bincount(pos, weights=df[qcol].to_numpy(dtype=float)[on] * s, minlength=n)
+
+    add("sgen", 1.0, "p_mw", "q_mvar", "scaling")
+    add("load", -1.0, "p_mw", "q_mvar", "scaling")
+    add("storage", -1.0, "p_mw", "q_mvar", "scaling")
+    add("gen", 1.0, "p_mw", None, "scaling")
+    add("ward", -1.0, "ps_mw", "qs_mvar", None)
+    add("xward", -1.0, "ps_mw", "qs_mvar", None)
+    add("shunt", -1.0, "p_mw", "q_mvar", "step")
+    return p, q
+
+
+# --------------------------------------------------------------------------- model building
+
+
+def _ratings(net: pandapowerNet, kind: str, idx: np.ndarray) -> np.ndarray:
+    """Flow limits [MW or MVA] of pandapower lines/trafos (np.inf where no limit is given)."""
+    if len(idx) == 0:
+        return np.zeros(0)
+    df = net[kind].loc[idx]
+    mlp = df["max_loading_percent"].to_numpy(dtype=float) if "max_loading_percent" in df else np.full(len(df), 100.0)
+    mlp = np.where(np.isnan(mlp), 100.0, mlp)
+    par = df["parallel"].to_numpy(dtype=float) if "parallel" in df else 1.0
+    if kind == "line":
+        vn = net.bus.loc[df["from_bus"].to_numpy(), "vn_kv"].to_numpy(dtype=float)
+        dfac = df["df"].to_numpy(dtype=float) if "df" in df else 1.0
+        out = np.sqrt(3.0) * vn * df["max_i_ka"].to_numpy(dtype=float) * dfac * par * mlp / 100.0
+    else:
+        out = df["sn_mva"].to_numpy(dtype=float) * par * mlp / 100.0
+    return np.where(np.isfinite(out) & (out > 0), out, np.inf)
+
+
+def _raise_loop(area_name: str, adj: dict[int, list[tuple[int, int]]], a: int, b: int,
+                closing: list[tuple[str, int]], group_elems: list[list[tuple[str, int]]],
+                node_bus: dict[int, int]) -> None:
+    """Find the tree path a→b and raise a ValueError naming the loop it closes with `closing`."""
+    prev: dict[int, tuple[int, int]] = {a: (-1, -1)}
+    stack = [a]
+    while stack:
+        u = stack.pop()
+        if u == b:
+            break
+        for v, g in adj[u]:
+            if v not in prev:
+                prev[v] = (u, g)
+                stack.append(v)
+    elems: list[tuple[str, int]] = list(closing)
+    u = b
+    while prev.get(u, (-1, -1))[0] >= 0:
+        u, g = prev[u]
+        elems += group_elems[g]
+    names = ", ".join(f"{k} {i}" for k, i in elems)
+    raise ValueError(f"area {area_name!r} is not radial: loop through buses {node_bus[a]} and "
+                     f"{node_bus[b]} over {names}")
+
+
+def build_linear_td(net: pandapowerNet, areas: Sequence[Area], *, v_min_pu: float = 0.95,
+                    v_max_pu: float = 1.05, run: bool = True, **runpp_kwargs: Any) -> LinearTD:
+    """Build the linear T&D model (DC transmission + one LinDistFlow forest per area).
+
+    :param net: the T&D net (taps as set; no controllers are run).
+    :param areas: distribution areas, in index order (``area.index`` = 0, 1, …); each gives its own
+        pandapower buses (``area.buses``). Every other in-service bus is transmission.
+    :param v_min_pu: lower voltage limit of every D bus [pu].
+    :param v_max_pu: upper voltage limit of every D bus [pu].
+    :param run: run the base-case AC power flow first (needed unless ``net._ppc`` is current).
+    :param runpp_kwargs: passed to ``pandapower.runpp``.
+    :raises ValueError: an area is not radial (names the area and a loop), is fed from two
+        transmission nodes, spans two areas, a transmission island has no slack, or the net holds
+        branch types this model does not cover (trafo3w, impedance, …).
+    """
+    if not v_min_pu < v_max_pu:
+        raise ValueError(f"v_min_pu ({v_min_pu}) must be below v_max_pu ({v_max_pu})")
+    areas = tuple(areas)
+    for i, a in enumerate(areas):
+        if int(a.index) != i:
+            raise ValueError(f"areas must be given in index order 0..{len(areas) - 1}; "
+                             f"position {i} holds area {a.name!r} with index {a.index}")
+    if run:
+        run_ac(net, **runpp_kwargs)
+    ppc = net._ppc
+    lookups = net._pd2ppc_lookups
+    base_mva = float(np.real(ppc["baseMVA"]))
+    bus_ids = net.bus.index.to_numpy(dtype=np.int64)
+    n_net = len(bus_ids)
+    n_node = ppc["bus"].shape[0]
+    node_of = np.asarray(lookups["bus"])[bus_ids].astype(np.int64)
+    btype = np.real(ppc["bus"][:, _BUS_TYPE]).astype(int)
+    ok = node_of >= 0
+    active = net.bus["in_service"].to_numpy(dtype=bool) & ok
+    active[ok] &= btype[node_of[ok]] != _BUS_NONE
+
+    # area of each pandapower bus / fused node
+    bus_area = np.full(n_net, -1, dtype=np.int64)
+    for a in areas:
+        pos = net.bus.index.get_indexer(np.asarray(a.buses, dtype=np.int64))
+        if (pos < 0).any():
+            raise ValueError(f"area {a.name!r}: bus {int(np.asarray(a.buses)[pos < 0][0])} is not in net.bus")
+        clash = pos[bus_area[pos] >= 0]
+        if len(clash):
+            raise ValueError(f"bus {int(bus_ids[clash[0]])} belongs to two areas "
+                             f"({areas[bus_area[clash[0]]].name!r} and {a.name!r})")
+        bus_area[pos] = a.index
+    node_area = np.full(n_node, -2, dtype=np.int64)   # -2: not a pandapower node of the model
+    act = np.flatnonzero(active)
+    for i in act:  # consistency of fused groups (a closed switch between a T and a D bus)
+        nd = node_of[i]
+        if node_area[nd] == -2:
+            node_area[nd] = bus_area[i]
+        elif node_area[nd] != bus_area[i]:
+            other = act[(node_of[act] == nd) & (bus_area[act] != bus_area[i])][0]
+            raise ValueError(f"buses {int(bus_ids[other])} and {int(bus_ids[i])} are fused by closed "
+                             "switches but belong to different areas/levels")
+    # representative pandapower bus of each node: the first in net.bus order
+    node_rep = np.full(n_node, -1, dtype=np.int64)
+    for i in act[::-1]:
+        node_rep[node_of[i]] = bus_ids[i]
+
+    # branches of the internal case
+    br = ppc["branch"]
+    rows: list[np.ndarray] = []
+    kinds: list[str] = []
+    for kind, (s, e) in lookups["branch"].items():
+        on = np.real(br[s:e, _BR_STATUS]) > 0
+        if kind not in ("line", "trafo"):
+            if on.any():
+                raise ValueError(f"build_linear_td supports lines and 2-winding trafos only; the net "
+                                 f"has in-service {kind!r} branches")
+            continue
+        rows.append(np.arange(s, e))
+        kinds += [kind] * (e - s)
+    rows_a = np.concatenate(rows) if rows else np.zeros(0, int)
+    kind_a = np.array(kinds, dtype=object)
+    elem_a = np.empty(len(rows_a), dtype=np.int64)
+    for kind, (s, e) in lookups["branch"].items():
+        if kind in ("line", "trafo"):
+            elem_a[kind_a == kind] = net[kind].index.to_numpy()
+    f_node = np.real(br[rows_a, _F_BUS]).astype(np.int64)
+    t_node = np.real(br[rows_a, _T_BUS]).astype(np.int64)
+    r = np.real(br[rows_a, _BR_R]) / base_mva      # pu on 1 MVA base
+    x = np.real(br[rows_a, _BR_X]) / base_mva
+    tap = np.real(br[rows_a, _TAP])
+    tap = np.where(tap == 0, 1.0, tap)
+    keep = (np.real(br[rows_a, _BR_STATUS]) > 0) & (node_area[f_node] > -2) & (node_area[t_node] > -2)
+    keep &= f_node != t_node
+    rating = np.full(len(rows_a), np.inf)
+    for kind in ("line", "trafo"):
+        k = kind_a == kind
+        rating[k] = _ratings(net, kind, elem_a[k])
+    fa, ta = node_area[f_node], node_area[t_node]
+
+    # ---- transmission (DC)
+    t_nodes = np.flatnonzero(node_area == -1)
+    t_pos = np.full(n_node, -1, dtype=np.int64)
+    t_pos[t_nodes] = np.arange(len(t_nodes))
+    tb = np.flatnonzero(keep & (fa == -1) & (ta == -1))
+    if (x[tb] <= 0).any():
+        k = tb[x[tb] <= 0][0]
+        raise ValueError(f"{kind_a[k]} {elem_a[k]} has a non-positive reactance; the DC model needs x > 0")
+    fixed = np.zeros(len(t_nodes), dtype=bool)
+    for table, cond in (("ext_grid", None), ("gen", "slack")):
+        if table in net and len(net[table]):
+            df = net[table]
+            sel = df["in_service"].to_numpy(dtype=bool)
+            if cond is not None:
+                sel &= df[cond].fillna(False).to_numpy(dtype=bool) if cond in df else False
+            for b in df["bus"].to_numpy()[sel]:
+                nd = lookups["bus"][int(b)]
+                if t_pos[nd] < 0:
+                    raise ValueError(f"{table} at bus {int(b)} is not a transmission bus")
+                fixed[t_pos[nd]] = True
+    if len(t_nodes) == 0 or not fixed.any():
+        raise ValueError("the transmission part has no external grid (slack)")
+    dc = DCModel(
+        bus=node_rep[t_nodes],
+        fixed=fixed,
+        branch_from=t_pos[f_node[tb]],
+        branch_to=t_pos[t_node[tb]],
+        branch_b_mw=1.0 / (x[tb] * tap[tb]),
+        rating_mw=rating[tb],
+        branch_element=tuple((str(kind_a[k]), int(elem_a[k])) for k in tb),
+    )
+    adj = sp.csr_matrix((np.ones(len(tb)), (dc.branch_from, dc.branch_to)), shape=(dc.n_bus, dc.n_bus))
+    n_comp, comp = connected_components(adj, directed=False)
+    for c in range(n_comp):
+        if not fixed[comp == c].any():
+            raise ValueError(f"transmission island around bus {int(dc.bus[comp == c][0])} has no "
+                             "external grid (slack)")
+
+    # ---- distribution areas (LinDistFlow forests)
+    cross = np.flatnonzero(keep & (fa >= 0) & (ta >= 0) & (fa != ta))
+    if len(cross):
+        k = cross[0]
+        raise ValueError(f"{kind_a[k]} {elem_a[k]} connects area {areas[fa[k]].name!r} to area "
+                         f"{areas[ta[k]].name!r}; areas must be fed from transmission only")
+    feeders = []
+    b_area: dict[int, int] = {}
+    b_pos: dict[int, int] = {}
+    for i in act[bus_area[act] == -1]:
+        b_area[int(bus_ids[i])] = -1
+        b_pos[int(bus_ids[i])] = int(t_pos[node_of[i]])
+    for a in areas:
+        f, order = _build_feeder(a, keep, fa, ta, f_node, t_node, r, x, rating, kind_a, elem_a,
+                                 node_area, node_rep, t_pos, v_min_pu, v_max_pu)
+        feeders.append(f)
+        node_to_pos = {nd: k for k, nd in enumerate(order)}
+        for i in act[bus_area[act] == a.index]:
+            b_area[int(bus_ids[i])] = int(a.index)
+            b_pos[int(bus_ids[i])] = node_to_pos[int(node_of[i])]
+    return LinearTD(dc=dc, feeders=tuple(feeders), bus_area=b_area, bus_pos=b_pos,
+                    net_bus=bus_ids.copy())
+
+
+def _build_feeder(a: Area, keep: np.ndarray, fa: np.ndarray, ta: np.ndarray, f_node: np.ndarray,
+                  t_node: np.ndarray, r: np.ndarray, x: np.ndarray, rating: np.ndarray,
+                  kind_a: np.ndarray, elem_a: np.ndarray, node_area: np.ndarray,
+                  node_rep: np.ndarray, t_pos: np.ndarray, v_min_pu: float,
+                  v_max_pu: float) -> tuple[FeederModel, list[int]]:
+    """One area's radial forest: group parallel branches, check radiality, order by BFS."""
+    ai = int(a.index)
+    nodes = np.flatnonzero(node_area == ai)
+    node_bus = {int(nd): int(node_rep[nd]) for nd in nodes}
+    internal = np.flatnonzero(keep & (fa == ai) & (ta == ai))
+    roots = np.flatnonzero(keep & (((fa == ai) & (ta == -1)) | ((fa == -1) & (ta == ai))))
+    # group parallel branches by their (unordered) node pair
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k in internal:
+        u, v = int(f_node[k]), int(t_node[k])
+        groups[(min(u, v), max(u, v))].append(int(k))
+    root_groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k in roots:
+        tn, dn = (int(f_node[k]), int(t_node[k])) if fa[k] == -1 else (int(t_node[k]), int(f_node[k]))
+        root_groups[(tn, dn)].append(int(k))
+
+    g_keys = list(groups) + list(root_groups)
+    g_rows = [groups[k] for k in groups] + [root_groups[k] for k in root_groups]
+    g_elems = [[(str(kind_a[k]), int(elem_a[k])) for k in rows] for rows in g_rows]
+    n_int = len(groups)
+    # radiality of the internal graph (union-find), naming a loop if there is one
+    parent_uf = {int(nd): int(nd) for nd in nodes}
+
+    def find(u: int) -> int:
+        while parent_uf[u] != u:
+            parent_uf[u] = parent_uf[parent_uf[u]]
+            u = parent_uf[u]
+        return u
+
+    adj: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for g in range(n_int):
+        u, v = g_keys[g]
+        ru, rv = find(u), find(v)
+        if ru == rv:
+            _raise_loop(a.name, adj, u, v, g_elems[g], g_elems, node_bus)
+        parent_uf[ru] = rv
+        adj[u].append((v, g))
+        adj[v].append((u, g))
+    comp_roots: dict[int, list[int]] = defaultdict(list)
+    for g in range(n_int, len(g_keys)):
+        comp_roots[find(g_keys[g][1])].append(g)
+    comps = sorted({find(int(nd)) for nd in nodes}, key=lambda c: min(
+        int(nd) for nd in nodes if find(int(nd)) == c))
+    for c in comps:
+        rs = comp_roots.get(c, [])
+        if not rs:
+            raise ValueError(f"area {a.name!r}: bus {node_bus[c]} and its feeder are not fed from "
+                             "transmission")
+        if len(rs) > 1:
+            names = ", ".join(f"{k} {i}" for g in rs for k, i in g_elems[g])
+            raise ValueError(f"area {a.name!r} is not radial: one feeder is fed from several "
+                             f"transmission nodes (loop through transmission over {names})")
+
+    # BFS order from each root; parents before children
+    order: list[int] = []
+    parent_node: dict[int, int] = {}
+    feed_group: dict[int, int] = {}
+    for c in sorted(comps, key=lambda c: g_keys[comp_roots[c][0]]):
+        g = comp_roots[c][0]
+        tn, dn = g_keys[g]
+        parent_node[dn] = -1
+        feed_group[dn] = g
+        queue = [dn]
+        head = 0
+        while head < len(queue):
+            u = queue[head]
+            head += 1
+            for v, gg in sorted(adj[u]):
+                if v not in parent_node:
+                    parent_node[v] = u
+                    feed_group[v] = gg
+                    queue.append(v)
+        order += queue
+    pos_of = {nd: k for k, nd in enumerate(order)}
+    n = len(order)
+    parent = np.array([pos_of[parent_node[nd]] if parent_node[nd] >= 0 else -1 for nd in order],
+                      dtype=np.int64)
+    root_t = np.array([t_pos[g_keys[feed_group[nd]][0]] if parent_node[nd] < 0 else -1
+                       for nd in order], dtype=np.int64)
+    rr = np.zeros(n)
+    xx = np.zeros(n)
+    rat = np.zeros(n)
+    label = []
+    members = []
+    for k, nd in enumerate(order):
+        rows = g_rows[feed_group[nd]]
+        z = r[rows] + 1j * x[rows]
+        if len(rows) == 1:
+            zeq, req = z[0], rating[rows[0]]
+            label.append((str(kind_a[rows[0]]), int(elem_a[rows[0]])))
+        else:
+            if np.any(np.abs(z) == 0):
+                raise ValueError(f"area {a.name!r}: parallel branches with zero impedance "
+                                 f"({g_elems[feed_group[nd]]})")
+            zeq = 1.0 / np.sum(1.0 / z)
+            req = float(np.min(rating[rows] * np.abs(z) / np.abs(zeq)))
+            kinds = {str(kind_a[j]) for j in rows}
+            lab = f"{kinds.pop()}_eq" if len(kinds) == 1 else "branch_eq"
+            label.append((lab, int(elem_a[rows[0]])))
+        rr[k], xx[k], rat[k] = zeq.real, zeq.imag, req
+        members.append(tuple(g_elems[feed_group[nd]]))
+    f = FeederModel(
+        area=ai,
+        bus=node_rep[np.asarray(order, dtype=np.int64)] if n else np.zeros(0, np.int64),
+        parent=parent,
+        root_t=root_t,
+        r_pu=rr,
+        x_pu=xx,
+        rating_mva=rat,
+        v_min_pu=np.full(n, float(v_min_pu)),
+        v_max_pu=np.full(n, float(v_max_pu)),
+        branch_element=tuple(label),
+        branch_members=tuple(members),
+    )
+    return f, order
+
+
+# --------------------------------------------------------------------------- operating point
+
+_EMPTY = np.zeros((0, 0))
+
+
+@dataclass(frozen=True)
+class LinearizationPoint:
+    """AC results of the operating point a :class:`LinearTD` is evaluated around.
+
+    ``t_flow_mw`` (n_t_branch,): P at the ``branch_from`` end of each DC branch (line from-bus,
+    trafo HV side). ``d_p_mw``/``d_q_mvar`` per area (n_d,): flows into each feeding branch at its
+    parent end (downstream positive; summed over parallel members). ``d_w_pu2`` per area (n_d,):
+    squared voltage magnitudes. ``inj_p_mw``/``inj_q_mvar`` (n_bus,): set-point injections of every
+    pandapower bus (net.bus.index order, :func:`bus_injections`) at which the point was taken.
+
+    Transmission voltage coupling (optional, empty when not computed): the feeder roots are not
+    infinitely stiff. ``root_t`` (n_r,) are the T-model positions feeding any feeder;
+    ``root_dw_dp``/``root_dw_dq`` (n_r, n_t) the AC sensitivity of their squared voltage [pu²] to
+    an injection of 1 MW / 1 Mvar at each T-model bus (zero at fixed buses), from the Jacobian of
+    the point; ``d_root_scale`` per area (n_d,) carries a root's Δw into each D bus of its tree
+    (``w_D,top / w_T,root`` at the point, ≈ 1/τ² of the substation transformer). With it,
+    ``Δw_k = d_root_scale_k · Δw_root(k) − 2 Σ_path (r ΔP + x ΔQ)``.
+    """
+
+    t_flow_mw: np.ndarray
+    d_p_mw: tuple[np.ndarray, ...]
+    d_q_mvar: tuple[np.ndarray, ...]
+    d_w_pu2: tuple[np.ndarray, ...]
+    inj_p_mw: np.ndarray
+    inj_q_mvar: np.ndarray
+    root_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    root_dw_dp: np.ndarray = field(default_factory=lambda: _EMPTY)
+    root_dw_dq: np.ndarray = field(default_factory=lambda: _EMPTY)
+    d_root_scale: tuple[np.ndarray, ...] = ()
+
+    @property
+    def has_voltage_coupling(self) -> bool:
+        return len(self.root_t) > 0 and self.root_dw_dp.size > 0
+
+    def without_voltage_coupling(self) -> LinearizationPoint:
+        """The same point with stiff feeder roots (Δw at a T root = 0, the FeederModel contract)."""
+        return replace(self, root_t=np.zeros(0, dtype=np.int64), root_dw_dp=_EMPTY, root_dw_dq=_EMPTY,
+                       d_root_scale=())
+
+
+@dataclass(frozen=True)
+class LinearIncrement:
+    """Linear response to an injection change (same layout as :class:`BaseState`, increments only).
+
+    Arrays carry a leading axis when the injection change did (H operating points).
+    """
+
+    t_flow_mw: np.ndarray
+    d_p_mw: tuple[np.ndarray, ...]
+    d_q_mvar: tuple[np.ndarray, ...]
+    d_w_pu2: tuple[np.ndarray, ...]
+
+
+class _Sensitivity:
+    """Sparse maps from a bus injection change to T flows, D flows and D squared voltages."""
+
+    def __init__(self, lin: LinearTD) -> None:
+        n = len(lin.net_bus)
+        if n == 0:
+            raise ValueError("LinearTD.net_bus is empty; build the model with build_linear_td")
+        self.n_bus = n
+        dc = lin.dc
+        col_of = {int(b): i for i, b in enumerate(lin.net_bus)}
+        # T root and top D bus (tree head) of every D position
+        d_root, d_top = [], []
+        for f in lin.feeders:
+            top = np.arange(f.n_bus)
+            for k in range(f.n_bus):
+                j = k
+                while f.parent[j] >= 0:
+                    j = f.parent[j]
+                top[k] = j
+            d_top.append(top)
+            d_root.append(f.root_t[top] if f.n_bus else np.zeros(0, np.int64))
+        self.d_top = d_top
+        self.d_root_all = np.concatenate(d_root) if d_root else np.zeros(0, np.int64)
+        self.roots = np.unique(self.d_root_all)
+        self.d_root_idx = np.searchsorted(self.roots, self.d_root_all)
+        cols = np.array([col_of[b] for b in lin.bus_area], dtype=np.int64)
+        area = np.array(list(lin.bus_area.values()), dtype=np.int64)
+        pos = np.array([lin.bus_pos[b] for b in lin.bus_area], dtype=np.int64)
+        tnode = pos.copy()
+        for a, root in enumerate(d_root):
+            k = area == a
+            tnode[k] = root[pos[k]]
+        # all T nodes (for the voltage coupling), then the free ones (for the DC solve)
+        self.a_t_all = sp.csr_matrix((np.ones(len(cols)), (tnode, cols)), shape=(dc.n_bus, n))
+        free = np.flatnonzero(~dc.fixed)
+        self.a_t = self.a_t_all[free].tocsr()
+        self.bf = dc.flow_matrix()[:, free].tocsr()
+        self.lu = spla.splu(dc.susceptance_matrix()[free][:, free].tocsc()) if len(free) else None
+        sp_blocks, wp_blocks, wq_blocks = [], [], []
+        self.offsets = [0]
+        for a, f in enumerate(lin.feeders):
+            k = area == a
+            nd = f.n_bus
+            a_d = sp.csr_matrix((np.ones(int(k.sum())), (pos[k], cols[k])), shape=(nd, n))
+            anc_r, anc_c = [], []
+            for j in range(nd):
+                u = j
+                while u >= 0:
+                    anc_r.append(j)
+                    anc_c.append(u)
+                    u = f.parent[u]
+            anc = sp.csr_matrix((np.ones(len(anc_r)), (anc_r, anc_c)), shape=(nd, nd))
+            s_p = -(anc.T @ a_d).tocsr()          # ΔP = −(subtree sum of Δp)
+            sp_blocks.append(s_p)
+            wp_blocks.append((-2.0 * anc @ sp.diags(f.r_pu) @ s_p).tocsr())
+            wq_blocks.append((-2.0 * anc @ sp.diags(f.x_pu) @ s_p).tocsr())
+            self.offsets.append(self.offsets[-1] + nd)
+        empty = sp.csr_matrix((0, n))
+        self.s = sp.vstack(sp_blocks).tocsr() if sp_blocks else empty
+        self.wp = sp.vstack(wp_blocks).tocsr() if wp_blocks else empty
+        self.wq = sp.vstack(wq_blocks).tocsr() if wq_blocks else empty
+
+    def apply(self, dp: np.ndarray, dq: np.ndarray,
+              point: LinearizationPoint | None = None) -> tuple[np.ndarray, ...]:
+        """dp, dq (H, n_bus) → ΔT flows (H, n_br), ΔP, ΔQ, Δw (H, Σ n_d)."""
+        dpt = np.ascontiguousarray(dp.T)
+        dqt = np.ascontiguousarray(dq.T)
+        if self.lu is not None:
+            theta = self.lu.solve(np.asarray(self.a_t @ dpt))
+            t_flow = (self.bf @ theta).T
+        else:
+            t_flow = np.zeros((dp.shape[0], self.bf.shape[0]))
+        d_p = (self.s @ dpt).T
+        d_q = (self.s @ dqt).T
+        d_w = self.wp @ dpt + self.wq @ dqt
+        if point is not None and point.has_voltage_coupling and len(self.d_root_all):
+            if not np.array_equal(point.root_t, self.roots):
+                raise ValueError("the point's voltage coupling was computed for another model")
+            dw_root = point.root_dw_dp @ (self.a_t_all @ dpt) + point.root_dw_dq @ (self.a_t_all @ dqt)
+            scale = np.concatenate(point.d_root_scale)
+            d_w += scale[:, None] * dw_root[self.d_root_idx]
+        return t_flow, d_p, d_q, d_w.T
+
+    def split(self, arr: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(arr[..., s:e] for s, e in zip(self.offsets[:-1], self.offsets[1:], strict=True))
+
+
+_CACHE: dict[int, _Sensitivity] = {}
+
+
+def _sensitivity(lin: LinearTD) -> _Sensitivity:
+    key = id(lin)
+    s = _CACHE.get(key)
+    if s is None:
+        s = _Sensitivity(lin)
+        _CACHE[key] = s
+        weakref.finalize(lin, _CACHE.pop, key, None)
+    return s
+
+
+def _as_2d(name: str, arr: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
+    a = np.asarray(arr, dtype=np.float64)
+    one = a.ndim == 1
+    a = a.reshape(1, -1) if one else a
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ValueError(f"{name} must have shape (n_bus,) or (H, n_bus) with n_bus = {n} "
+                         f"(net.bus order), got {np.shape(arr)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return a, one
+
+
+def activation_response(lin: LinearTD, dp_bus: np.ndarray, dq_bus: np.ndarray | None = None,
+                        point: LinearizationPoint | None = None) -> LinearIncrement:
+    """Linear change of T flows, D flows and D squared voltages for an injection change.
+
+    :param dp_bus: (n_bus,) or (H, n_bus) active injection change [MW] in net.bus.index order
+        (generation / up activation positive).
+    :param dq_bus: same shape, reactive injection change [Mvar]; None = 0.
+    :param point: with a point that carries voltage coupling, the feeder roots move with the
+        T voltages; without one, Δw at a T root is 0 (the FeederModel contract).
+    """
+    s = _sensitivity(lin)
+    dp, one = _as_2d("dp_bus", dp_bus, s.n_bus)
+    dq = _as_2d("dq_bus", dq_bus, s.n_bus)[0] if dq_bus is not None else np.zeros_like(dp)
+    if dq.shape != dp.shape:
+        raise ValueError(f"dq_bus has shape {dq.shape}, dp_bus {dp.shape}")
+    t, p, q, w = s.apply(dp, dq, point)
+    if one:
+        t, p, q, w = t[0], p[0], q[0], w[0]
+    return LinearIncrement(t_flow_mw=t, d_p_mw=s.split(p), d_q_mvar=s.split(q), d_w_pu2=s.split(w))
+
+
+def base_state(lin: LinearTD, point: LinearizationPoint, inj_p_mw: np.ndarray,
+               inj_q_mvar: np.ndarray | None = None) -> BaseState:
+    """Flows and squared voltages at H operating points: point + linear increments.
+
+    :param inj_p_mw: (H, n_bus) active injections [MW] (net.bus.index order, :func:`bus_vector`).
+    :param inj_q_mvar: (H, n_bus) reactive injections [Mvar]; None = those of the point.
+    """
+    s = _sensitivity(lin)
+    p, _ = _as_2d("inj_p_mw", inj_p_mw, s.n_bus)
+    dp = p - point.inj_p_mw
+    if inj_q_mvar is None:
+        dq = np.zeros_like(dp)
+    else:
+        q, _ = _as_2d("inj_q_mvar", inj_q_mvar, s.n_bus)
+        if q.shape != p.shape:
+            raise ValueError(f"inj_q_mvar has shape {q.shape}, inj_p_mw {p.shape}")
+        dq = q - point.inj_q_mvar
+    t, dpp, dqq, dw = s.apply(dp, dq, point)
+    off = s.offsets
+    n_a = len(lin.feeders)
+    return BaseState(
+        t_flow_mw=point.t_flow_mw + t,
+        d_p_mw=tuple(point.d_p_mw[a] + dpp[:, off[a]:off[a + 1]] for a in range(n_a)),
+        d_q_mvar=tuple(point.d_q_mvar[a] + dqq[:, off[a]:off[a + 1]] for a in range(n_a)),
+        d_w_pu2=tuple(point.d_w_pu2[a] + dw[:, off[a]:off[a + 1]] for a in range(n_a)),
+    )
+
+
+def _sending_end(net: pandapowerNet, lin: LinearTD, f: FeederModel) -> tuple[np.ndarray, ...]:
+    """Per member of each feeding branch: (branch k, table, element id, parent-side column)."""
+    ks, tabs, ids, cols = [], [], [], []
+    for k, members in enumerate(f.branch_members or tuple((e,) for e in f.branch_element)):
+        for kind, idx in members:
+            kind = kind.removesuffix("_eq")
+            a_b = "from_bus" if kind == "line" else "hv_bus"
+            bus_a = int(net[kind].at[idx, a_b])
+            # the child side is the end that maps to D position k of this area
+            child_is_a = lin.bus_area.get(bus_a) == f.area and lin.bus_pos.get(bus_a) == k
+            if kind == "line":
+                side = "to" if child_is_a else "from"
+            else:
+                side = "lv" if child_is_a else "hv"
+            ks.append(k)
+            tabs.append(kind)
+            ids.append(idx)
+            cols.append(side)
+    return np.array(ks, dtype=np.int64), np.array(tabs), np.array(ids, dtype=np.int64), np.array(cols)
+
+
+_SIDES: dict[tuple[int, int], list[tuple[np.ndarray, ...]]] = {}
+
+
+def _root_voltage_sensitivity(net: pandapowerNet, lin: LinearTD,
+                              s: _Sensitivity) -> tuple[np.ndarray, np.ndarray]:
+    """(n_r, n_t) d(V²)/dP and d(V²)/dQ of the feeder roots from the AC Jacobian of the last runpp."""
+    from pandapower.pypower.dSbus_dV import dSbus_dV
+
+    it = net._ppc["internal"]
+    v = it["V"]
+    pv, pq = np.asarray(it["pv"], dtype=np.int64), np.asarray(it["pq"], dtype=np.int64)
+    base = float(np.real(it["baseMVA"]))
+    d_vm, d_va = dSbus_dV(it["Ybus"], v)
+    d_vm, d_va = sp.csr_matrix(d_vm), sp.csr_matrix(d_va)
+    pvpq = np.r_[pv, pq]
+    jac = sp.bmat([[d_va[pvpq][:, pvpq].real, d_vm[pvpq][:, pq].real],
+                   [d_va[pq][:, pvpq].imag, d_vm[pq][:, pq].imag]]).tocsc()
+    n = len(v)
+    p_row = np.full(n, -1, dtype=np.int64)
+    p_row[pvpq] = np.arange(len(pvpq))
+    q_row = np.full(n, -1, dtype=np.int64)
+    q_row[pq] = len(pvpq) + np.arange(len(pq))
+    t_int = np.asarray(net._pd2ppc_lookups["bus"])[lin.dc.bus].astype(np.int64)
+    r_int = t_int[s.roots]
+    n_r, n_t = len(s.roots), lin.dc.n_bus
+    dw_dp = np.zeros((n_r, n_t))
+    dw_dq = np.zeros((n_r, n_t))
+    sel = np.flatnonzero(q_row[r_int] >= 0)           # PV/slack roots keep their voltage
+    if len(sel) == 0:
+        return dw_dp, dw_dq
+    e = np.zeros((jac.shape[0], len(sel)))
+    e[q_row[r_int[sel]], np.arange(len(sel))] = 1.0
+    rows = spla.splu(jac).solve(e, trans="T")          # rows of J⁻¹: dVm_root / dS
+    scale = 2.0 * np.abs(v[r_int[sel]]) / base          # d(V²) = 2 V dV; pu → MW
+    jp = np.flatnonzero(p_row[t_int] >= 0)
+    jq = np.flatnonzero(q_row[t_int] >= 0)
+    dw_dp[np.ix_(sel, jp)] = (rows[p_row[t_int[jp]]] * scale).T
+    dw_dq[np.ix_(sel, jq)] = (rows[q_row[t_int[jq]]] * scale).T
+    dw_dp[:, lin.dc.fixed] = 0.0
+    dw_dq[:, lin.dc.fixed] = 0.0
+    return dw_dp, dw_dq
+
+
+def point_from_net(net: pandapowerNet, lin: LinearTD, voltage_coupling: bool = True) -> LinearizationPoint:
+    """Read the AC results of ``net`` (right after ``runpp``) as the linearisation point of ``lin``.
+
+    :param voltage_coupling: also compute the T voltage sensitivities of the feeder roots from the
+        Jacobian of that power flow (a few ms; needs ``net._ppc`` of the same run).
+    """
+    if not len(net.res_bus) or net.res_bus["vm_pu"].isna().all():
+        raise ValueError("net has no power flow results; run pandapower.runpp first")
+    dc = lin.dc
+    t_flow = np.zeros(dc.n_branch)
+    kinds = np.array([k for k, _ in dc.branch_element])
+    ids = np.array([i for _, i in dc.branch_element], dtype=np.int64)
+    for kind, col in (("line", "p_from_mw"), ("trafo", "p_hv_mw")):
+        m = kinds == kind
+        if m.any():
+            res = net[f"res_{kind}"]
+            t_flow[m] = res[col].to_numpy()[res.index.get_indexer(ids[m])]
+    key = (id(lin), id(net))
+    sides = _SIDES.get(key)
+    if sides is None:
+        sides = [_sending_end(net, lin, f) for f in lin.feeders]
+        _SIDES[key] = sides
+        weakref.finalize(lin, _SIDES.pop, key, None)
+    vm = net.res_bus["vm_pu"]
+    d_p, d_q, d_w = [], [], []
+    for f, (ks, tabs, eids, cols) in zip(lin.feeders, sides, strict=True):
+        p = np.zeros(f.n_bus)
+        q = np.zeros(f.n_bus)
+        for kind in ("line", "trafo"):
+            res = net[f"res_{kind}"]
+            for side in ("from", "to", "hv", "lv"):
+                m = (tabs == kind) & (cols == side)
+                if m.any():
+                    rows = res.index.get_indexer(eids[m])
+                    np.add.at(p, ks[m], res[f"p_{side}_mw"].to_numpy()[rows])
+                    np.add.at(q, ks[m], res[f"q_{side}_mvar"].to_numpy()[rows])
+        d_p.append(p)
+        d_q.append(q)
+        d_w.append(vm.to_numpy()[vm.index.get_indexer(f.bus)] ** 2)
+    inj_p, inj_q = bus_injections(net)
+    point = LinearizationPoint(t_flow_mw=t_flow, d_p_mw=tuple(d_p), d_q_mvar=tuple(d_q),
+                               d_w_pu2=tuple(d_w), inj_p_mw=inj_p, inj_q_mvar=inj_q)
+    if not voltage_coupling or not lin.feeders:
+        return point
+    s = _sensitivity(lin)
+    dw_dp, dw_dq = _root_voltage_sensitivity(net, lin, s)
+    w_t = vm.to_numpy()[vm.index.get_indexer(dc.bus)] ** 2
+    scale = tuple(d_w[a][s.d_top[a]] / w_t[f.root_t[s.d_top[a]]] if f.n_bus else np.zeros(0)
+                  for a, f in enumerate(lin.feeders))
+    return replace(point, root_t=s.roots.copy(), root_dw_dp=dw_dp, root_dw_dq=dw_dq, d_root_scale=scale)
