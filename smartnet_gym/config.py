@@ -111,7 +111,7 @@ class MarketConfig(_Model):
     balance_penalty_eur_per_mwh: float = Field(2000.0, gt=0, description="price of unmet imbalance [EUR/MWh]")
     network_penalty_eur_per_mwh: float = Field(3000.0, gt=0, description="price of a flow slack [EUR/MWh]")
     voltage_penalty_eur_per_pu2h: float = Field(3.0e5, gt=0, description="price of a v^2 slack [EUR/(pu^2 h)]")
-    qp_epsilon: float = Field(0.01, ge=0, description="quadratic regularisation [EUR/(MW^2 h)]; 0 = LP")
+    qp_epsilon: float = Field(0.0, ge=0, description="quadratic regularisation [EUR/(MW^2 h)]; 0 = LP (default, fast path)")
     settlement: Literal["pay_as_clear", "pay_as_bid"] = "pay_as_clear"
     backend: Literal["highs", "cvxpy"] = Field("highs", description="fast path (highspy LP) or CVXPY+OSQP")
     prequalification: bool = Field(False, description="CS_A: DSO blocks D bids of congested areas")

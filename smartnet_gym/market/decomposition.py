@@ -132,5 +132,5 @@ class DecentralizedJoint(Stage):
         t_res = replace(mres, objective_eur=mres.objective_eur - eta_sum, x_mw=mres.x_mw[:len(t_idx)],
                         bid_price=mres.bid_price[:len(t_idx)], flow_slack_mw=mres.flow_slack_mw)
         _apply(state, inst, t_idx, t_res, "tso_master", response)
-        for (a, a_idx, _, _, _), res in zip(subs, sub_res):
-            _apply(state, inst, a_idx, res, f"dso_{a}", response)
+        for (a, a_idx, _, _, prog), res in zip(subs, sub_res):
+            _apply(state, inst, a_idx, res, f"dso_{a}", response, prog)

@@ -43,6 +43,7 @@ class StageRecord:
     name: str
     result: ProgramResult
     bids: np.ndarray             # indices (into the full book) of the bids this stage saw
+    program: ClearingProgram | None = None   # the program solved (for export and inspection)
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Stage:
 
 
 def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
-           response: NetworkResponse) -> None:
+           response: NetworkResponse, program: ClearingProgram | None = None) -> None:
     """Book a stage's activations: payments at its prices, remaining quantities, shifted base."""
     book = inst.book
     x = res.x_mw
@@ -156,7 +157,7 @@ def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Pro
     full_x = np.zeros(len(book))
     full_x[idx] = x
     state.base = response.shift(state.base, book, full_x)
-    state.records.append(StageRecord(name, res, idx))
+    state.records.append(StageRecord(name, res, idx, program))
 
 
 def _sub(book: BidBook, idx: np.ndarray, state: ClearingState) -> BidBook:
@@ -206,7 +207,7 @@ class LocalClearing(Stage):
         prog = self.program(sub, self.spec(), inst.horizon)
         needs = inst.area_need_mw[self.area][None, :] if self.balance else np.zeros((0, inst.horizon))
         res = prog.solve(sub, state.base, needs)
-        _apply(state, inst, idx, res, self.name, response)
+        _apply(state, inst, idx, res, self.name, response, prog)
 
 
 class ForwardLimits(Stage):
@@ -263,7 +264,7 @@ class TsoClearing(Stage):
             limits = (np.stack([state.limits[a][0] for a in limit_areas]),
                       np.stack([state.limits[a][1] for a in limit_areas]))
         res = prog.solve(sub, state.base, need[None, :], limits)
-        _apply(state, inst, idx, res, self.name, response)
+        _apply(state, inst, idx, res, self.name, response, prog)
 
 
 class JointClearing(Stage):
@@ -290,7 +291,7 @@ class JointClearing(Stage):
         res = prog.solve(sub, state.base, need, buy=buy)
         if self.with_buyers:
             state.served_buy_mw = res.y_mw
-        _apply(state, inst, idx, res, self.name, response)
+        _apply(state, inst, idx, res, self.name, response, prog)
 
 
 def evaluation_stage(lin: LinearTD, cfg: MarketConfig) -> JointClearing:

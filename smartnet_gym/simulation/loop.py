@@ -1,0 +1,184 @@
+"""The rolling loop (SPEC §4): forecast → bids → clear → physics → aFRR → unwanted measures → CBA.
+
+Every 15 minutes the scheme clears the horizon τ..τ+H−1; only the first period is binding.
+Reality then differs from the forecast; the physical layer shows what the activations did, aFRR
+covers the residual imbalance and unwanted measures remove the violations that remain. Each step
+returns a :class:`StepOutcome` whose ``account`` is the CBA row of that step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from smartnet_gym.cba.accounts import step_account
+from smartnet_gym.config import ScenarioConfig
+from smartnet_gym.data.forecasts import Forecaster, Snapshot
+from smartnet_gym.grid.linearize import base_state
+from smartnet_gym.grid.system import TDSystem, UnitKind
+from smartnet_gym.market.bidders import CURTAILABLE, available_mw, book_layout, truthful_book
+from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.program import DT_H
+from smartnet_gym.market.schemes import ClearingOutcome, make_scheme
+from smartnet_gym.market.stages import MarketInstance
+from smartnet_gym.simulation.physics import PhysicalLayer, PhysicalState, Violations, violations
+from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """Everything that happened in one market step."""
+
+    step: int
+    instance: MarketInstance
+    clearing: ClearingOutcome
+    unit_mw: np.ndarray            # delivered net activation per unit (UnitTable order)
+    physical: PhysicalState
+    violations: Violations
+    unwanted: UnwantedOutcome | None
+    account: dict[str, float]      # the CBA row of this step
+
+
+class RollingLoop:
+    """One scheme on one T&D system; :meth:`reset` starts an episode, :meth:`step` advances 15 min."""
+
+    def __init__(self, system: TDSystem, cfg: ScenarioConfig, scheme: str | None = None,
+                 physics: str | None = None, backend: str | None = None):
+        self.system, self.cfg = system, cfg
+        m = cfg.market
+        self.horizon = m.horizon_periods
+        self.scheme = make_scheme(scheme or m.scheme, system.linear, m, backend)
+        self.layout = book_layout(system.units, self.horizon)
+        self.forecaster = Forecaster(system.profiles, cfg.data.forecast, self.horizon)
+        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics)
+        self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
+        lin = system.linear
+        n_areas = len(system.areas)
+        self.load_area = np.array([lin.bus_area.get(int(b), -1) for b in system.load_bus])
+        self.sgen_area = np.array([lin.bus_area.get(int(b), -1) for b in system.sgen_bus])
+        brp_rng = np.random.default_rng(cfg.seed + 7919)
+        self.load_brp = brp_rng.integers(0, m.brp_count, len(system.load_bus))
+        self.sgen_brp = brp_rng.integers(0, m.brp_count, len(system.sgen_bus))
+        self.n_areas = n_areas
+        self.storage_units = self.layout.storage_units
+        self.soc_mwh = np.zeros(len(self.storage_units))
+        self.t = 0
+        self.end = 0
+        self._instance: MarketInstance | None = None
+        self._truthful: BidBook | None = None
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, start_step: int, n_steps: int, rng: np.random.Generator) -> None:
+        """Start an episode of ``n_steps`` market steps at profile step ``start_step``."""
+        n_prof = self.system.profiles.n_steps
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1 (got {n_steps})")
+        if start_step < 0 or start_step + n_steps + self.horizon - 1 > n_prof:
+            raise ValueError(f"start_step {start_step} + n_steps {n_steps} + horizon {self.horizon} - 1 "
+                             f"exceeds the {n_prof} profile steps (allowed start_step: 0..."
+                             f"{n_prof - n_steps - self.horizon + 1})")
+        self.forecaster.reset(start_step, n_steps, rng)
+        u = self.system.units
+        self.soc_mwh = (u.soc0 * u.energy_mwh)[self.storage_units].astype(float)
+        act = self.forecaster.actual(start_step)
+        self.physics.relinearize(act.load_p, act.load_q, act.sgen_p)
+        self.t, self.end = start_step, start_step + n_steps
+        self._instance = None
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.end
+
+    # ------------------------------------------------------------------ market instance
+    def _net_injection(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+        """Per element net injection (H, n_load + n_sgen) and the element areas."""
+        return np.concatenate([-snap.load_p, snap.sgen_p], axis=-1), np.r_[self.load_area, self.sgen_area]
+
+    def instance(self, book: BidBook | None = None) -> MarketInstance:
+        """The clearing instance of the current step (cached); ``book`` replaces the truthful bids."""
+        if self._instance is None:
+            fc = self.forecaster.forecast(self.t)
+            sch = self.forecaster.schedule(self.t)
+            p, q = self.physics.inj.injections(fc.load_p, fc.load_q, fc.sgen_p)
+            base = base_state(self.system.linear, self.physics.point, p, q)
+            inj_fc, area = self._net_injection(fc)
+            inj_sch, _ = self._net_injection(sch)
+            dev = inj_sch - inj_fc                       # (H, n_el): + = shortage vs schedule
+            need = dev.sum(axis=1)
+            area_need = np.zeros((self.n_areas, self.horizon))
+            for a in range(self.n_areas):
+                area_need[a] = dev[:, area == a].sum(axis=1)
+            self._truthful = truthful_book(self.system.units, self.layout, fc.load_p, fc.sgen_p,
+                                           self.cfg.flex.load_flex_share, self.soc_mwh)
+            self._instance = MarketInstance(self._truthful, base, need, area_need, self._buy_book(dev))
+        if book is None:
+            return self._instance
+        inst = self._instance
+        return MarketInstance(book, inst.base, inst.need_mw, inst.area_need_mw, inst.buy)
+
+    @property
+    def truthful_book(self) -> BidBook:
+        self.instance()
+        return self._truthful
+
+    def _buy_book(self, dev: np.ndarray) -> BuyBook:
+        """CS_E: each BRP buys up (its shortage) and down (its surplus) per period, at its WTP."""
+        m = self.cfg.market
+        if self.scheme.name != "CS_E":
+            return BuyBook.empty()
+        brp = np.r_[self.load_brp, self.sgen_brp]
+        imb = np.zeros((m.brp_count, self.horizon))
+        for k in range(m.brp_count):
+            imb[k] = dev[:, brp == k].sum(axis=1)
+        names = tuple(f"BRP{k + 1}" for k in range(m.brp_count) for _ in range(self.horizon) for _ in (1, -1))
+        direction = np.tile([1, -1], m.brp_count * self.horizon)
+        period = np.tile(np.repeat(np.arange(self.horizon), 2), m.brp_count)
+        qty = np.stack([np.maximum(imb, 0), np.maximum(-imb, 0)], axis=-1).reshape(-1)
+        return BuyBook(names, direction, period, qty, np.full(len(qty), m.brp_wtp_eur_per_mwh))
+
+    # ------------------------------------------------------------------ one step
+    def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
+        """Clear (or take the operator's ``outcome``), deliver the first period, settle, account."""
+        if self.done:
+            raise RuntimeError("episode is over; call reset()")
+        inst = self.instance(book)
+        out = outcome if outcome is not None else self.scheme.clear(inst, evaluate=False)
+        act = self.forecaster.actual(self.t)
+        sch = self.forecaster.schedule(self.t)
+        units = self.system.units
+        first = inst.book.period == 0
+        # delivery: curtailment and demand response cannot exceed what is really there
+        x = np.where(first, out.activated_mw, 0.0)
+        h = self.horizon
+        real = available_mw(units, self.layout, np.repeat(act.load_p[None, :], h, 0),
+                            np.repeat(act.sgen_p[None, :], h, 0),
+                            self.cfg.flex.load_flex_share) if len(inst.book) == len(self.layout) else None
+        delivered = x if real is None else np.minimum(x, np.where(first, real, 0.0))
+        if real is not None:
+            st = units.kind[self.layout.unit] == UnitKind.STORAGE
+            delivered[st] = x[st]
+        unit_mw = np.zeros(len(units))
+        np.add.at(unit_mw, inst.book.unit, inst.book.direction * delivered)
+        phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
+        viol = violations(self.system, phys.state)
+        unw = None
+        if viol.d_total + viol.t_loading > 0:
+            pos = self.physics.inj
+            unw = self.unwanted.run(phys.state, pos.load @ act.load_p, pos.sgen @ act.sgen_p)
+        # storage state of charge follows the delivered energy
+        if len(self.storage_units):
+            self.soc_mwh = np.clip(self.soc_mwh - DT_H * unit_mw[self.storage_units], 0.0,
+                                   units.energy_mwh[self.storage_units])
+        inj_act, _ = self._net_injection(Snapshot(act.load_p[None], act.load_q[None], act.sgen_p[None]))
+        inj_sch, _ = self._net_injection(Snapshot(sch.load_p[:1], sch.load_q[:1], sch.sgen_p[:1]))
+        need_real = float((inj_sch - inj_act).sum())
+        curtail = np.isin(units.kind[inst.book.unit], CURTAILABLE) & (inst.book.direction < 0)
+        account = step_account(
+            self, inst, out, delivered=delivered, unit_mw=unit_mw, need_real_mw=need_real,
+            curtailed_market_mwh=float(DT_H * delivered[curtail].sum()), violations=viol, unwanted=unw,
+            physical=phys)
+        res = StepOutcome(self.t, inst, out, unit_mw, phys, viol, unw, account)
+        self.t += 1
+        self._instance = None
+        return res

@@ -1,0 +1,180 @@
+"""The physical layer: apply realised load/RES and activations to the grid, report the state.
+
+``ac`` runs pandapower on the built net, reused between steps (values written in place,
+``recycle`` after the first run, full run after a tap move); a power flow that does not
+converge is retried from a flat start and, failing that, the step falls back to the linear
+model and is counted. ``linear`` evaluates the linear models around the last AC point.
+Both return the state in :class:`BaseState` form (one period), so that violations and
+unwanted measures use the same limits as the clearing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from smartnet_gym.grid.linear import BaseState
+from smartnet_gym.grid.linearize import LinearizationPoint, base_state, bus_injections, point_from_net, run_ac
+from smartnet_gym.grid.system import TDSystem
+
+RECYCLE = dict(bus_pq=True, trafo=False, gen=False)
+
+
+@dataclass(frozen=True)
+class PhysicalState:
+    """Network state of one step after the physical layer."""
+
+    state: BaseState          # H = 1: T flows, D flows and squared voltages
+    converged: bool           # False if AC failed and the linear model stood in
+    mode: str                 # "ac" or "linear"
+
+
+@dataclass(frozen=True)
+class Violations:
+    """Limit violations of a physical state (counts and worst sizes)."""
+
+    d_voltage: int
+    d_loading: int
+    t_loading: int
+    max_voltage_dev_pu: float      # worst distance outside [v_min, v_max]
+    max_loading_pct: float         # worst loading of any limited branch (T or D)
+    per_area: np.ndarray           # (n_areas,) D violations (voltage + loading) per area
+
+    @property
+    def d_total(self) -> int:
+        return self.d_voltage + self.d_loading
+
+
+class InjectionMap:
+    """Bus injection vectors (net.bus order) from ProfileSet-ordered values and unit activations."""
+
+    def __init__(self, system: TDSystem):
+        import scipy.sparse as sp
+
+        net = system.net
+        n = len(net.bus)
+        pos = net.bus.index
+        self.n_bus = n
+
+        def agg(buses: np.ndarray) -> sp.csr_matrix:
+            p = pos.get_indexer(np.asarray(buses, dtype=np.int64))
+            return sp.csr_matrix((np.ones(len(p)), (p, np.arange(len(p)))), shape=(n, len(p)))
+
+        self.load = agg(system.load_bus)
+        self.sgen = agg(system.sgen_bus)
+        self.unit = agg(system.units.bus)
+        # everything else that injects (equivalents, shunts ...) stays as built
+        p, q = bus_injections(net)
+        lp = net.load.p_mw.to_numpy()[net.load.index.get_indexer(system.load_idx)]
+        lq = net.load.q_mvar.to_numpy()[net.load.index.get_indexer(system.load_idx)]
+        sg = net.sgen.p_mw.to_numpy()[net.sgen.index.get_indexer(system.sgen_idx)]
+        sq = net.sgen.q_mvar.to_numpy()[net.sgen.index.get_indexer(system.sgen_idx)]
+        fl = net.sgen.p_mw.to_numpy()[net.sgen.index.get_indexer(system.units.flex_sgen)]
+        self.static_p = p - self.sgen @ sg + self.load @ lp - self.unit @ fl
+        self.static_q = q - self.sgen @ sq + self.load @ lq
+
+    def injections(self, load_p, load_q, sgen_p, unit_p=None) -> tuple[np.ndarray, np.ndarray]:
+        """(…, n_bus) active and reactive injections; arrays may carry a leading H axis."""
+        p = (self.sgen @ np.atleast_2d(sgen_p).T - self.load @ np.atleast_2d(load_p).T).T + self.static_p
+        q = (-(self.load @ np.atleast_2d(load_q).T)).T + self.static_q
+        if unit_p is not None:
+            p = p + (self.unit @ np.atleast_2d(unit_p).T).T
+        return p, q
+
+
+def point_state(point: LinearizationPoint) -> BaseState:
+    """A linearisation point as a one-period BaseState."""
+    return BaseState(point.t_flow_mw[None, :], tuple(x[None, :] for x in point.d_p_mw),
+                     tuple(x[None, :] for x in point.d_q_mvar), tuple(x[None, :] for x in point.d_w_pu2))
+
+
+def violations(system: TDSystem, st: BaseState, tol: float = 1e-6) -> Violations:
+    """Count limit violations with the same limits the clearing uses (first period of ``st``)."""
+    lin = system.linear
+    dc = lin.dc
+    lim = np.isfinite(dc.rating_mw)
+    t_load = np.abs(st.t_flow_mw[0][lim]) / dc.rating_mw[lim] * 100
+    t_viol = int((t_load > 100 + tol).sum())
+    dv = dl = 0
+    max_dev = 0.0
+    max_load = float(t_load.max()) if len(t_load) else 0.0
+    per_area = np.zeros(len(lin.feeders), int)
+    for i, f in enumerate(lin.feeders):
+        v = np.sqrt(np.maximum(st.d_w_pu2[i][0], 0.0))
+        dev = np.maximum(v - f.v_max_pu, 0.0) + np.maximum(f.v_min_pu - v, 0.0)
+        s = np.hypot(st.d_p_mw[i][0], st.d_q_mvar[i][0])
+        fl = np.isfinite(f.rating_mva)
+        load = s[fl] / f.rating_mva[fl] * 100
+        nv, nl = int((dev > tol).sum()), int((load > 100 + tol).sum())
+        dv += nv
+        dl += nl
+        per_area[i] = nv + nl
+        max_dev = max(max_dev, float(dev.max()) if len(dev) else 0.0)
+        max_load = max(max_load, float(load.max()) if len(load) else 0.0)
+    return Violations(dv, dl, t_viol, max_dev, max_load, per_area)
+
+
+class PhysicalLayer:
+    """AC (pandapower, in place) or linear evaluation of one realised step."""
+
+    def __init__(self, system: TDSystem, mode: str):
+        if mode not in ("ac", "linear"):
+            raise ValueError(f"physics must be 'ac' or 'linear' (got {mode!r})")
+        self.system, self.mode = system, mode
+        self.net = system.net
+        self.inj = InjectionMap(system)
+        net = self.net
+        self.load_rows = net.load.index.get_indexer(system.load_idx)
+        self.sgen_rows = net.sgen.index.get_indexer(system.sgen_idx)
+        self.flex_rows = net.sgen.index.get_indexer(system.units.flex_sgen)
+        self._fresh = True
+        self.failures = 0
+        run_ac(net)
+        self.point = point_from_net(net, system.linear)
+
+    def relinearize(self, load_p, load_q, sgen_p) -> None:
+        """Take a new linearisation point: AC at these values without activations (episode start)."""
+        self._write(load_p, load_q, sgen_p, np.zeros(len(self.flex_rows)))
+        if self._try() or self._try(init="flat"):
+            self._fresh = False
+            self.point = point_from_net(self.net, self.system.linear)
+
+    def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
+        net = self.net
+        lp = net.load["p_mw"].to_numpy(copy=True)
+        lq = net.load["q_mvar"].to_numpy(copy=True)
+        sp_ = net.sgen["p_mw"].to_numpy(copy=True)
+        lp[self.load_rows] = load_p
+        lq[self.load_rows] = load_q
+        sp_[self.sgen_rows] = sgen_p
+        sp_[self.flex_rows] = unit_p
+        net.load["p_mw"] = lp
+        net.load["q_mvar"] = lq
+        net.sgen["p_mw"] = sp_
+
+    def run(self, load_p, load_q, sgen_p, unit_p) -> PhysicalState:
+        """Realised values (ProfileSet order) + unit activations (UnitTable order) → state."""
+        if self.mode == "linear":
+            p, q = self.inj.injections(load_p, load_q, sgen_p, unit_p)
+            return PhysicalState(base_state(self.system.linear, self.point, p, q), True, "linear")
+        self._write(load_p, load_q, sgen_p, unit_p)
+        ok = self._try(recycle=None if self._fresh else RECYCLE) or self._try(init="flat")
+        if not ok:
+            self.failures += 1
+            self._fresh = True
+            p, q = self.inj.injections(load_p, load_q, sgen_p, unit_p)
+            return PhysicalState(base_state(self.system.linear, self.point, p, q), False, "linear")
+        self._fresh = False
+        self.point = point_from_net(self.net, self.system.linear)
+        return PhysicalState(point_state(self.point), True, "ac")
+
+    def _try(self, **kwargs) -> bool:
+        from pandapower.powerflow import LoadflowNotConverged
+
+        kw = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            run_ac(self.net, **kw)
+            return True
+        except (LoadflowNotConverged, ValueError, IndexError, np.linalg.LinAlgError):
+            return False
