@@ -31,32 +31,29 @@ COST_COMPONENTS = ("market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur", "ict
 
 
 def split_payments(inst: MarketInstance, out: ClearingOutcome, delivered: np.ndarray, n_areas: int,
-                   area_of_bid: np.ndarray, settlement: str) -> np.ndarray:
+                   area_of_bid: np.ndarray) -> np.ndarray:
     """Payment for the delivered first-period activations, by payer: [TSO, DSO_0, …]."""
     book = inst.book
     pay = np.zeros(n_areas + 1)
     for rec in out.records:
         idx = rec.bids
-        res = rec.result
-        if not res.ok or not len(idx):
+        if rec.payment_eur is None or not rec.result.ok or not len(idx):
             continue
-        scale = np.divide(delivered[idx], out.activated_mw[idx], out=np.zeros(len(idx)),
-                          where=out.activated_mw[idx] > 1e-12)
-        x = res.x_mw * scale * (book.period[idx] == 0)
-        if settlement == "pay_as_bid":
-            p = DT_H * book.price_eur_per_mwh[idx] * x
-            congestion = np.zeros(len(idx))
-        else:
-            p = DT_H * book.direction[idx] * np.nan_to_num(res.bid_price) * x
-            lam = res.uniform_price[0, book.period[idx]] if res.uniform_price.shape[0] else np.zeros(len(idx))
-            congestion = DT_H * book.direction[idx] * (np.nan_to_num(res.bid_price) - np.nan_to_num(lam)) * x
+        # only the binding first period is paid, for what was delivered
+        share = np.divide(delivered[idx], out.activated_mw[idx], out=np.zeros(len(idx)),
+                          where=out.activated_mw[idx] > 1e-12) * (book.period[idx] == 0)
+        p = rec.payment_eur * share
         areas = area_of_bid[idx]
         if rec.name.startswith(("local_", "dso_")):
             np.add.at(pay, 1 + areas, p)
         elif rec.name.startswith("joint"):
-            d = areas >= 0
-            np.add.at(pay, 1 + areas[d], congestion[d])
-            pay[0] += p.sum() - congestion[d].sum()
+            res = rec.result
+            lam = res.uniform_price[0, book.period[idx]] if res.uniform_price.shape[0] else 0.0
+            # the DSO pays the locational difference to the uniform price (its congestion share)
+            congestion = np.where(areas >= 0, p - DT_H * book.direction[idx] * np.nan_to_num(lam)
+                                  * rec.result.x_mw * share, 0.0)
+            np.add.at(pay, 1 + areas[areas >= 0], congestion[areas >= 0])
+            pay[0] += p.sum() - congestion.sum()
         else:
             pay[0] += p.sum()
     return pay
@@ -70,7 +67,7 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
     book = inst.book
     n_areas = loop.n_areas
     area_of_bid = loop.system.linear.locate(book.bus)[0]
-    pay = split_payments(inst, out, delivered, n_areas, area_of_bid, cfg.market.settlement)
+    pay = split_payments(inst, out, delivered, n_areas, area_of_bid)
     true_cost = float(DT_H * (book.true_cost_eur_per_mwh * delivered).sum())
     market = float(pay.sum())
     act_net = float(unit_mw.sum())

@@ -29,4 +29,4 @@ def manual_outcome(inst: MarketInstance, x_mw: np.ndarray, scheme: str) -> Clear
         activated_mw=x, payment_eur=DT_H * price * x, true_cost_eur=DT_H * book.true_cost_eur_per_mwh * x,
         residual_imbalance_mw=inst.need_mw - net, balance_slack_mw=0.0, network_slack_mw=0.0,
         voltage_slack_pu2=0.0, uniform_price_eur_per_mwh=np.full(h, np.nan), served_buy_mw=np.zeros(0),
-        solve_ms=0.0, records=(StageRecord("operator", res, np.arange(len(book))),))
+        solve_ms=0.0, records=(StageRecord("operator", res, np.arange(len(book)), None, DT_H * price * x),))

@@ -44,6 +44,7 @@ class StageRecord:
     result: ProgramResult
     bids: np.ndarray             # indices (into the full book) of the bids this stage saw
     program: ClearingProgram | None = None   # the program solved (for export and inspection)
+    payment_eur: np.ndarray | None = None    # (len(bids),) what this stage pays each of its bids
 
 
 @dataclass
@@ -58,12 +59,14 @@ class ClearingState:
     records: list[StageRecord] = field(default_factory=list)
     served_buy_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
     settlement: str = "pay_as_clear"
+    price_cap_eur_per_mwh: float = np.inf
 
     @staticmethod
-    def start(inst: MarketInstance, settlement: str = "pay_as_clear") -> ClearingState:
+    def start(inst: MarketInstance, cfg: MarketConfig) -> ClearingState:
         n = len(inst.book)
         return ClearingState(np.zeros(n), np.zeros(n), inst.book.qty_mw.copy(), inst.base,
-                             served_buy_mw=np.zeros(len(inst.buy)), settlement=settlement)
+                             served_buy_mw=np.zeros(len(inst.buy)), settlement=cfg.settlement,
+                             price_cap_eur_per_mwh=cfg.price_cap_eur_per_mwh)
 
 
 class NetworkResponse:
@@ -151,13 +154,15 @@ def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Pro
     state.activated_mw[idx] += x
     state.remaining_mw[idx] = np.maximum(state.remaining_mw[idx] - x, 0.0)
     if state.settlement == "pay_as_bid":
-        state.payment_eur[idx] += DT_H * book.price_eur_per_mwh[idx] * x
-    else:   # pay-as-clear at the locational price where the bid injects (direction-signed)
-        state.payment_eur[idx] += DT_H * book.direction[idx] * np.nan_to_num(res.bid_price) * x
+        pay = DT_H * book.price_eur_per_mwh[idx] * x
+    else:   # pay-as-clear at the locational price where the bid injects, within ± the price cap
+        cap = state.price_cap_eur_per_mwh
+        pay = DT_H * book.direction[idx] * np.clip(np.nan_to_num(res.bid_price), -cap, cap) * x
+    state.payment_eur[idx] += pay
     full_x = np.zeros(len(book))
     full_x[idx] = x
     state.base = response.shift(state.base, book, full_x)
-    state.records.append(StageRecord(name, res, idx, program))
+    state.records.append(StageRecord(name, res, idx, program, pay))
 
 
 def _sub(book: BidBook, idx: np.ndarray, state: ClearingState) -> BidBook:

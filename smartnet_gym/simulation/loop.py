@@ -22,7 +22,7 @@ from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.program import DT_H
 from smartnet_gym.market.schemes import ClearingOutcome, make_scheme
 from smartnet_gym.market.stages import MarketInstance
-from smartnet_gym.simulation.physics import PhysicalLayer, PhysicalState, Violations, violations
+from smartnet_gym.simulation.physics import Oltc, PhysicalLayer, PhysicalState, Violations, violations
 from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
 
 
@@ -51,7 +51,8 @@ class RollingLoop:
         self.scheme = make_scheme(scheme or m.scheme, system.linear, m, backend)
         self.layout = book_layout(system.units, self.horizon)
         self.forecaster = Forecaster(system.profiles, cfg.data.forecast, self.horizon)
-        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics)
+        oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
+        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
         lin = system.linear
         n_areas = len(system.areas)

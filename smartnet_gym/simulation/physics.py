@@ -115,10 +115,49 @@ def violations(system: TDSystem, st: BaseState, tol: float = 1e-6) -> Violations
     return Violations(dv, dl, t_viol, max_dev, max_load, per_area)
 
 
+class Oltc:
+    """On-load tap changers acting once per market step on the last AC result (a delayed controller).
+
+    Interface HV/MV trafos regulate their LV bus to the MV set-point, other tapped trafos (EHV/HV)
+    to the EHV set-point; a tap moves when the voltage is more than half a step off (dead band),
+    as many steps as needed within the tap range. Returns whether any tap moved.
+    """
+
+    def __init__(self, system: TDSystem, mv_setpoint_pu: float, ehv_setpoint_pu: float):
+        net = system.net
+        tr = net.trafo
+        ok = (tr.in_service.astype(bool) & tr.tap_step_percent.notna() & tr.tap_pos.notna()).to_numpy()
+        iface = {t for a in system.areas for t in a.interface_trafos}
+        self.rows = np.flatnonzero(ok)
+        idx = tr.index[self.rows]
+        self.step = tr.tap_step_percent.to_numpy(float)[self.rows] / 100.0
+        self.sign = np.where(tr.tap_side.astype(str).to_numpy()[self.rows] == "lv", -1.0, 1.0)
+        self.lo = tr.tap_min.to_numpy(float)[self.rows]
+        self.hi = tr.tap_max.to_numpy(float)[self.rows]
+        self.lv = net.bus.index.get_indexer(tr.lv_bus.to_numpy()[self.rows])
+        self.target = np.where(idx.isin(list(iface)), mv_setpoint_pu, ehv_setpoint_pu)
+        self.net = net
+
+    def act(self) -> bool:
+        if not len(self.rows):
+            return False
+        vm = self.net.res_bus.vm_pu.to_numpy()[self.lv]
+        dv = vm - self.target
+        n = np.where(np.abs(dv) > self.step / 2, np.rint(dv / self.step), 0.0)
+        col = self.net.trafo.tap_pos.to_numpy(float, copy=True)
+        old = col[self.rows]
+        new = np.clip(old + self.sign * n, self.lo, self.hi)
+        if np.array_equal(new, old):
+            return False
+        col[self.rows] = new
+        self.net.trafo["tap_pos"] = col
+        return True
+
+
 class PhysicalLayer:
     """AC (pandapower, in place) or linear evaluation of one realised step."""
 
-    def __init__(self, system: TDSystem, mode: str):
+    def __init__(self, system: TDSystem, mode: str, oltc: Oltc | None = None):
         if mode not in ("ac", "linear"):
             raise ValueError(f"physics must be 'ac' or 'linear' (got {mode!r})")
         self.system, self.mode = system, mode
@@ -130,15 +169,20 @@ class PhysicalLayer:
         self.flex_rows = net.sgen.index.get_indexer(system.units.flex_sgen)
         self._fresh = True
         self.failures = 0
+        self.oltc = oltc
         run_ac(net)
         self.point = point_from_net(net, system.linear)
 
     def relinearize(self, load_p, load_q, sgen_p) -> None:
         """Take a new linearisation point: AC at these values without activations (episode start)."""
         self._write(load_p, load_q, sgen_p, np.zeros(len(self.flex_rows)))
-        if self._try() or self._try(init="flat"):
-            self._fresh = False
-            self.point = point_from_net(self.net, self.system.linear)
+        for _ in range(6):   # let the OLTCs settle at the episode's first operating point
+            if not (self._try() or self._try(init="flat")):
+                return
+            if self.oltc is None or not self.oltc.act():
+                break
+        self._fresh = False
+        self.point = point_from_net(self.net, self.system.linear)
 
     def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
         net = self.net
@@ -165,8 +209,9 @@ class PhysicalLayer:
             self._fresh = True
             p, q = self.inj.injections(load_p, load_q, sgen_p, unit_p)
             return PhysicalState(base_state(self.system.linear, self.point, p, q), False, "linear")
-        self._fresh = False
         self.point = point_from_net(self.net, self.system.linear)
+        # taps move after the step (seen by the next clearing); a move needs a full power flow
+        self._fresh = self.oltc is not None and self.oltc.act()
         return PhysicalState(point_state(self.point), True, "ac")
 
     def _try(self, **kwargs) -> bool:

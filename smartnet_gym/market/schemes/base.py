@@ -68,7 +68,7 @@ class Scheme:
 
     def clear(self, inst: MarketInstance, evaluate: bool = True) -> ClearingOutcome:
         """Run the stages in order; never raises on solver trouble (statuses are reported)."""
-        state = ClearingState.start(inst, self.cfg.settlement)
+        state = ClearingState.start(inst, self.cfg)
         for stage in self.stages:
             stage.run(inst, state, self.response)
         return self._outcome(inst, state, evaluate)
