@@ -286,3 +286,17 @@ def test_bad_areas_and_limits() -> None:
         build_linear_td(net, (Area(1, a.name, a.dso, a.interface_buses, a.interface_trafos, a.buses),))
     lin = build_linear_td(net, areas, v_min_pu=0.9, v_max_pu=1.1)
     assert np.all(lin.feeders[0].v_min_pu == 0.9) and np.all(lin.feeders[0].v_max_pu == 1.1)
+
+
+def test_voltage_limits_from_bus_columns() -> None:
+    net, areas = _tiny_td()
+    mv = list(areas[0].buses)
+    net.bus.loc[mv, "min_vm_pu"] = 0.96
+    net.bus.loc[mv, "max_vm_pu"] = 1.04
+    net.bus.at[mv[2], "max_vm_pu"] = 1.03
+    f = build_linear_td(net, areas).feeders[0]
+    pos = {int(b): k for k, b in enumerate(f.bus)}
+    assert np.all(f.v_min_pu == 0.96)
+    assert f.v_max_pu[pos[mv[2]]] == 1.03 and f.v_max_pu[pos[mv[1]]] == 1.04
+    f2 = build_linear_td(net, areas, v_min_pu=0.9).feeders[0]   # an argument overrides the net
+    assert np.all(f2.v_min_pu == 0.9) and f2.v_max_pu[pos[mv[2]]] == 1.03
