@@ -602,7 +602,7 @@ class _Sensitivity:
         self.a_t = self.a_t_all[free].tocsr()
         self.bf = dc.flow_matrix()[:, free].tocsr()
         self.lu = spla.splu(dc.susceptance_matrix()[free][:, free].tocsc()) if len(free) else None
-        sp_blocks, wp_blocks, wq_blocks = [], [], []
+        s_blocks, anc_blocks = [], []
         self.offsets = [0]
         for a, f in enumerate(lin.feeders):
             k = area == a
@@ -616,15 +616,13 @@ class _Sensitivity:
                     anc_c.append(u)
                     u = f.parent[u]
             anc = sp.csr_matrix((np.ones(len(anc_r)), (anc_r, anc_c)), shape=(nd, nd))
-            s_p = -(anc.T @ a_d).tocsr()          # ΔP = −(subtree sum of Δp)
-            sp_blocks.append(s_p)
-            wp_blocks.append((-2.0 * anc @ sp.diags(f.r_pu) @ s_p).tocsr())
-            wq_blocks.append((-2.0 * anc @ sp.diags(f.x_pu) @ s_p).tocsr())
+            s_blocks.append(-(anc.T @ a_d))          # ΔP = −(subtree sum of Δp)
+            anc_blocks.append(anc)                    # Δw = −2 Σ_path (r ΔP + x ΔQ)
             self.offsets.append(self.offsets[-1] + nd)
-        empty = sp.csr_matrix((0, n))
-        self.s = sp.vstack(sp_blocks).tocsr() if sp_blocks else empty
-        self.wp = sp.vstack(wp_blocks).tocsr() if wp_blocks else empty
-        self.wq = sp.vstack(wq_blocks).tocsr() if wq_blocks else empty
+        self.s = sp.vstack(s_blocks).tocsr() if s_blocks else sp.csr_matrix((0, n))
+        self.anc = sp.block_diag(anc_blocks, format="csr") if anc_blocks else sp.csr_matrix((0, 0))
+        self.r = np.concatenate([f.r_pu for f in lin.feeders])[:, None] if lin.feeders else np.zeros((0, 1))
+        self.x = np.concatenate([f.x_pu for f in lin.feeders])[:, None] if lin.feeders else np.zeros((0, 1))
 
     def apply(self, dp: np.ndarray, dq: np.ndarray,
               point: LinearizationPoint | None = None) -> tuple[np.ndarray, ...]:
@@ -636,16 +634,16 @@ class _Sensitivity:
             t_flow = (self.bf @ theta).T
         else:
             t_flow = np.zeros((dp.shape[0], self.bf.shape[0]))
-        d_p = (self.s @ dpt).T
-        d_q = (self.s @ dqt).T
-        d_w = self.wp @ dpt + self.wq @ dqt
+        d_pt = self.s @ dpt
+        d_qt = self.s @ dqt
+        d_w = -2.0 * (self.anc @ (self.r * d_pt + self.x * d_qt))
         if point is not None and point.has_voltage_coupling and len(self.d_root_all):
             if not np.array_equal(point.root_t, self.roots):
                 raise ValueError("the point's voltage coupling was computed for another model")
             dw_root = point.root_dw_dp @ (self.a_t_all @ dpt) + point.root_dw_dq @ (self.a_t_all @ dqt)
             scale = np.concatenate(point.d_root_scale)
             d_w += scale[:, None] * dw_root[self.d_root_idx]
-        return t_flow, d_p, d_q, d_w.T
+        return t_flow, d_pt.T, d_qt.T, d_w.T
 
     def split(self, arr: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(arr[..., s:e] for s, e in zip(self.offsets[:-1], self.offsets[1:], strict=True))
