@@ -144,11 +144,13 @@ class CvxpyBackend:
     """
 
     # Attempts in order. Polishing (an exact solve on the guessed active set) is what makes the
-    # answer exact; when it fails we retry tighter before accepting "optimal_inaccurate".
+    # answer exact, so a loose ADMM tolerance that lets polishing start early works best on these
+    # LP-like programs; a tighter run follows, and Clarabel (interior point, same CVXPY problem)
+    # is the last resort. The solver that produced the answer is kept in ``last_solver``.
     OSQP_ATTEMPTS = (
-        dict(eps_abs=1e-4, eps_rel=1e-4, max_iter=20_000, polishing=True, polish_refine_iter=10),
-        dict(eps_abs=1e-6, eps_rel=1e-6, max_iter=100_000, polishing=True, polish_refine_iter=20,
-             rho=1.0, scaling=50),
+        ("OSQP", dict(eps_abs=1e-3, eps_rel=1e-3, max_iter=20_000, polishing=True, polish_refine_iter=10)),
+        ("OSQP", dict(eps_abs=1e-5, eps_rel=1e-5, max_iter=100_000, polishing=True, polish_refine_iter=20)),
+        ("CLARABEL", dict()),
     )
 
     def __init__(self, m: ProgramMatrices, solver: str = "OSQP"):
@@ -157,6 +159,7 @@ class CvxpyBackend:
         self.m = m
         self.cp = cp
         self.solver = solver
+        self.last_solver = solver
         n = m.n_col
         self.eq_rows = np.flatnonzero(~m.row_range)
         self.in_rows = np.flatnonzero(m.row_range)
@@ -200,17 +203,18 @@ class CvxpyBackend:
             self.b_hi.value = hi[self.in_rows]
         t0 = time.perf_counter()
         status = "failed: not run"
-        attempts = self.OSQP_ATTEMPTS if self.solver == "OSQP" else ({},)
-        for i, kwargs in enumerate(attempts):
+        attempts = self.OSQP_ATTEMPTS if self.solver == "OSQP" else ((self.solver, {}),)
+        for solver, kwargs in attempts:
+            self.last_solver = solver
             try:
                 with warnings.catch_warnings():  # "may be inaccurate" is read from the status
                     warnings.simplefilter("ignore")
-                    self.prob.solve(solver=self.solver, warm_start=True, **kwargs)
+                    self.prob.solve(solver=solver, warm_start=True, **kwargs)
                 status = self.prob.status
             except Exception as e:  # noqa: BLE001 - solver errors become a status, never a crash
                 status = f"failed: {type(e).__name__}: {e}"
                 continue
-            if status == "optimal" and self.solver == "OSQP":
+            if status == "optimal" and solver == "OSQP":
                 info = getattr(self.prob.solver_stats.extra_stats, "info", None)
                 gap = abs(getattr(info, "duality_gap", 0.0)) / max(1.0, abs(getattr(info, "obj_val", 1.0)))
                 if getattr(info, "status_polish", 1) != 1 and gap > 1e-6:
