@@ -18,10 +18,16 @@ from smartnet_gym.errors import BidError
 
 @dataclass(frozen=True)
 class StorageState:
-    """Batteries referenced by a book: energy capacity and current energy [MWh]."""
+    """Batteries referenced by a book: energy capacity and current energy [MWh].
+
+    ``committed_mwh`` (n_storage, H), optional: energy already discharged (+) by earlier stages
+    of the same clearing up to the end of each period, so that a later stage cannot use the
+    same charge twice.
+    """
 
     energy_mwh: np.ndarray
     soc_mwh: np.ndarray
+    committed_mwh: np.ndarray | None = None
 
     @staticmethod
     def empty() -> StorageState:

@@ -59,6 +59,7 @@ class ClearingProgram:
         st = book.storage_state
         inp = ProgramInputs(price=book.price_eur_per_mwh, qty=book.qty_mw, needs=needs, base=base,
                             storage_soc_mwh=st.soc_mwh, storage_energy_mwh=st.energy_mwh,
+                            storage_committed_mwh=st.committed_mwh,
                             limits_lo=None if limits is None else limits[0],
                             limits_hi=None if limits is None else limits[1], buy=buy)
         return fill_vectors(self.m, self.lin, inp)

@@ -30,6 +30,11 @@ class DecentralizedJoint(Stage):
     def __init__(self, lin, cfg, backend):
         # cuts are added to the TSO's HiGHS model in place, so this stage always uses HiGHS
         super().__init__(lin, cfg, "highs")
+        # a DSO must deliver the exchange the TSO cleared: missing it costs more than any network
+        # slack, otherwise the shortfall would act as a fake flexible unit at the interface
+        worst = max(cfg.balance_penalty_eur_per_mwh, cfg.network_penalty_eur_per_mwh,
+                    cfg.voltage_penalty_eur_per_pu2h * 0.1)
+        self.sub_cfg = cfg.model_copy(update={"balance_penalty_eur_per_mwh": 100 * worst})
         self.rounds = 0
         self.gap = np.nan
 
@@ -51,16 +56,16 @@ class DecentralizedJoint(Stage):
         book, h = inst.book, inst.horizon
         area = bid_areas(self.lin, book)
         t_idx = np.flatnonzero(area == T)
-        t_book = _sub(book, t_idx, state)
+        t_book = _sub(book, t_idx, state, inst.horizon)
         areas = [f.area for f in self.lin.feeders]
         # interface virtual bids: per (area, root, period) one up and one down, price 0
         subs, v_bus, v_dir, v_per, v_qty, v_key = [], [], [], [], [], []
         for a in areas:
             a_idx = np.flatnonzero(area == a)
-            a_book = _sub(book, a_idx, state)
+            a_book = _sub(book, a_idx, state, inst.horizon)
             roots, members = self._trees(book, a_idx, a)
             spec = ProgramSpec(False, (a,), tuple(members))
-            subs.append((a, a_idx, a_book, roots, self.program(a_book, spec, h, tag=f"sub{a}")))
+            subs.append((a, a_idx, a_book, roots, self.program(a_book, spec, h, tag=f"sub{a}", cfg=self.sub_cfg)))
             for j, r in enumerate(roots):
                 mem = members[j]
                 for t in range(h):
@@ -72,7 +77,8 @@ class DecentralizedJoint(Stage):
         master_book = BidBook.from_arrays(
             bus=np.r_[t_book.bus, v_bus], direction=np.r_[t_book.direction, v_dir],
             period=np.r_[t_book.period, v_per], qty_mw=np.r_[t_book.qty_mw, v_qty],
-            price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, np.zeros(nv)])
+            price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, np.zeros(nv)],
+            storage=np.r_[t_book.storage, np.full(nv, -1)], storage_state=t_book.storage_state)
         master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master")
         hs = master.backend.h
         n0 = master.m.n_col

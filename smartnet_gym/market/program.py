@@ -318,6 +318,7 @@ class ProgramInputs:
     base: BaseState | None           # base flows/voltages (None if no network modelled)
     storage_soc_mwh: np.ndarray      # (n_storage_in_book,)
     storage_energy_mwh: np.ndarray
+    storage_committed_mwh: np.ndarray | None = None   # (n_storage_in_book, H) by earlier stages
     limits_lo: np.ndarray | None = None   # (n_limit_areas, H) MW
     limits_hi: np.ndarray | None = None
     buy: BuyBook | None = None
@@ -359,8 +360,10 @@ def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
     if "storage" in m.rows:
         soc = inp.storage_soc_mwh[m.storage_ids]
         e = inp.storage_energy_mwh[m.storage_ids]
-        lo[m.rows["storage"]] = np.repeat(soc - e, h)
-        hi[m.rows["storage"]] = np.repeat(soc, h)
+        used = (np.zeros((len(soc), h)) if inp.storage_committed_mwh is None
+                else inp.storage_committed_mwh[m.storage_ids])
+        lo[m.rows["storage"]] = ((soc - e)[:, None] - used).reshape(-1)
+        hi[m.rows["storage"]] = (soc[:, None] - used).reshape(-1)
     if "iface" in m.rows:
         lo[m.rows["iface"]] = np.minimum(np.asarray(inp.limits_lo).reshape(-1), 0.0)
         hi[m.rows["iface"]] = np.maximum(np.asarray(inp.limits_hi).reshape(-1), 0.0)

@@ -107,6 +107,7 @@ class HighsBackend:
         self._all_cols = np.arange(m.n_col, dtype=np.int32)
         self._all_rows = np.arange(m.n_row, dtype=np.int32)
         self._optimal = highspy.HighsModelStatus.kOptimal
+        self._fallback: CvxpyBackend | None = None
 
     def write_mps(self, path: str) -> None:
         """Write the program currently loaded (with the last solve's values) as MPS."""
@@ -125,6 +126,11 @@ class HighsBackend:
         ms = (time.perf_counter() - t0) * 1e3
         if status != self._optimal:
             h.clearSolver()  # a failed basis must not poison the next hot start
+            if self.qp:      # HiGHS's QP solver fails on a few % of these programs: use the reference
+                if self._fallback is None:
+                    self._fallback = CvxpyBackend(self.m)
+                sol = self._fallback.solve(c, lb, ub, lo, hi)
+                return Solution(sol.status, sol.objective_eur, sol.z, sol.row_dual, ms + sol.solve_ms)
             return Solution(f"failed: {h.modelStatusToString(status)}", float("nan"),
                             np.zeros(self.m.n_col), np.zeros(self.m.n_row), ms)
         sol = h.getSolution()

@@ -131,14 +131,14 @@ class Stage:
         self._programs: dict[tuple, ClearingProgram] = {}
 
     def program(self, book: BidBook, spec: ProgramSpec, horizon: int, buy: BuyBook | None = None,
-                tag: str = "") -> ClearingProgram:
+                tag: str = "", cfg: MarketConfig | None = None) -> ClearingProgram:
         key = (tag, horizon, book.layout_key(), None if buy is None else buy.direction.tobytes()
                + buy.period.tobytes())
         prog = self._programs.get(key)
         if prog is None:
             if len(self._programs) > 8:   # layouts changing every step: keep memory bounded
                 self._programs.clear()
-            prog = ClearingProgram(self.lin, book, spec, horizon, self.cfg, self.backend, buy_layout=buy)
+            prog = ClearingProgram(self.lin, book, spec, horizon, cfg or self.cfg, self.backend, buy_layout=buy)
             self._programs[key] = prog
         return prog
 
@@ -165,8 +165,15 @@ def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Pro
     state.records.append(StageRecord(name, res, idx, program, pay))
 
 
-def _sub(book: BidBook, idx: np.ndarray, state: ClearingState) -> BidBook:
+def _sub(book: BidBook, idx: np.ndarray, state: ClearingState, horizon: int) -> BidBook:
+    """The bids ``idx`` with what is left of them, and the battery energy earlier stages used."""
     sub = book.subset(np.isin(np.arange(len(book)), idx))
+    st = book.storage_state
+    if len(st):
+        used = np.zeros((len(st), horizon))
+        k = book.storage >= 0
+        np.add.at(used, (book.storage[k], book.period[k]), DT_H * book.direction[k] * state.activated_mw[k])
+        sub = replace(sub, storage_state=replace(st, committed_mwh=np.cumsum(used, axis=1)))
     return sub.with_values(qty_mw=state.remaining_mw[idx])
 
 
@@ -208,7 +215,7 @@ class LocalClearing(Stage):
 
     def run(self, inst, state, response):
         idx = np.flatnonzero(bid_areas(self.lin, inst.book) == self.area)
-        sub = _sub(inst.book, idx, state)
+        sub = _sub(inst.book, idx, state, inst.horizon)
         prog = self.program(sub, self.spec(), inst.horizon)
         needs = inst.area_need_mw[self.area][None, :] if self.balance else np.zeros((0, inst.horizon))
         res = prog.solve(sub, state.base, needs)
@@ -234,7 +241,7 @@ class ForwardLimits(Stage):
         if not len(idx):
             state.limits[self.area] = (np.zeros(h), np.zeros(h))
             return
-        sub = _sub(inst.book, idx, state)
+        sub = _sub(inst.book, idx, state, inst.horizon)
         prog = self.program(sub, ProgramSpec(False, (self.area,), ()), h)
         s = sub.direction.astype(float)
         bounds = []
@@ -256,7 +263,7 @@ class TsoClearing(Stage):
         area = bid_areas(self.lin, inst.book)
         h = inst.horizon
         idx = np.flatnonzero((area == T) | self.d_access)
-        sub = _sub(inst.book, idx, state)
+        sub = _sub(inst.book, idx, state, inst.horizon)
         limit_areas = tuple(sorted(state.limits)) if self.use_limits else ()
         groups = ((T, *range(len(self.lin.feeders))),)
         prog = self.program(sub, ProgramSpec(True, (), groups, limit_areas), h, tag=str(limit_areas))
@@ -286,7 +293,7 @@ class JointClearing(Stage):
 
     def run(self, inst, state, response):
         idx = np.arange(len(inst.book))
-        sub = _sub(inst.book, idx, state)
+        sub = _sub(inst.book, idx, state, inst.horizon)
         h = inst.horizon
         buy = inst.buy if self.with_buyers else None
         prog = self.program(sub, self.spec(), h, buy=buy)

@@ -258,13 +258,6 @@ def test_cs_c_area_need_beyond_local_offers_is_priced():
 # --------------------------------------------------------------------------------------------
 # batteries across sequential stages
 # --------------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sequential stages (CS_B local clearing, then TSO) do not pass "
-    "the SoC used by earlier stages on: ClearingState tracks remaining MW only, so the TSO "
-    "stage discharges the battery again from its initial SoC; the result violates the SoC "
-    "and its evaluated cost is NaN (joint program with x fixed is infeasible)",
-)
 def test_cs_b_battery_used_twice():
     """Feeder branch 10 imports 55 MW (limit 50); battery at bus 11: 10 MW up @ 10, SoC 1.25/2.5 MWh
     (so at most 1.25/0.25 = 5 MW for one period); T bus 1 up 100 MW @ 50; need 10 MW.

@@ -362,7 +362,7 @@ def test_cs_d_cvxpy_equals_reference_when_it_solves():
     """CVXPY+OSQP (LP variant): every answer it calls "optimal" is the reference optimum (1e-6).
 
     Non-optimal statuses are reported as failed clearings (no activation, need left open); that
-    they are frequent is the xfail below.
+    they are frequent is covered by test_cs_d_cvxpy_solves_every_instance (Clarabel fallback).
     """
     cfg = MarketConfig(qp_epsilon=0.0, backend="cvxpy")
     solved = 0
@@ -381,12 +381,6 @@ def test_cs_d_cvxpy_equals_reference_when_it_solves():
     assert solved >= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CVXPY+OSQP backend stops at max_iter ('failed: user_limit') on "
-    "most random LP instances (10 of these 16; 25 of 30 larger ones; 7 of 10 on the handmade "
-    "network); the same cvxpy Problem solved by CLARABEL/HIGHS gives the reference optimum",
-)
 def test_cs_d_cvxpy_solves_every_instance():
     cfg = MarketConfig(qp_epsilon=0.0, backend="cvxpy")
     for tag, lin, inst in _instances(**CVXPY_CASES):
@@ -450,12 +444,6 @@ def test_qp_variant_close_to_lp():
     assert solved >= 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: HiGHS's QP solver returns 'Solve error' (claims optimality with "
-    "primal infeasibilities) on ~8 % of random instances with ε > 0 (1e-4; 0.01, the former "
-    "default); first here: ε = 1e-4, seed 30007 (8 bids, H = 4, no battery)",
-)
 def test_qp_variant_solves_every_instance():
     for eps in (QP_EPS, 0.01):
         cfg = MarketConfig(qp_epsilon=eps, backend="highs")
@@ -469,7 +457,7 @@ def test_qp_variant_solves_every_instance():
 # --------------------------------------------------------------------------------------------
 DEC = MarketConfig(qp_epsilon=0.0, backend="highs", variant="decentralized")
 # a balance penalty above every marginal network/voltage penalty of these instances (network
-# 3000 EUR/MWh; voltage ≤ 3e5 EUR/(pu²h) × 2Σr ≤ 0.072 pu²/MW ≈ 21,600 EUR/MWh), see the xfail below
+# 3000 EUR/MWh; voltage ≤ 3e5 EUR/(pu²h) × 2Σr ≤ 0.072 pu²/MW ≈ 21,600 EUR/MWh); the default penalties are tested too (the DSO exchange penalty is raised inside the decomposition)
 HIGH_BAL = 1e5
 
 
@@ -495,7 +483,7 @@ def _dec_vs_cen(cases, lp_cfg):
 def test_decentralized_equals_centralized():
     """Random networks (batteries only in D) + handmade with a D battery: same cost (1e-6).
 
-    With the balance penalty raised to HIGH_BAL (see the xfail below for the default penalties).
+    With the balance penalty raised to HIGH_BAL.
     """
     cfg = LP.model_copy(update={"balance_penalty_eur_per_mwh": HIGH_BAL})
     _dec_vs_cen(
@@ -503,24 +491,10 @@ def test_decentralized_equals_centralized():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in CS_D decentralized a DSO's interface balance slack (exchange "
-    "P̂ not delivered, priced at the balance penalty 2000 EUR/MWh) acts as a fictitious unit at "
-    "the interface bus (the TSO master's flows assume P̂), cheaper than network (3000) and "
-    "voltage penalties: objective below the centralized optimum, e.g. seed 40006 value set 0: "
-    "9388.65 vs 9451.12 EUR, its activations evaluate to 9573.09 EUR",
-)
 def test_decentralized_equals_centralized_default_penalties():
     _dec_vs_cen(_instances(30, 2, 40_000, storage_buses=d_buses), LP)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DecentralizedJoint builds its TSO master book with "
-    "BidBook.from_arrays(...) without storage/storage_state, so SoC limits of "
-    "transmission batteries are dropped",
-)
 def test_decentralized_respects_transmission_battery():
     """Battery at T bus 1 (SoC 1 MWh) offers 10 MW up @ 10 EUR; need 10 MW; a 50 EUR bid at bus 2.
 
