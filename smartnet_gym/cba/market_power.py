@@ -1,0 +1,282 @@
+"""Market-power indicators per market and period: HHI, PSI, RSI, Lerner index, price uplift (SPEC §5).
+
+A *market* is a set of bid rows of one :class:`~smartnet_gym.market.bids.BidBook`: the global
+market is every bid, a local market the bids of one distribution area. Each indicator is
+computed per period t of the clearing horizon, on the market's bids **in the need's direction**:
+
+- need direction ``s_t = sign(need_t)``: +1 (up: more injection / less consumption) for a
+  shortage, −1 (down) for a surplus — the sign convention of bids.py and ``MarketInstance.need_mw``.
+  Only bids with ``direction == s_t`` and ``period == t`` supply that need; bids of the other
+  direction are ignored. Periods with ``|need_t| ≤ tol`` have no direction: every indicator is NaN.
+- providers are ``BidBook.unit``: the quantities of all rows of one unit are summed first.
+
+With ``q_i`` = offered MW of provider i (in the need direction, period t), ``Q = Σ_i q_i``,
+``N = |need_t|``:
+
+| indicator | formula | textbook values |
+|---|---|---|
+| ``hhi_offered`` | 10,000 · Σ_i (q_i / Q)² | n equal providers: 10,000 / n; monopoly: 10,000 |
+| ``hhi_activated`` | the same on activated MW (NaN if nothing activated) | |
+| ``psi`` | 1 if Q − max_i q_i < N else 0 (the need cannot be met without the largest provider) | |
+| ``rsi`` | (Q − max_i q_i) / N | RSI < 1 ⇔ PSI = 1 |
+| ``lerner`` | (p − p_truthful) / p, guarded: NaN if |p| ≤ tol and |p − p_truthful| > tol, 0 if both ≈ 0 | 0 under truthful bidding |
+| ``uplift_eur_per_mwh`` | p − p_truthful | 0 under truthful bidding |
+
+``p`` is the market's clearing price **in the need direction** [EUR/MWh, ≥ 0 when providers are
+paid]: what a MWh activated in the need's direction earns. ``p_truthful`` is the same price
+of the same instance cleared with truthful bids (prices = true costs), the competitive
+benchmark. :func:`paid_price` computes it from payments (local markets: a locational price,
+different at each bus, so the activation-weighted average); :func:`uniform_price_in_need_direction`
+from the uniform balance price (global market: ``s_t · λ_t``).
+
+Everything here is numpy on struct-of-arrays books (no pandas, no solver), so it can run
+inside an env step. The local market's need is not part of the instance (a DSO's need is a
+congestion to remove, not a MW figure): pass it, or take it from the truthful clearing with
+:func:`revealed_local_need`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from smartnet_gym.market.program import DT_H
+
+if TYPE_CHECKING:
+    from smartnet_gym.market.bids import BidBook
+    from smartnet_gym.market.schemes import ClearingOutcome
+    from smartnet_gym.market.stages import MarketInstance
+
+HHI_SCALE = 10_000.0
+NEED_TOL_MW = 1e-6
+PRICE_TOL_EUR_PER_MWH = 1e-6
+
+__all__ = [
+    "HHI_SCALE", "MarketIndicators", "hhi", "lerner_index", "market_indicators", "outcome_indicators",
+    "need_direction", "paid_price", "pivotal_supplier", "price_uplift", "residual_supply_index",
+    "revealed_local_need",
+    "uniform_price_in_need_direction",
+]
+
+
+# ------------------------------------------------------------------------ single-period indicators
+def _provider_totals(qty_mw: np.ndarray, provider: np.ndarray) -> np.ndarray:
+    """Total quantity of each provider (order of ``np.unique(provider)``)."""
+    _, inv = np.unique(np.asarray(provider), return_inverse=True)
+    return np.bincount(inv.reshape(-1), weights=np.asarray(qty_mw, float), minlength=inv.max(initial=-1) + 1)
+
+
+def hhi(qty_mw: np.ndarray, provider: np.ndarray) -> float:
+    """Herfindahl–Hirschman index of the providers' shares of ``qty_mw`` [0..10,000]; NaN if Σ = 0."""
+    tot = _provider_totals(qty_mw, provider)
+    s = tot.sum()
+    return float(HHI_SCALE * ((tot / s) ** 2).sum()) if s > 0 else float("nan")
+
+
+def residual_supply_index(offer_mw: np.ndarray, provider: np.ndarray, need_mw: float) -> float:
+    """RSI = (total offer − largest provider's offer) / |need|; NaN without a need."""
+    tot = _provider_totals(offer_mw, provider)
+    n = abs(float(need_mw))
+    return float((tot.sum() - tot.max(initial=0.0)) / n) if n > NEED_TOL_MW else float("nan")
+
+
+def pivotal_supplier(offer_mw: np.ndarray, provider: np.ndarray, need_mw: float) -> float:
+    """PSI: 1.0 if the need cannot be met without the largest provider's offer, else 0.0 (NaN: no need)."""
+    rsi = residual_supply_index(offer_mw, provider, need_mw)
+    return float(rsi < 1.0 - 1e-9) if np.isfinite(rsi) else float("nan")
+
+
+def lerner_index(price: np.ndarray | float, truthful_price: np.ndarray | float,
+                 tol: float = PRICE_TOL_EUR_PER_MWH) -> np.ndarray:
+    """(p − p_truthful) / p per period; 0 where both are ≈ equal and p ≈ 0, NaN where only p ≈ 0."""
+    p = np.atleast_1d(np.asarray(price, float))
+    pt = np.atleast_1d(np.asarray(truthful_price, float))
+    up = p - pt
+    out = np.divide(up, p, out=np.full(np.broadcast(p, pt).shape, np.nan), where=np.abs(p) > tol)
+    return np.where((np.abs(p) <= tol) & (np.abs(up) <= tol), 0.0, out)
+
+
+def price_uplift(price: np.ndarray | float, truthful_price: np.ndarray | float) -> np.ndarray:
+    """p − p_truthful per period [EUR/MWh]."""
+    return np.atleast_1d(np.asarray(price, float)) - np.atleast_1d(np.asarray(truthful_price, float))
+
+
+# ------------------------------------------------------------------------ per-period, per-market
+@dataclass(frozen=True)
+class MarketIndicators:
+    """Indicators of one market for every period of one clearing (arrays of shape (H,))."""
+
+    market: str                          # "global" or "local_<area>"
+    need_mw: np.ndarray                  # |need| [MW]
+    direction: np.ndarray                # need direction s_t (+1 up, −1 down, 0 none)
+    offered_mw: np.ndarray               # Q: offer in the need direction [MW]
+    largest_offer_mw: np.ndarray         # max_i q_i [MW]
+    activated_mw: np.ndarray             # activation in the need direction [MW]
+    hhi_offered: np.ndarray              # [0..10,000]
+    hhi_activated: np.ndarray
+    psi: np.ndarray                      # 1.0 / 0.0
+    rsi: np.ndarray
+    price_eur_per_mwh: np.ndarray        # p in the need direction
+    truthful_price_eur_per_mwh: np.ndarray
+    lerner: np.ndarray
+    uplift_eur_per_mwh: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The per-period arrays by name (for tables)."""
+        return {k: v for k, v in self.__dict__.items() if k != "market"}
+
+
+def _by_period_provider(period: np.ndarray, provider: np.ndarray, weight: np.ndarray,
+                        horizon: int) -> np.ndarray:
+    """(H, n_providers) totals of ``weight``."""
+    _, inv = np.unique(provider, return_inverse=True)
+    out = np.zeros((horizon, inv.max(initial=-1) + 1))
+    np.add.at(out, (period, inv.reshape(-1)), weight)
+    return out
+
+
+def _hhi_rows(tot: np.ndarray) -> np.ndarray:
+    s = tot.sum(axis=1)
+    share = np.divide(tot, s[:, None], out=np.zeros_like(tot), where=s[:, None] > 0)
+    return np.where(s > 0, HHI_SCALE * (share ** 2).sum(axis=1), np.nan)
+
+
+def need_direction(need_mw: np.ndarray, tol: float = NEED_TOL_MW) -> np.ndarray:
+    """s_t: +1 for a shortage (up), −1 for a surplus (down), 0 where |need| ≤ tol."""
+    need = np.asarray(need_mw, float)
+    return np.where(np.abs(need) > tol, np.sign(need), 0.0).astype(int)
+
+
+def market_indicators(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarray,
+                      price_eur_per_mwh: np.ndarray | None = None,
+                      truthful_price_eur_per_mwh: np.ndarray | None = None,
+                      mask: np.ndarray | None = None, market: str = "global") -> MarketIndicators:
+    """Indicators of the market made of the rows ``mask`` of ``book`` (default: all rows).
+
+    :param activated_mw: (n_bids,) activation of every row of ``book`` (a ClearingOutcome's).
+    :param need_mw: (H,) signed need of this market (+ shortage / up, − surplus / down).
+    :param price_eur_per_mwh: (H,) clearing price in the need direction; NaN if omitted.
+    :param truthful_price_eur_per_mwh: (H,) the same under truthful bids; NaN if omitted.
+    """
+    need = np.asarray(need_mw, float).reshape(-1)
+    h = len(need)
+    nan = np.full(h, np.nan)
+    s = need_direction(need)
+    m = np.ones(len(book), bool) if mask is None else np.asarray(mask, bool)
+    per = book.period[m]
+    ok = (per < h) & (book.direction[m] == s[np.minimum(per, h - 1)]) & (s[np.minimum(per, h - 1)] != 0)
+    prov, per = book.unit[m][ok], per[ok]
+    offer = _by_period_provider(per, prov, book.qty_mw[m][ok], h)
+    act = _by_period_provider(per, prov, np.asarray(activated_mw, float)[m][ok], h)
+    has_need = s != 0
+    q = offer.sum(axis=1)
+    big = offer.max(axis=1, initial=0.0)
+    n_abs = np.abs(need)
+    rsi = np.where(has_need, np.divide(q - big, n_abs, out=nan.copy(), where=has_need), np.nan)
+    psi = np.where(has_need, (rsi < 1.0 - 1e-9).astype(float), np.nan)
+    p = nan if price_eur_per_mwh is None else np.asarray(price_eur_per_mwh, float)
+    pt = nan if truthful_price_eur_per_mwh is None else np.asarray(truthful_price_eur_per_mwh, float)
+    return MarketIndicators(
+        market=market, need_mw=n_abs, direction=s,
+        offered_mw=np.where(has_need, q, np.nan), largest_offer_mw=np.where(has_need, big, np.nan),
+        activated_mw=np.where(has_need, act.sum(axis=1), np.nan),
+        hhi_offered=np.where(has_need, _hhi_rows(offer), np.nan),
+        hhi_activated=np.where(has_need, _hhi_rows(act), np.nan),
+        psi=psi, rsi=rsi, price_eur_per_mwh=p, truthful_price_eur_per_mwh=pt,
+        lerner=np.where(has_need, lerner_index(p, pt), np.nan),
+        uplift_eur_per_mwh=np.where(has_need, price_uplift(p, pt), np.nan))
+
+
+# ------------------------------------------------------------------------ prices
+def paid_price(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarray, need_mw: np.ndarray,
+               mask: np.ndarray | None = None) -> np.ndarray:
+    """Average price paid per MWh activated in the need direction, per period [EUR/MWh].
+
+    Σ payment / (Δt · Σ activation) over the market's bids in the need direction; under
+    pay-as-clear with one price this is that price. NaN where nothing was activated.
+    """
+    need = np.asarray(need_mw, float).reshape(-1)
+    h = len(need)
+    s = need_direction(need)
+    m = np.ones(len(book), bool) if mask is None else np.asarray(mask, bool)
+    per = np.minimum(book.period, h - 1)
+    ok = m & (book.period < h) & (book.direction == s[per]) & (s[per] != 0)
+    x = np.asarray(activated_mw, float)
+    pay = np.bincount(book.period[ok], weights=np.asarray(payment_eur, float)[ok], minlength=h)[:h]
+    mwh = DT_H * np.bincount(book.period[ok], weights=x[ok], minlength=h)[:h]
+    return np.divide(pay, mwh, out=np.full(h, np.nan), where=mwh > 1e-9)
+
+
+def uniform_price_in_need_direction(uniform_price_eur_per_mwh: np.ndarray, need_mw: np.ndarray) -> np.ndarray:
+    """s_t · λ_t: what a MWh in the need direction earns at the uniform (balance) price."""
+    s = need_direction(need_mw)
+    lam = np.asarray(uniform_price_eur_per_mwh, float)
+    return np.where(s != 0, s * lam, np.nan)
+
+
+# ------------------------------------------------------------------------ one clearing
+def revealed_local_need(inst: MarketInstance, truthful: ClearingOutcome, area_of_bid: np.ndarray,
+                        n_areas: int) -> np.ndarray:
+    """(n_areas, H) signed need of each local market, as the truthful clearing reveals it.
+
+    The net activation of the area's bids by the area's own stages (``local_<a>…``, CS_B and
+    CS_C); for schemes without a local stage (CS_A, CS_D, CS_E), the area's net activation in
+    all stages — congestion relief plus whatever the area's bids won of the system need. A
+    lower bound where the local program had to use a slack.
+    """
+    book, h = inst.book, inst.horizon
+    out = np.zeros((n_areas, h))
+    local = [r for r in truthful.records if r.name.startswith("local_")]
+    records = local or list(truthful.records)
+    for r in records:
+        if not r.result.ok:
+            continue
+        idx = r.bids
+        a = area_of_bid[idx]
+        k = a >= 0
+        np.add.at(out, (a[k], book.period[idx][k]), book.direction[idx][k] * r.result.x_mw[k])
+    return out
+
+
+def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: dict[str, np.ndarray],
+                   masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    prices = {}
+    for name, need in needs.items():
+        if name == "global":
+            prices[name] = uniform_price_in_need_direction(out.uniform_price_eur_per_mwh, need)
+        else:
+            prices[name] = paid_price(inst.book, out.activated_mw, out.payment_eur, need, masks[name])
+    return prices
+
+
+def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: np.ndarray,
+                       truthful: ClearingOutcome | None = None, local_need_mw: np.ndarray | None = None,
+                       providers: np.ndarray | None = None) -> dict[str, MarketIndicators]:
+    """Indicators of the global market and of each local market for one clearing.
+
+    :param area_of_bid: (n_bids,) area of each bid (−1 = transmission), ``lin.locate(book.bus)[0]``.
+    :param truthful: the same instance cleared with truthful bids (for Lerner and uplift, and
+        for the local needs when ``local_need_mw`` is omitted); without it those are NaN.
+    :param local_need_mw: (n_areas, H) signed need of each local market.
+    :param providers: (n_bids,) bool, rows that are providers (default all; e.g. exclude a DSO's
+        own fallback measure).
+    Returns ``{"global": …, "local_0": …, …}``; the global need is ``inst.need_mw`` and its
+    price the uniform price in the need direction, a local market's price is :func:`paid_price`.
+    """
+    area_of_bid = np.asarray(area_of_bid, int)
+    n_areas = int(area_of_bid.max(initial=-1)) + 1
+    if local_need_mw is None:
+        local_need_mw = (revealed_local_need(inst, truthful, area_of_bid, n_areas) if truthful is not None
+                         else np.zeros((n_areas, inst.horizon)))
+    prov = np.ones(len(inst.book), bool) if providers is None else np.asarray(providers, bool)
+    masks = {"global": prov}
+    needs = {"global": np.asarray(inst.need_mw, float)}
+    for a in range(len(local_need_mw)):
+        masks[f"local_{a}"] = prov & (area_of_bid == a)
+        needs[f"local_{a}"] = np.asarray(local_need_mw[a], float)
+    p = _market_prices(inst, out, needs, masks)
+    pt = _market_prices(inst, truthful, needs, masks) if truthful is not None else {}
+    return {name: market_indicators(inst.book, out.activated_mw, needs[name], p[name], pt.get(name),
+                                    masks[name], name) for name in needs}
