@@ -1,4 +1,4 @@
-"""`smartnet-gym …` command line: scenarios, validate-grid, clear and compare.
+"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, market-power.
 
 User errors (bad config, unknown names, bad paths) print one line and exit with code 2.
 """
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     m.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     m.add_argument("--no-progress", action="store_true")
+    from smartnet_gym.market_power_cli import add_market_power_parser
+
+    add_market_power_parser(sub)
     return p
 
 
@@ -206,8 +209,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_market_power(args: argparse.Namespace) -> int:
+    from smartnet_gym.market_power_cli import cmd_market_power as run
+
+    return run(args)
+
+
 COMMANDS = {"scenarios": cmd_scenarios, "validate-grid": cmd_validate_grid, "clear": cmd_clear,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "market-power": cmd_market_power}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

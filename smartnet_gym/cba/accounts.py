@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from smartnet_gym.cba.ict import ict_cost_per_step
+from smartnet_gym.cba.market_power import outcome_indicators
 from smartnet_gym.market.program import DT_H
 
 if TYPE_CHECKING:
@@ -102,6 +103,13 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
         "uniform_price_eur_per_mwh": float(price0) if np.isfinite(price0) else float("nan"),
         "solve_ms": out.solve_ms,
     }
+    # market-power indicators of the global market and each local (area) market, binding period;
+    # local needs are the areas' own imbalance (their congestion need is not known in advance)
+    ind = outcome_indicators(inst, out, area_of_bid, local_need_mw=inst.area_need_mw)
+    for name, mi in ind.items():
+        tag = "" if name == "global" else f"{name}_"
+        for k in ("hhi_offered", "hhi_activated", "psi", "rsi"):
+            row[f"{tag}{k}"] = float(getattr(mi, k)[0])
     row["total_cost_eur"] = sum(row[k] for k in COST_COMPONENTS)
     row["tso_cost_eur"] = float(pay[0]) + afrr_cost + float(unw_area[-1])
     for a in range(n_areas):
@@ -133,4 +141,7 @@ def summarize(steps: pd.DataFrame) -> pd.DataFrame:
     out = g[sums].sum(min_count=1).reset_index()
     out["steps"] = g.size().to_numpy()
     out["mean_price_eur_per_mwh"] = g["uniform_price_eur_per_mwh"].mean().to_numpy()
+    for k in ("hhi_offered", "psi", "rsi"):     # market power of the global market, step mean
+        if k in steps:
+            out[f"mean_{k}"] = g[k].mean().to_numpy()
     return out[list(SUMMARY_COLUMNS) + [c for c in out.columns if c not in SUMMARY_COLUMNS]]
