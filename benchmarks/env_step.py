@@ -1,0 +1,116 @@
+"""Env step throughput of ``smartnet/Bidding-v0`` and ``smartnet/Dispatch-v0``, and where a step's time goes.
+
+Usage::
+
+    python benchmarks/env_step.py                       # spain-like, linear and AC, 1 and 2 processes
+    python benchmarks/env_step.py --scenario toy --steps 64 --no-subproc
+
+For each env and physics it prints single-process steps/s (random actions, resets excluded and
+timed separately), SubprocVecEnv(2) env-steps/s (both workers together, auto-resets included),
+and the split of a step: market clearing (the scheme's ``clear``), physical layer
+(``PhysicalLayer.run``), the CS_D yardstick of Dispatch (optimum + evaluation, ``regret_info``)
+and the rest (forecasts, base state, bids, account, observation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import smartnet_gym  # noqa: F401  (registers the ids)
+
+IDS = ("smartnet/Bidding-v0", "smartnet/Dispatch-v0")
+
+
+class Timers:
+    """Wall time of wrapped callables, by label [s]."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+
+    def wrap(self, obj: object, name: str, label: str) -> None:
+        fn: Callable = getattr(obj, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total[label] += time.perf_counter() - t0
+
+        setattr(obj, name, timed)
+
+
+def single_process(env_id: str, kwargs: dict, steps: int, seed: int) -> dict[str, float]:
+    env = gym.make(env_id, **kwargs)
+    u = env.unwrapped
+    env.action_space.seed(seed)
+    t0 = time.perf_counter()
+    env.reset(seed=seed)
+    reset_s = time.perf_counter() - t0
+    timers = Timers()   # after reset: reset installs fresh scheme objects
+    timers.wrap(u.loop.scheme, "clear", "clearing")
+    timers.wrap(u.loop.physics, "run", "physics")
+    if env_id == "smartnet/Dispatch-v0":
+        timers.wrap(u, "cs_d_optimum", "yardstick")
+        timers.wrap(u, "evaluated_cost", "yardstick")
+    env.step(env.action_space.sample())   # warm-up: first solves build the programs
+    timers.total.clear()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        env.step(env.action_space.sample())
+    wall = time.perf_counter() - t0
+    env.close()
+    ms = {k: 1e3 * v / steps for k, v in timers.total.items()}
+    ms["rest"] = 1e3 * wall / steps - sum(ms.values())
+    return {"steps_per_s": steps / wall, "reset_s": reset_s, **{f"{k}_ms": v for k, v in ms.items()}}
+
+
+def subproc(env_id: str, kwargs: dict, steps: int, seed: int) -> float:
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    venv = SubprocVecEnv([lambda: gym.make(env_id, **kwargs) for _ in range(2)])
+    try:
+        venv.seed(seed)
+        venv.reset()
+        venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))   # warm-up
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))
+        return 2 * steps / (time.perf_counter() - t0)
+    finally:
+        venv.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", default="spain-like")
+    p.add_argument("--steps", type=int, default=32, help="timed steps per case (episodes are 96 steps)")
+    p.add_argument("--physics", nargs="+", default=["linear", "ac"], choices=["linear", "ac"])
+    p.add_argument("--ids", nargs="+", default=list(IDS))
+    p.add_argument("--no-subproc", action="store_true", help="skip the SubprocVecEnv(2) runs")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    print(f"scenario {args.scenario}, {args.steps} timed steps per case, start 11:00 (start_period=44)")
+    head = (f"{'env':<22} {'physics':<7} {'steps/s':>8} {'2 procs':>8} {'reset s':>8} {'clear ms':>9} "
+            f"{'phys ms':>8} {'yard ms':>8} {'rest ms':>8}")
+    print(head)
+    print("-" * len(head))
+    for env_id in args.ids:
+        for phys in args.physics:
+            kw = {"scenario": args.scenario, "physics": phys, "episode_steps": 96, "start_period": 44}
+            r = single_process(env_id, kw, args.steps, args.seed)
+            sub = float("nan") if args.no_subproc else subproc(env_id, kw, args.steps, args.seed)
+            print(f"{env_id.split('/')[1]:<22} {phys:<7} {r['steps_per_s']:>8.1f} {sub:>8.1f} {r['reset_s']:>8.2f} "
+                  f"{r.get('clearing_ms', 0):>9.1f} {r.get('physics_ms', 0):>8.1f} {r.get('yardstick_ms', 0):>8.1f} "
+                  f"{r['rest_ms']:>8.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
