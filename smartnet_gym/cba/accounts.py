@@ -112,6 +112,7 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
             row[f"{tag}{k}"] = float(getattr(mi, k)[0])
     row["total_cost_eur"] = sum(row[k] for k in COST_COMPONENTS)
     row["tso_cost_eur"] = float(pay[0]) + afrr_cost + float(unw_area[-1])
+    row = {k: float(v) for k, v in row.items()}   # plain floats (logging, JSON, TensorBoard)
     for a in range(n_areas):
         row[f"dso{a}_market_cost_eur"] = float(pay[1 + a])
         row[f"dso{a}_unwanted_cost_eur"] = float(unw_area[a])

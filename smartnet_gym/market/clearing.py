@@ -74,9 +74,9 @@ class ClearingProgram:
             ub = ub.copy()
             lb[self.m.x] = ub[self.m.x] = fix_x
         self.last_vectors = (c, lb, ub, lo, hi)
-        return self._result(self.backend.solve(c, lb, ub, lo, hi), needs)
+        return self._result(self.backend.solve(c, lb, ub, lo, hi), needs, book, buy)
 
-    def _result(self, sol: Solution, needs: np.ndarray) -> ProgramResult:
+    def _result(self, sol: Solution, needs: np.ndarray, book: BidBook, buy: BuyBook | None) -> ProgramResult:
         m, h = self.m, self.horizon
         n_groups = len(self.spec.groups)
         needs = np.asarray(needs, float).reshape(n_groups, h) if n_groups else np.zeros((0, h))
@@ -86,8 +86,15 @@ class ClearingProgram:
                                  needs.copy(), 0.0, 0.0, np.full((n_groups, h), np.nan),
                                  np.full(self.n_bids, np.nan), sol.solve_ms, sol.z)
         z = sol.z
-        x = np.clip(z[m.x], 0.0, None)
-        bal = z[m.cols["bal"]].reshape(n_groups, h, 2) if n_groups else np.zeros((0, h, 2))
+        # interior-point / ADMM answers may overshoot a bound by their tolerance (~1e-5)
+        x = np.clip(z[m.x], 0.0, self.last_vectors[2][m.x]) if self.last_vectors else np.clip(z[m.x], 0.0, None)
+        y = np.clip(z[m.y], 0.0, None)
+        # unmet need per group from the (clipped) activations, so that balance holds exactly
+        unmet = needs.copy()
+        for g, idx in enumerate(m.group_members):
+            np.subtract.at(unmet[g], book.period[idx], book.direction[idx] * x[idx])
+        if n_groups and buy is not None and len(buy):
+            np.add.at(unmet[0], buy.period, buy.direction * y)
         flow = sum(z[sl].sum() for k, sl in m.cols.items() if k.startswith(("tslack", "dslack")))
         volt = sum(z[sl].sum() for k, sl in m.cols.items() if k.startswith("vslack")) / W_SCALE
         dual = sol.row_dual
@@ -97,6 +104,5 @@ class ClearingProgram:
             uniform = np.zeros((0, h))
         g = np.where(m.bid_group_row >= 0, dual[np.maximum(m.bid_group_row, 0)], 0.0)
         nd = np.where(m.bid_node_row >= 0, dual[np.maximum(m.bid_node_row, 0)], 0.0)
-        return ProgramResult(sol.status, sol.objective_eur, x, np.clip(z[m.y], 0.0, None),
-                             bal[..., 0] - bal[..., 1], float(flow), float(volt), uniform, (g - nd) / DT_H,
-                             sol.solve_ms, z)
+        return ProgramResult(sol.status, sol.objective_eur, x, y, unmet, float(flow), float(volt), uniform,
+                             (g - nd) / DT_H, sol.solve_ms, z)

@@ -33,6 +33,7 @@ class StepOutcome:
     step: int
     instance: MarketInstance
     clearing: ClearingOutcome
+    delivered_mw: np.ndarray       # (n_bids,) delivered activation of each first-period bid
     unit_mw: np.ndarray            # delivered net activation per unit (UnitTable order)
     physical: PhysicalState
     violations: Violations
@@ -179,7 +180,7 @@ class RollingLoop:
             self, inst, out, delivered=delivered, unit_mw=unit_mw, need_real_mw=need_real,
             curtailed_market_mwh=float(DT_H * delivered[curtail].sum()), violations=viol, unwanted=unw,
             physical=phys)
-        res = StepOutcome(self.t, inst, out, unit_mw, phys, viol, unw, account)
+        res = StepOutcome(self.t, inst, out, delivered, unit_mw, phys, viol, unw, account)
         self.t += 1
         self._instance = None
         return res

@@ -170,11 +170,14 @@ class PhysicalLayer:
         self._fresh = True
         self.failures = 0
         self.oltc = oltc
+        self.base_taps = net.trafo.tap_pos.to_numpy(copy=True)   # episodes start from the built taps
         run_ac(net)
         self.point = point_from_net(net, system.linear)
 
     def relinearize(self, load_p, load_q, sgen_p) -> None:
         """Take a new linearisation point: AC at these values without activations (episode start)."""
+        self.net.trafo["tap_pos"] = self.base_taps.copy()
+        self._fresh = True
         self._write(load_p, load_q, sgen_p, np.zeros(len(self.flex_rows)))
         for _ in range(6):   # let the OLTCs settle at the episode's first operating point
             if not (self._try() or self._try(init="flat")):
