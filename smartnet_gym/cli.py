@@ -19,26 +19,15 @@ from smartnet_gym.errors import SmartnetError
 EXIT_USER_ERROR = 2
 
 
-def _positive(name: str):
+def _int_at_least(name: str, low: int):
+    """argparse type: an integer >= ``low``, with a message naming the flag."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {v})")
-        return v
-    return parse
-
-
-def _nonneg(name: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0 (got {v})")
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low} (got {v})")
         return v
     return parse
 
@@ -63,16 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate-grid", help="linear grid models vs pandapower AC power flow")
     v.add_argument("--scenario", default="spain-like", help="preset name or YAML path")
-    v.add_argument("--samples", type=_positive("--samples"), default=200)
-    v.add_argument("--seed", type=_nonneg("--seed"), default=0)
+    v.add_argument("--samples", type=_int_at_least("--samples", 1), default=200)
+    v.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
     v.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     c = sub.add_parser("clear", help="clear the market once with the truthful scripted bids")
     c.add_argument("--scenario", default="spain-like", help="preset name or YAML path")
     c.add_argument("--scheme", type=lambda s: _schemes(s)[0], default="CS_D", help="CS_A … CS_E")
     c.add_argument("--variant", choices=("centralized", "decentralized"), default=None)
-    c.add_argument("--step", type=_nonneg("--step"), default=48, help="step of the episode (15 min each)")
-    c.add_argument("--seed", type=_nonneg("--seed"), default=0)
+    c.add_argument("--step", type=_int_at_least("--step", 0), default=48, help="step of the episode (15 min each)")
+    c.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
     c.add_argument("--lp", action="store_true", help="the LP variant (no quadratic term)")
     c.add_argument("--backend", choices=("highs", "cvxpy"), default=None,
                    help="fast path (HiGHS) or the CVXPY+OSQP reference")
@@ -82,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("compare", help="run the schemes on the same days and compare their CBA")
     m.add_argument("--scenario", default="spain-like", help="preset name or YAML path")
     m.add_argument("--schemes", type=_schemes, default=list(SCHEMES), help="comma list, default all five")
-    m.add_argument("--steps", type=_positive("--steps"), default=96, help="market steps (96 = one day)")
-    m.add_argument("--seed", type=_nonneg("--seed"), default=0)
+    m.add_argument("--steps", type=_int_at_least("--steps", 1), default=96, help="market steps (96 = one day)")
+    m.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
     m.add_argument("--physics", choices=("ac", "linear"), default=None)
     m.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     m.add_argument("--force", action="store_true", help="overwrite a non-empty --out")

@@ -84,6 +84,16 @@ class FeederModel:
     def n_bus(self) -> int:
         return len(self.bus)
 
+    def root_of_bus(self) -> np.ndarray:
+        """(n_d,) T-model position of the bus feeding the tree each D bus belongs to."""
+        root = np.where(self.parent < 0, self.root_t, -1)
+        par = self.parent.copy()
+        while (root < 0).any():   # pointer jumping: log(depth) rounds
+            k = root < 0
+            root[k] = root[par[k]]
+            par[k] = par[par[k]]
+        return root
+
     def incidence(self) -> sp.csr_matrix:
         """C (n_d × n_d): Δp = C ΔP, i.e. Σ_children ΔP − ΔP_own at each D bus."""
         n = self.n_bus

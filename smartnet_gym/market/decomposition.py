@@ -41,12 +41,7 @@ class DecentralizedJoint(Stage):
     def _trees(self, book: BidBook, area_idx: np.ndarray, a: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Root T positions of area ``a`` and, per root, the positions (in area_idx) of its bids."""
         f = next(f for f in self.lin.feeders if f.area == a)
-        root = np.where(f.parent < 0, f.root_t, -1)
-        par = f.parent.copy()
-        while (root < 0).any():
-            k = root < 0
-            root[k] = root[par[k]]
-            par[k] = par[par[k]]
+        root = f.root_of_bus()
         roots = np.unique(f.root_t[f.parent < 0])
         _, pos = self.lin.locate(book.bus[area_idx])
         bid_root = root[pos]

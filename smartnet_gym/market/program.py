@@ -98,15 +98,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
     dc = lin.dc
     feeders = {f.area: f for f in lin.feeders}
     # root T position of each D bus (for D bids injected straight into T)
-    d_root = {}
-    for f in lin.feeders:
-        root = np.where(f.parent < 0, f.root_t, -1)
-        par = f.parent.copy()
-        while (root < 0).any():
-            k = root < 0
-            root[k] = root[par[k]]
-            par[k] = par[par[k]]
-        d_root[f.area] = root
+    d_root = {f.area: f.root_of_bus() for f in lin.feeders}
 
     cols: dict[str, slice] = {}
     lb_parts, ub_parts, cost_parts = [], [], []

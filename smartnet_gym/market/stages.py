@@ -85,13 +85,7 @@ class NetworkResponse:
         for f in lin.feeders:
             # P = −C⁻¹ p  (flows from injections); Δw = −2 M⁻¹ r∘P  (sparse triangular solves)
             self.path[f.area] = (splu(f.incidence().tocsc()), splu(f.voltage_matrix().tocsc()))
-            root = np.where(f.parent < 0, f.root_t, -1)
-            par = f.parent.copy()
-            while (root < 0).any():
-                k = root < 0
-                root[k] = root[par[k]]
-                par[k] = par[par[k]]
-            self.root[f.area] = root
+            self.root[f.area] = f.root_of_bus()
 
     def shift(self, base: BaseState, book: BidBook, x: np.ndarray) -> BaseState:
         """Base state after activations ``x`` of ``book`` (all periods)."""
