@@ -9,6 +9,7 @@ The operator envs' yardsticks are switched on (``regret_info`` / ``bound_info``)
 |---|---|
 | ``episodes.csv`` | one row per scheme × policy × episode: ``episode``, ``reward`` (sum), every CBA component summed over the episode (``total_cost_eur``, ``market_cost_eur``, …; see :mod:`train.metrics`) and the env's own sums (``regret_eur``, ``profit_eur``, …), plus paired differences on the same episode: ``reward_vs_truthful``, ``profit_vs_truthful_eur``, ``reward_gap_to_optimal``, ``total_cost_vs_optimal_eur`` (when truthful / optimal are among the policies) |
 | ``summary.csv`` | one row per scheme × policy: ``episodes`` and, per metric, ``<metric>_mean`` and ``<metric>_ci95`` (half-width of the two-sided Student-t 95 % interval over episodes) |
+| ``summary.md`` | the main metrics as a Markdown table (``mean ± ci95``) |
 | ``evaluate.png`` | mean episode reward and the env's key metric (Dispatch: regret, Bidding: profit, DSOLimits: total cost) with 95 % CI, per policy and scheme |
 | ``run.json`` | env id and kwargs, policies and their sources, the episode plan, seconds |
 
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smartnet_gym.cli import _positive
+from smartnet_gym.cli import _int_at_least
 from smartnet_gym.errors import ConfigError, SmartnetError
 from train.config import FieldError, TrainConfig, algo_class, check_env_kwargs, env_parameters, load_train_config
 from train.episodes import SPLITS, EpisodeSpec, plan_episodes
@@ -43,6 +44,9 @@ PAIRED = (("reward_vs_truthful", "truthful", "reward", 1.0),
 #: second panel of the figure, per env id
 KEY_METRIC = {"smartnet/Dispatch-v0": "regret_eur", "smartnet/Bidding-v0": "profit_eur",
               "smartnet/DSOLimits-v0": "total_cost_eur"}
+#: metrics of the printed table and ``summary.md``
+TABLE_METRICS = ("reward", "total_cost_eur", "regret_eur", "reward_gap_to_optimal", "profit_eur",
+                 "profit_vs_truthful_eur")
 #: env arguments that switch the yardstick infos on
 YARDSTICK_KWARGS = ("regret_info", "bound_info")
 
@@ -197,6 +201,20 @@ def plot_evaluation(summary: pd.DataFrame, path: str | Path, key_metric: str, ti
     plt.close(fig)
 
 
+def markdown_table(summary: pd.DataFrame, metrics: Sequence[str], digits: int = 4) -> str:
+    """A Markdown table of ``summary``: scheme, policy, episodes and ``mean ± ci95`` of ``metrics``."""
+    cols = [m for m in metrics if f"{m}_mean" in summary]
+    lines = ["| scheme | policy | episodes | " + " | ".join(cols) + " |", "|---" * (3 + len(cols)) + "|"]
+    for _, r in summary.iterrows():
+        cells = []
+        for m in cols:
+            mean, half = r[f"{m}_mean"], r[f"{m}_ci95"]
+            cells.append("—" if not np.isfinite(mean) else
+                         f"{mean:.{digits}g}" + ("" if not np.isfinite(half) else f" ± {half:.2g}"))
+        lines.append(f"| {r['scheme']} | {r['policy']} | {r['episodes']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 @dataclass
 class Evaluation:
     """Result of :func:`evaluate`: per-episode rows, the summary and the run metadata."""
@@ -327,7 +345,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
                         "merit_order, fixed_limits, prequalify, random); repeat or comma-separate")
     p.add_argument("--baselines", type=_comma_list, default=[], metavar="all|NAME[,...]",
                    help="add these baselines (all = every baseline of the env)")
-    p.add_argument("--episodes", type=_positive("--episodes"), default=10,
+    p.add_argument("--episodes", type=_int_at_least("--episodes", 1), default=10,
                    help="episodes per policy and scheme (default 10)")
     p.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     p.add_argument("--schemes", type=_comma_list, help="evaluate under each scheme, e.g. CS_A,CS_B")
@@ -384,21 +402,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out.write("evaluate.png", lambda p: plot_evaluation(
             ev.summary, p, KEY_METRIC.get(args.env, "total_cost_eur"),
             title=f"{args.env.split('/')[-1]}, {args.episodes} {args.split} episodes"))
+        out.write("summary.md", lambda p: p.write_text(markdown_table(ev.summary, TABLE_METRICS) + "\n"))
         out.write_json("run.json", ev.meta)
     except BaseException:
         out.discard()
         raise
     out.commit()
-    cols = [c for c in ("reward", "total_cost_eur", "regret_eur", "profit_eur", "reward_vs_truthful",
-                        "profit_vs_truthful_eur") if f"{c}_mean" in ev.summary]
-    table = ev.summary[["scheme", "policy", "episodes"]].copy()
-    for c in cols:
-        table[c] = [f"{m:.4g} ± {h:.2g}" for m, h in zip(ev.summary[f"{c}_mean"], ev.summary[f"{c}_ci95"], strict=True)]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False))
+    print(markdown_table(ev.summary, TABLE_METRICS))
     print(f"{len(ev.episodes)} episodes in {ev.meta['seconds']:.1f} s -> {args.out}")
     return 0
 
 
 __all__ = ["Evaluation", "ModelPolicy", "PolicySource", "add_evaluate_parser", "add_paired", "cmd_evaluate",
-           "evaluate", "load_model_policy", "plot_evaluation", "resolve_policy", "run_episode", "summarize"]
+           "evaluate", "load_model_policy", "markdown_table", "plot_evaluation", "resolve_policy", "run_episode",
+           "summarize"]

@@ -53,7 +53,7 @@ def test_registry_names_and_support():
 def test_unknown_and_inapplicable_names(dispatch_env):
     with pytest.raises(UnknownNameError, match="optimal"):
         make_baseline("optimall", dispatch_env)
-    with pytest.raises(UnknownNameError, match="allowed: .*perfect_foresight"):
+    with pytest.raises(UnknownNameError, match=r"allowed: .*perfect_foresight"):
         make_baseline("markup", dispatch_env)
     with pytest.raises(ConfigError, match="random"):
         make_baseline("random", dispatch_env, share=0.3)
