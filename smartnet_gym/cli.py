@@ -1,4 +1,4 @@
-"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, market-power.
+"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, market-power, train, evaluate, benchmark.
 
 User errors (bad config, unknown names, bad paths) print one line and exit with code 2.
 """
@@ -77,9 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     m.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     m.add_argument("--no-progress", action="store_true")
+    from smartnet_gym.benchmark import add_benchmark_parser
     from smartnet_gym.market_power_cli import add_market_power_parser
+    from train.cli import add_train_parser
+    from train.evaluate import add_evaluate_parser
 
     add_market_power_parser(sub)
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
+    add_benchmark_parser(sub)
     return p
 
 
@@ -204,8 +210,27 @@ def cmd_market_power(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from train.cli import cmd_train as run
+
+    return run(args)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from train.evaluate import cmd_evaluate as run
+
+    return run(args)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from smartnet_gym.benchmark import cmd_benchmark as run
+
+    return run(args)
+
+
 COMMANDS = {"scenarios": cmd_scenarios, "validate-grid": cmd_validate_grid, "clear": cmd_clear,
-            "compare": cmd_compare, "market-power": cmd_market_power}
+            "compare": cmd_compare, "market-power": cmd_market_power, "train": cmd_train,
+            "evaluate": cmd_evaluate, "benchmark": cmd_benchmark}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -336,7 +336,7 @@ def _comma_list(text: str) -> list[str]:
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand to ``sub`` (the CLI's subparsers)."""
-    p = sub.add_parser("evaluate", help="agents vs baselines on held-out days (mean and 95 % CI)",
+    p = sub.add_parser("evaluate", help="agents vs baselines on held-out days (mean and 95 %% CI)",
                        description="Evaluate trained agents and baselines on the same held-out episodes; "
                                    "writes episodes.csv, summary.csv, evaluate.png and run.json to --out.")
     p.add_argument("--env", required=True, help="env id, e.g. smartnet/Dispatch-v0")
