@@ -126,3 +126,15 @@ def test_compare_horizon_past_profiles(capsys, tmp_path):
     code, _, err = run(capsys, "compare", "--scenario", str(p), "--steps", "96", "--out", str(tmp_path / "o"),
                        "--physics", "linear", "--no-progress")
     assert code == 2 and "steps" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["scenarios", "validate-grid", "clear", "compare", "market-power", "train",
+                                     "evaluate", "benchmark"])
+def test_every_subcommand_has_help(capsys, command):
+    from smartnet_gym.cli import COMMANDS
+
+    assert command in COMMANDS
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    assert "usage: smartnet-gym" in capsys.readouterr().out
