@@ -1,0 +1,84 @@
+"""Smoke test of `smartnet-gym benchmark` (not a timed test: no assertion on speed).
+
+The hidden ``--tiny`` mode runs on the toy system with two bid counts and one repeat (CVXPY
+paths for CS_A only), and must produce the report's keys with positive finite numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+
+from smartnet_gym.benchmark import add_benchmark_parser, cmd_benchmark, loglog_slope, scale_book
+from smartnet_gym.market.bids import BidBook
+
+
+def _numbers(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _numbers(v)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield obj
+
+
+def _positive_finite(d: dict) -> None:
+    vals = list(_numbers(d))
+    assert vals, "no numbers"
+    assert all(math.isfinite(v) and v > 0 for v in vals), d
+
+
+def test_benchmark_tiny_report(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_benchmark_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "bench.json"
+    args = parser.parse_args(["benchmark", "--tiny", "--json", "--out", str(out)])
+    assert cmd_benchmark(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    rep = json.loads(out.read_text())
+    assert printed["clear_ms"] == rep["clear_ms"]
+    for key in ("clear_ms", "clear_ms_cvxpy", "clear_ms_naive", "naive_over_fast", "scaling", "machine",
+                "env_steps_per_s"):
+        assert key in rep, key
+    assert set(rep["clear_ms"]) == {"CS_A", "CS_B", "CS_C", "CS_D", "CS_D_dec", "CS_E"}
+    for scheme, per_size in rep["clear_ms"].items():
+        assert set(per_size) == {"20", "100"}, scheme
+    _positive_finite(rep["clear_ms"])
+    _positive_finite(rep["clear_ms_cvxpy"])
+    _positive_finite(rep["clear_ms_naive"])
+    assert "CS_A" in rep["clear_ms_naive"] and "100" in rep["clear_ms_naive"]["CS_A"]
+    _positive_finite(rep["naive_over_fast"])
+    assert "overall" in rep["naive_over_fast"]
+    bids = rep["scaling"]["bids"]["exponent"]["fast"]
+    assert set(bids) >= set(rep["clear_ms"]) | {"all"}
+    assert all(math.isfinite(v) for v in bids.values())   # slopes may be ~0 or negative on a toy
+    assert rep["machine"]["cpu_count"] >= 1 and rep["machine"]["python"]
+    assert rep["env_steps_per_s"] == {}
+
+
+def test_scale_book_exact_sizes_and_steps(toy_system):
+    lin = toy_system.linear
+    buses = [int(b) for b in lin.dc.bus[:2]]
+    book = BidBook.from_arrays(bus=[buses[0], buses[0], buses[1], buses[1]], direction=[1, -1, 1, -1],
+                               period=[0, 0, 1, 1], qty_mw=[4.0, 2.0, 6.0, 3.0],
+                               price_eur_per_mwh=[50.0, 10.0, 60.0, 20.0], unit=[0, 0, 1, 1])
+    for n in (1, 3, 4, 9, 10):
+        lay = scale_book(book, lin, n)
+        b = lay.book()
+        assert len(b) == n
+        if n >= len(book):   # every source row's quantity is split, not changed
+            assert np.isclose(b.qty_mw.sum(), book.qty_mw.sum())
+    b = scale_book(book, lin, 8).book()   # two price steps per row, prices rising by step
+    for r in range(len(book)):
+        k = (b.unit == book.unit[r]) & (b.direction == book.direction[r]) & (b.period == book.period[r])
+        assert k.sum() == 2 and np.allclose(np.diff(b.price_eur_per_mwh[k]), 5.0)
+    rng = np.random.default_rng(1)
+    b2 = scale_book(book, lin, 8).book(rng)
+    assert b2.layout_key() == b.layout_key() and not np.allclose(b2.qty_mw, b.qty_mw)
+
+
+def test_loglog_slope():
+    assert math.isclose(loglog_slope([10, 100, 1000], [1, 10, 100]), 1.0)
+    assert loglog_slope([10], [1]) is None
