@@ -128,15 +128,23 @@ class LinearTD:
 
     def locate(self, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(area, position) of each pandapower bus id; raises KeyError naming an unknown bus."""
-        buses = np.asarray(buses, dtype=int)
-        area = np.empty(len(buses), dtype=int)
-        pos = np.empty(len(buses), dtype=int)
-        for i, b in enumerate(buses):
-            if int(b) not in self.bus_area:
-                raise KeyError(f"bus {int(b)} is not part of the linear T&D model")
-            area[i] = self.bus_area[int(b)]
-            pos[i] = self.bus_pos[int(b)]
-        return area, pos
+        keys, area, pos = self._lookup()
+        buses = np.asarray(buses, dtype=np.int64)
+        i = np.minimum(np.searchsorted(keys, buses), len(keys) - 1)
+        bad = keys[i] != buses if len(keys) else np.ones(len(buses), bool)
+        if bad.any():
+            raise KeyError(f"bus {int(buses[np.flatnonzero(bad)[0]])} is not part of the linear T&D model")
+        return area[i], pos[i]
+
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted bus ids with their area and position (built once; the maps never change)."""
+        cached = self.__dict__.get("_lookup_arrays")
+        if cached is None:
+            keys = np.array(sorted(self.bus_area), dtype=np.int64)
+            cached = (keys, np.array([self.bus_area[int(k)] for k in keys], dtype=int),
+                      np.array([self.bus_pos[int(k)] for k in keys], dtype=int))
+            object.__setattr__(self, "_lookup_arrays", cached)   # frozen dataclass: cache only
+        return cached
 
 
 @dataclass(frozen=True)
