@@ -187,9 +187,9 @@ def plot_evaluation(summary: pd.DataFrame, path: str | Path, key_metric: str, ti
             ax.bar(x + (k - (len(schemes) - 1) / 2) * width, s[f"{metric}_mean"], width, yerr=err, capsize=3,
                    label=scheme)
         vals = np.abs(summary[f"{metric}_mean"].to_numpy(dtype=float))
-        vals = vals[np.isfinite(vals) & (vals > 0)]
-        if len(vals) and vals.max() / max(vals.min(), 1e-9) > 100:
-            ax.set_yscale("symlog", linthresh=max(vals.min(), 1e-3))
+        vals = vals[np.isfinite(vals) & (vals > 1e-9)]
+        if len(vals) and vals.max() / vals.min() > 100:     # values over decades: linear near 0, log beyond
+            ax.set_yscale("symlog", linthresh=vals.max() * 1e-3)
         ax.set_xticks(x, policies, rotation=30, ha="right")
         ax.set_ylabel(label)
         ax.axhline(0, color="k", lw=0.5)
