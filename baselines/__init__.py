@@ -127,7 +127,7 @@ assert set(SUPPORTED) == set(_KINDS) and all(set(v) <= set(BASELINES) for v in S
 
 
 def available_baselines(env: Any) -> tuple[str, ...]:
-    """Names of the baselines that ``env`` supports (registry order)."""
+    """Names of the baselines that ``env`` (an env, env class or registered id) supports, in registry order."""
     return tuple(n for n in BASELINES if n in SUPPORTED[env_kind(env)])
 
 

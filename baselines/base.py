@@ -27,6 +27,8 @@ def unwrapped(env: Any) -> Any:
 def env_kind(env: Any) -> str:
     """``"bidding"``, ``"dispatch"``, ``"dso_limits"`` or ``"multi_bidding"`` of a smartnet env.
 
+    ``env`` may be an env (wrapped or not), an env class or a registered Gymnasium id.
+
     Raises:
         TypeError: ``env`` is not one of the smartnet envs.
     """
@@ -34,13 +36,17 @@ def env_kind(env: Any) -> str:
     from smartnet_gym.envs.multi_bidding import MultiBiddingEnv
     from smartnet_gym.envs.operator import DispatchEnv, DSOLimitsEnv
 
-    e = unwrapped(env)
-    for cls, kind in ((BiddingEnv, "bidding"), (DispatchEnv, "dispatch"), (DSOLimitsEnv, "dso_limits"),
-                      (MultiBiddingEnv, "multi_bidding")):
-        if isinstance(e, cls):
+    if isinstance(env, str):
+        import gymnasium as gym
+        from gymnasium.envs.registration import load_env_creator
+
+        env = load_env_creator(gym.spec(env).entry_point)
+    cls = env if isinstance(env, type) else type(unwrapped(env))
+    for base, kind in ((BiddingEnv, "bidding"), (DispatchEnv, "dispatch"), (DSOLimitsEnv, "dso_limits"),
+                       (MultiBiddingEnv, "multi_bidding")):
+        if issubclass(cls, base):
             return kind
-    raise TypeError(f"not a smartnet env: {type(e).__name__} (expected Bidding, Dispatch, DSOLimits or "
-                    f"MultiBidding)")
+    raise TypeError(f"not a smartnet env: {cls.__name__} (expected Bidding, Dispatch, DSOLimits or MultiBidding)")
 
 
 def action_from_share(share: np.ndarray) -> np.ndarray:

@@ -361,20 +361,17 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 
 def _policy_list(args: argparse.Namespace) -> list[str]:
+    """``--policy`` entries, then the ``--baselines`` ones not already named ("all" expands per env id)."""
     pols = [p for group in args.policy for p in group]
-    if args.baselines:
+    names = args.baselines
+    if names == ["all"]:
         import gymnasium as gym
 
         import smartnet_gym  # noqa: F401
         from baselines import available_baselines
 
-        names = args.baselines
-        if names == ["all"]:
-            probe = _make_env(args.env, {"scenario": "toy", "physics": "linear", "episode_steps": 1}) \
-                if args.env in gym.registry else None
-            names = list(available_baselines(probe)) if probe is not None else []
-        pols += [n for n in names if n not in pols]
-    return pols
+        names = list(available_baselines(args.env)) if args.env in gym.registry else []
+    return pols + [n for n in names if n not in pols]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
