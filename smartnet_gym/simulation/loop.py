@@ -84,7 +84,7 @@ class RollingLoop:
         u = self.system.units
         self.soc_mwh = (u.soc0 * u.energy_mwh)[self.storage_units].astype(float)
         act = self.forecaster.actual(start_step)
-        self.physics.relinearize(act.load_p, act.load_q, act.sgen_p)
+        self.physics.relinearize(act.load_p, act.load_q, act.sgen_p, key=start_step)
         self.t, self.end = start_step, start_step + n_steps
         self._instance = None
 

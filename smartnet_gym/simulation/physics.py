@@ -171,11 +171,26 @@ class PhysicalLayer:
         self.failures = 0
         self.oltc = oltc
         self.base_taps = net.trafo.tap_pos.to_numpy(copy=True)   # episodes start from the built taps
+        self._points: dict[int, LinearizationPoint] = {}
         run_ac(net)
         self.point = point_from_net(net, system.linear)
 
-    def relinearize(self, load_p, load_q, sgen_p) -> None:
-        """Take a new linearisation point: AC at these values without activations (episode start)."""
+    def relinearize(self, load_p, load_q, sgen_p, key: int | None = None) -> None:
+        """Take a new linearisation point: AC at these values without activations (episode start).
+
+        With linear physics the point of a given ``key`` (the start step) is computed once per
+        process and reused: the AC power flow with tap settling is most of an episode reset.
+        """
+        if self.mode == "linear" and key is not None and key in self._points:
+            self.point = self._points[key]
+            return
+        self._ac_point(load_p, load_q, sgen_p)
+        if self.mode == "linear" and key is not None:
+            if len(self._points) > 512:
+                self._points.clear()
+            self._points[key] = self.point
+
+    def _ac_point(self, load_p, load_q, sgen_p) -> None:
         self.net.trafo["tap_pos"] = self.base_taps.copy()
         self._fresh = True
         self._write(load_p, load_q, sgen_p, np.zeros(len(self.flex_rows)))
