@@ -199,6 +199,17 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_yaml_mapping(path: Path, label: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; errors name ``label`` (e.g. "scenario file 'x.yaml'")."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{label} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label} must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
 def _raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """Raw dict of a preset or YAML file, with `extends:` resolved."""
     if name_or_path in seen:
@@ -207,10 +218,7 @@ def _raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     if name_or_path.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
             raise ConfigError(f"scenario file {name_or_path!r} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"scenario file {name_or_path!r} is not valid YAML: {e}") from None
+        data = read_yaml_mapping(path, f"scenario file {name_or_path!r}")
         base_dir = path.parent
     else:
         names = preset_names()

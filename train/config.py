@@ -25,6 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from smartnet_gym.config import read_yaml_mapping
 from smartnet_gym.errors import ConfigError, did_you_mean
 
 ALGOS: tuple[str, ...] = ("PPO", "SAC")
@@ -229,12 +230,7 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"--config {str(path)!r}: no such file")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config {str(path)!r} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config {str(path)!r} must be a YAML mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(p, f"--config {str(path)!r}")
     data.setdefault("name", p.stem)
     data.update(overrides or {})
     return validate_train_config(data, f"training config {str(path)!r}")
