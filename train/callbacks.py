@@ -19,7 +19,7 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 
-from train.metrics import EpisodeAccumulator
+from train.metrics import MEAN_KEYS, EpisodeAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class CbaTensorboardCallback(BaseCallback):
 
     Per env it sums :data:`train.metrics.SUM_KEYS` (those the env reports) over the episode; at the
     episode's end it records the sums with ``logger.record_mean``, so each dump holds the mean over
-    the episodes that ended since the last one (plus ``cba/episodes``, their count).
+    the episodes that ended since the last one (plus ``cba/episodes``, their count). Market-power
+    indicators (:data:`train.metrics.MEAN_KEYS`) go to ``market_power/<key>`` as episode means.
     """
 
     def _init_callback(self) -> None:
@@ -90,7 +91,10 @@ class CbaTensorboardCallback(BaseCallback):
             acc.add(info, 0.0)
             if dones[i]:
                 for k, v in acc.sums.items():
-                    self.logger.record_mean(f"cba/{k}", v)
+                    if k in MEAN_KEYS:   # indicators: the episode mean, not a sum
+                        self.logger.record_mean(f"market_power/{k}", v / max(acc.steps, 1))
+                    else:
+                        self.logger.record_mean(f"cba/{k}", v)
                 self.logger.record_mean("cba/episode_steps", acc.steps)
                 acc.clear()
         return True

@@ -33,7 +33,9 @@ ENV_KEYS: tuple[str, ...] = (
     # all
     "clipped_actions",
 )
-SUM_KEYS: tuple[str, ...] = tuple(dict.fromkeys(CBA_KEYS + ENV_KEYS))
+#: market-power indicators of the global market (per step; logged as episode means)
+MEAN_KEYS: tuple[str, ...] = ("hhi_offered", "hhi_activated", "psi", "rsi")
+SUM_KEYS: tuple[str, ...] = tuple(dict.fromkeys(CBA_KEYS + ENV_KEYS + MEAN_KEYS))
 
 
 class EpisodeAccumulator:
@@ -74,4 +76,4 @@ def mean_ci95(values: Iterable[float]) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
-__all__ = ["CBA_KEYS", "ENV_KEYS", "SUM_KEYS", "EpisodeAccumulator", "mean_ci95"]
+__all__ = ["CBA_KEYS", "ENV_KEYS", "MEAN_KEYS", "SUM_KEYS", "EpisodeAccumulator", "mean_ci95"]

@@ -68,6 +68,9 @@ def test_tensorboard_has_cba_scalars(runs, key):
     extra = "cba/profit_eur" if key == "bid" else "cba/operator_cost_eur"
     assert extra in tags
     assert all(np.isfinite(e.value) for e in ea.Scalars("cba/total_cost_eur"))
+    # market-power indicators of the global market, as episode means
+    assert {"market_power/hhi_offered", "market_power/psi"} <= tags
+    assert all(0 <= e.value <= 10_000 for e in ea.Scalars("market_power/hhi_offered"))
     assert {"rollout/ep_rew_mean", "train/loss"} <= tags
     if key == "bid":
         assert "eval/mean_reward" in tags
