@@ -39,3 +39,12 @@ def default_config() -> ScenarioConfig:
 def default_system(default_config: ScenarioConfig) -> TDSystem:
     """The default SimBench T&D system (845 buses, 4 areas); do not mutate it."""
     return build_system(default_config)
+
+
+# Property tests draw their examples from a fixed seed in CI so that a run is reproducible;
+# `pytest --hypothesis-profile=explore` draws new ones.
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True)
+_hyp_settings.register_profile("explore", derandomize=False)
+_hyp_settings.load_profile("ci")

@@ -79,6 +79,10 @@ class HighsBackend:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
         h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+        # safety nets: a clearing must never hang an episode; a stopped solve is a failed status
+        # (HiGHS's QP solver was seen cycling without end on a few random instances)
+        h.setOptionValue("time_limit", 30.0)
+        h.setOptionValue("qp_iteration_limit", 20_000)
         lp = highspy.HighsLp()
         lp.num_col_ = m.n_col
         lp.num_row_ = m.n_row
