@@ -8,11 +8,10 @@ lower bound on the cost of any decision on that step (SPEC §7.4).
 
 Source of the actual values: ``loop.forecaster.actual(step)`` for the steps inside the episode
 window; the last H−1 periods of the final steps lie past the window, where ``actual`` refuses, so
-those are read from the same profiles (``ProfileSet``), which is what ``actual`` returns. The rest
-repeats ``RollingLoop.instance()`` with the actual snapshot in place of the forecast: injections
-at the loop's linearisation point, base state, need = day-ahead schedule − actual, per-area needs,
-and the truthful book with the actual availability and the current state of charge. (A
-``RollingLoop.instance_for(snapshot)`` would remove this repetition.)
+those are read from the same profiles (``ProfileSet``), which is what ``actual`` returns. The
+instance itself is ``RollingLoop.instance_for`` of that snapshot: the loop's own construction
+(base state, need = day-ahead schedule − actual, per-area needs, truthful book at the current
+state of charge) with the actual values in place of the forecast.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from smartnet_gym.data.forecasts import Snapshot
-from smartnet_gym.grid.linearize import base_state
-from smartnet_gym.market.bidders import truthful_book
 from smartnet_gym.market.stages import MarketInstance
 
 if TYPE_CHECKING:
@@ -48,19 +45,7 @@ def actual_snapshot(loop: RollingLoop) -> Snapshot:
 
 def actual_instance(loop: RollingLoop) -> MarketInstance:
     """The current step's market instance with actual values instead of forecasts (truthful book)."""
-    act = actual_snapshot(loop)
-    sch = loop.forecaster.schedule(loop.t)
-    p, q = loop.physics.inj.injections(act.load_p, act.load_q, act.sgen_p)
-    base = base_state(loop.system.linear, loop.physics.point, p, q)
-    area = np.r_[loop.load_area, loop.sgen_area]
-    inj_act = np.concatenate([-act.load_p, act.sgen_p], axis=-1)
-    inj_sch = np.concatenate([-sch.load_p, sch.sgen_p], axis=-1)
-    dev = inj_sch - inj_act                              # (H, n_el): + = shortage vs schedule
-    area_need = np.stack([dev[:, area == a].sum(axis=1) for a in range(loop.n_areas)]) if loop.n_areas \
-        else np.zeros((0, loop.horizon))
-    book = truthful_book(loop.system.units, loop.layout, act.load_p, act.sgen_p, loop.cfg.flex.load_flex_share,
-                         loop.soc_mwh)
-    return MarketInstance(book, base, dev.sum(axis=1), area_need)
+    return loop.instance_for(actual_snapshot(loop))
 
 
 __all__ = ["actual_instance", "actual_snapshot"]

@@ -100,24 +100,28 @@ class RollingLoop:
     def instance(self, book: BidBook | None = None) -> MarketInstance:
         """The clearing instance of the current step (cached); ``book`` replaces the truthful bids."""
         if self._instance is None:
-            fc = self.forecaster.forecast(self.t)
-            sch = self.forecaster.schedule(self.t)
-            p, q = self.physics.inj.injections(fc.load_p, fc.load_q, fc.sgen_p)
-            base = base_state(self.system.linear, self.physics.point, p, q)
-            inj_fc, area = self._net_injection(fc)
-            inj_sch, _ = self._net_injection(sch)
-            dev = inj_sch - inj_fc                       # (H, n_el): + = shortage vs schedule
-            need = dev.sum(axis=1)
-            area_need = np.zeros((self.n_areas, self.horizon))
-            for a in range(self.n_areas):
-                area_need[a] = dev[:, area == a].sum(axis=1)
-            self._truthful = truthful_book(self.system.units, self.layout, fc.load_p, fc.sgen_p,
-                                           self.cfg.flex.load_flex_share, self.soc_mwh)
-            self._instance = MarketInstance(self._truthful, base, need, area_need, self._buy_book(dev))
+            self._instance = self.instance_for(self.forecaster.forecast(self.t))
+            self._truthful = self._instance.book
         if book is None:
             return self._instance
         inst = self._instance
         return MarketInstance(book, inst.base, inst.need_mw, inst.area_need_mw, inst.buy)
+
+    def instance_for(self, outlook: Snapshot) -> MarketInstance:
+        """The current step's instance for an outlook (H, n) of load/RES — the forecast in the loop,
+        the actual values for a perfect-foresight baseline — with the truthful book."""
+        sch = self.forecaster.schedule(self.t)
+        p, q = self.physics.inj.injections(outlook.load_p, outlook.load_q, outlook.sgen_p)
+        base = base_state(self.system.linear, self.physics.point, p, q)
+        inj, area = self._net_injection(outlook)
+        inj_sch, _ = self._net_injection(sch)
+        dev = inj_sch - inj                              # (H, n_el): + = shortage vs schedule
+        area_need = np.zeros((self.n_areas, self.horizon))
+        for a in range(self.n_areas):
+            area_need[a] = dev[:, area == a].sum(axis=1)
+        book = truthful_book(self.system.units, self.layout, outlook.load_p, outlook.sgen_p,
+                             self.cfg.flex.load_flex_share, self.soc_mwh)
+        return MarketInstance(book, base, dev.sum(axis=1), area_need, self._buy_book(dev))
 
     @property
     def truthful_book(self) -> BidBook:
