@@ -113,7 +113,8 @@ class MarketConfig(_Model):
     voltage_penalty_eur_per_pu2h: float = Field(3.0e5, gt=0, description="price of a v^2 slack [EUR/(pu^2 h)]")
     qp_epsilon: float = Field(0.0, ge=0, description="quadratic regularisation [EUR/(MW^2 h)]; 0 = LP (default, fast path)")
     settlement: Literal["pay_as_clear", "pay_as_bid"] = "pay_as_clear"
-    backend: Literal["highs", "cvxpy"] = Field("highs", description="fast path (highspy LP) or CVXPY+OSQP")
+    backend: Literal["highs", "highs-full", "cvxpy"] = Field(
+        "highs", description="fast path (HiGHS, network limits screened), HiGHS on the explicit program, or CVXPY+OSQP")
     prequalification: bool = Field(False, description="CS_A: DSO blocks D bids of congested areas")
     brp_count: int = Field(4, ge=1, le=100, description="CS_E: balance responsible parties buying flexibility")
     brp_wtp_eur_per_mwh: float = Field(250.0, ge=0, description="CS_E: BRP willingness to pay [EUR/MWh]")

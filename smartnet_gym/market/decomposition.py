@@ -29,7 +29,7 @@ class DecentralizedJoint(Stage):
 
     def __init__(self, lin, cfg, backend):
         # cuts are added to the TSO's HiGHS model in place, so this stage always uses HiGHS
-        super().__init__(lin, cfg, "highs")
+        super().__init__(lin, cfg, "highs-full")
         # a DSO must deliver the exchange the TSO cleared: missing it costs more than any network
         # slack, otherwise the shortfall would act as a fake flexible unit at the interface
         worst = max(cfg.balance_penalty_eur_per_mwh, cfg.network_penalty_eur_per_mwh,

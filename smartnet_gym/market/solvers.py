@@ -59,6 +59,22 @@ def _silenced_stdout():
             os.close(fd)
 
 
+def new_highs():
+    """A silent HiGHS instance with tight tolerances and the safety limits every clearing uses."""
+    import highspy
+
+    with _silenced_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+    h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+    # safety nets: a clearing must never hang an episode; a stopped solve is a failed status
+    # (HiGHS's QP solver was seen cycling without end on a few random instances)
+    h.setOptionValue("time_limit", 30.0)
+    h.setOptionValue("qp_iteration_limit", 20_000)
+    return h
+
+
 def _objective(m: ProgramMatrices, c: np.ndarray, z: np.ndarray) -> float:
     return float(c @ z + 0.5 * (m.quad * z * z).sum())
 
@@ -73,16 +89,7 @@ class HighsBackend:
         import highspy
 
         self.m = m
-        with _silenced_stdout():
-            self.h = highspy.Highs()
-        h = self.h
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-9)
-        # safety nets: a clearing must never hang an episode; a stopped solve is a failed status
-        # (HiGHS's QP solver was seen cycling without end on a few random instances)
-        h.setOptionValue("time_limit", 30.0)
-        h.setOptionValue("qp_iteration_limit", 20_000)
+        self.h = h = new_highs()
         lp = highspy.HighsLp()
         lp.num_col_ = m.n_col
         lp.num_row_ = m.n_row
@@ -266,9 +273,14 @@ class CvxpyBackend:
 
 
 def make_backend(m: ProgramMatrices, name: str) -> Backend:
-    """Backend by name: 'highs' (fast path) or 'cvxpy' (CVXPY+OSQP reference)."""
+    """Backend by name: 'highs' (fast path: network limits screened, see ``screening.py``),
+    'highs-full' (HiGHS on the explicit program) or 'cvxpy' (the CVXPY+OSQP reference)."""
     if name == "highs":
+        from smartnet_gym.market.screening import ScreenedBackend, screenable
+
+        return ScreenedBackend(m) if screenable(m) else HighsBackend(m)
+    if name == "highs-full":
         return HighsBackend(m)
     if name == "cvxpy":
         return CvxpyBackend(m)
-    raise ValueError(f"unknown backend {name!r}; allowed: 'highs', 'cvxpy'")
+    raise ValueError(f"unknown backend {name!r}; allowed: 'highs', 'highs-full', 'cvxpy'")

@@ -12,6 +12,7 @@ from smartnet_gym.config import SCHEMES, MarketConfig
 from smartnet_gym.errors import BidError, UnknownNameError
 from smartnet_gym.market import solvers
 from smartnet_gym.market.bids import BidBook, StorageState, validate_book
+from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.schemes import make_scheme, normalize_scheme
 from smartnet_gym.market.stages import MarketInstance
 
@@ -178,6 +179,7 @@ SCHEME_VARIANTS = [(s, "centralized") for s in SCHEMES] + [("CS_D", "decentraliz
 @pytest.mark.parametrize(("name", "variant"), SCHEME_VARIANTS)
 def test_failed_highs_solve_is_reported(monkeypatch, name, variant):
     monkeypatch.setattr(solvers.HighsBackend, "solve", _failed_solution)
+    monkeypatch.setattr(ScreenedBackend, "solve", _failed_solution)
     lin, inst = instance()
     out = make_scheme(
         name, lin, MarketConfig(qp_epsilon=0.0, backend="highs", variant=variant)
@@ -213,14 +215,15 @@ def test_later_stage_failure_keeps_earlier_activations(monkeypatch):
     lin, inst = instance()
     ok_out = make_scheme("CS_C", lin, MarketConfig(qp_epsilon=0.0)).clear(inst, evaluate=False)
     assert ok_out.status == "optimal"
-    real = solvers.HighsBackend.solve
+    for backend in (solvers.HighsBackend, ScreenedBackend):
+        real = backend.solve
 
-    def fail_tso(self, c, lb, ub, lo, hi):
-        if "t_node" in self.m.rows:  # only the TSO program models transmission
-            return _failed_solution(self, c, lb, ub, lo, hi)
-        return real(self, c, lb, ub, lo, hi)
+        def fail_tso(self, c, lb, ub, lo, hi, real=real):
+            if "t_node" in self.m.rows:  # only the TSO program models transmission
+                return _failed_solution(self, c, lb, ub, lo, hi)
+            return real(self, c, lb, ub, lo, hi)
 
-    monkeypatch.setattr(solvers.HighsBackend, "solve", fail_tso)
+        monkeypatch.setattr(backend, "solve", fail_tso)
     out = make_scheme("CS_C", lin, MarketConfig(qp_epsilon=0.0)).clear(inst, evaluate=False)
     assert out.status.startswith("failed") and out.failed_stages == 1
     local = np.isin(inst.book.bus, [10, 11])

@@ -87,12 +87,14 @@ def test_ac_physics_runs_and_is_close_to_linear(toy):
 
 
 def test_failed_clearing_is_priced_not_raised(toy, monkeypatch):
+    from smartnet_gym.market.screening import ScreenedBackend
     from smartnet_gym.market.solvers import HighsBackend, Solution
 
     def broken(self, c, lb, ub, lo, hi):
         return Solution("failed: injected", float("nan"), np.zeros(self.m.n_col), np.zeros(self.m.n_row), 0.0)
 
     monkeypatch.setattr(HighsBackend, "solve", broken)
+    monkeypatch.setattr(ScreenedBackend, "solve", broken)
     outs = _run(toy, "CS_D", steps=3)
     for o in outs:
         a = o.account

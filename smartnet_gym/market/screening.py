@@ -1,0 +1,195 @@
+"""The fast path: the clearing LP in bid space with network limits added only when they bind.
+
+The explicit program (``program.py``) carries every bus angle, feeder flow and squared voltage
+as columns. Its network rows ``A_nz z_net + A_nx x = 0`` are square in the network columns, so
+``z_net = G x`` with ``G = −A_nz⁻¹ A_nx`` (one sparse LU, built once). A limit row ``L z_net +
+slack ∈ [lo, hi]`` is then a row ``(L G) x + slack`` over the bids alone. The fast path solves
+the LP over bids, balance rows and the limit rows found binding so far; it computes all flows
+and voltages of the answer (one LU solve), adds the violated limit rows and re-solves (hot
+start) until none is violated. The answer is then optimal for the explicit program: the
+reduced LP is a relaxation whose optimum is feasible there at the same cost.
+
+Row duals come back in the explicit program's coordinates, so prices are unchanged: the network
+columns are free with zero cost, hence ``A_nzᵀ π = −Lᵀ μ`` gives the nodal duals π from the
+limit duals μ. Rows found binding stay in the model for the next solve (a rolling market sees
+the same congestion step after step), so later solves usually need one round.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from smartnet_gym.market.program import ProgramMatrices
+from smartnet_gym.market.solvers import HighsBackend, Solution, new_highs
+
+NODE_ROWS = ("t_node", "d_node", "d_volt")
+LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
+NET_COLS = ("theta", "dp", "dw")
+LIMIT_SLACKS = ("tslack", "dslack", "vslack")
+VIOLATION_TOL = 1e-7      # MW or milli-pu², the units of the limit rows
+ROWS_PER_ROUND = 64       # most violated limits added per round
+MAX_ROUNDS = 100
+
+
+def _indices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> np.ndarray:
+    parts = [np.arange(sl.start, sl.stop) for name, sl in blocks.items() if name.startswith(prefixes)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def screenable(m: ProgramMatrices) -> bool:
+    """Whether the fast path applies: an LP with network limit rows to screen."""
+    return not (m.quad > 0).any() and len(_indices(m.rows, LIMIT_ROWS)) > 0
+
+
+class ScreenedBackend:
+    """HiGHS on the bid-space LP with lazily added network limits; answers in explicit coordinates."""
+
+    def __init__(self, m: ProgramMatrices):
+        import highspy
+
+        self.m = m
+        a = m.a.tocsr()
+        self.node = _indices(m.rows, NODE_ROWS)
+        self.lim = _indices(m.rows, LIMIT_ROWS)
+        keep_rows = np.setdiff1d(np.arange(m.n_row), np.r_[self.node, self.lim])
+        net = _indices(m.cols, NET_COLS)
+        lim_slack = _indices(m.cols, LIMIT_SLACKS)
+        self.bid_cols = np.setdiff1d(np.arange(m.n_col), np.r_[net, lim_slack])   # x, y, balance slacks
+        self.net_cols, self.keep_rows = net, keep_rows
+        a_node = a[self.node]
+        self.lu = spla.splu(a_node[:, net].tocsc())
+        self.a_nx = a_node[:, self.bid_cols].tocsr()
+        a_lim = a[self.lim]
+        self.l_net = a_lim[:, net].tocsr()
+        slack = a_lim[:, lim_slack].tocsr()
+        self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
+        self.slack_sign = slack.data.reshape(-1, 2)
+        self.active: list[int] = []                 # limit rows (positions in self.lim) in the model
+        self.h = h = new_highs()
+        self.inf = highspy.kHighsInf
+        self._optimal = highspy.HighsModelStatus.kOptimal
+        lp = highspy.HighsLp()
+        a_keep = a[keep_rows][:, self.bid_cols].tocsc()
+        lp.num_col_, lp.num_row_ = len(self.bid_cols), len(keep_rows)
+        lp.col_cost_ = m.cost[self.bid_cols]
+        lp.col_lower_ = self._finite(m.col_lb[self.bid_cols])
+        lp.col_upper_ = self._finite(m.col_ub[self.bid_cols])
+        lp.row_lower_ = m.row_lo[keep_rows]
+        lp.row_upper_ = m.row_hi[keep_rows]
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a_keep.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a_keep.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a_keep.data
+        h.passModel(lp)
+        self._model_cols = list(self.bid_cols)       # explicit column of each HiGHS column
+        self._model_rows = list(keep_rows)           # explicit row of each HiGHS row
+        self._last: tuple[np.ndarray, ...] | None = None
+        self._fallback: HighsBackend | None = None
+        self.rounds = 0                               # rounds of the last solve (diagnostics)
+
+    def _finite(self, v: np.ndarray) -> np.ndarray:
+        return np.where(np.isfinite(v), v, np.where(v > 0, self.inf, -self.inf))
+
+    def _bid_rows(self, k: np.ndarray) -> sp.csr_matrix:
+        """Limit rows ``k`` as rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx``."""
+        u = self.lu.solve(np.ascontiguousarray(self.l_net[k].toarray().T), trans="T")
+        r = -(self.a_nx.T @ u).T
+        r[np.abs(r) < 1e-12] = 0.0
+        return sp.csr_matrix(r)
+
+    def _add_rows(self, k: np.ndarray, c: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+                  lo: np.ndarray, hi: np.ndarray) -> None:
+        h = self.h
+        n0 = h.getNumCol()
+        cols = self.slack_cols[k].reshape(-1)
+        h.addCols(len(cols), c[cols], self._finite(lb[cols]), self._finite(ub[cols]), 0,
+                  np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        self._model_cols += list(cols)
+        rows = self._bid_rows(k)
+        slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
+        starts, index, value = [], [], []
+        for j in range(len(k)):
+            lo_j, hi_j = rows.indptr[j], rows.indptr[j + 1]
+            starts.append(len(index))
+            index += list(rows.indices[lo_j:hi_j]) + list(slack_pos[j])
+            value += list(rows.data[lo_j:hi_j]) + list(self.slack_sign[k[j]])
+        r = self.lim[k]
+        h.addRows(len(k), self._finite(lo[r]), self._finite(hi[r]), len(index), np.asarray(starts, np.int32),
+                  np.asarray(index, np.int32), np.asarray(value, float))
+        self._model_rows += list(r)
+        self.active += list(k)
+
+    def _update(self, c, lb, ub, lo, hi) -> None:
+        """Send the values of this solve (all of them after a model change, else only changes)."""
+        h = self.h
+        cols = np.asarray(self._model_cols, np.int64)
+        rows = np.asarray(self._model_rows, np.int64)
+        new = (c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
+        last = self._last
+        self._last = new
+        if last is None or len(last[0]) != len(cols) or len(last[3]) != len(rows):
+            kc = np.arange(len(cols), dtype=np.int32)
+            kr = np.arange(len(rows), dtype=np.int32)
+        else:
+            kc = np.flatnonzero((new[0] != last[0]) | (new[1] != last[1]) | (new[2] != last[2])).astype(np.int32)
+            kr = np.flatnonzero((new[3] != last[3]) | (new[4] != last[4])).astype(np.int32)
+        if len(kc):
+            h.changeColsCost(len(kc), kc, new[0][kc])
+            h.changeColsBounds(len(kc), kc, self._finite(new[1][kc]), self._finite(new[2][kc]))
+        if len(kr):
+            h.changeRowsBounds(len(kr), kr, self._finite(new[3][kr]), self._finite(new[4][kr]))
+
+    def _violated(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network state of the bid-space answer and the inactive limit rows it violates (worst first)."""
+        z_net = self.lu.solve(-(self.a_nx @ x_bid))
+        val = self.l_net @ z_net
+        r = self.lim
+        excess = np.maximum(val - hi[r], lo[r] - val)
+        if self.active:
+            excess[self.active] = 0.0
+        k = np.flatnonzero(excess > VIOLATION_TOL)
+        if len(k) > ROWS_PER_ROUND:
+            k = k[np.argsort(-excess[k])[:ROWS_PER_ROUND]]
+        return z_net, k
+
+    def solve(self, c, lb, ub, lo, hi) -> Solution:
+        m, h = self.m, self.h
+        t0 = time.perf_counter()
+        self._update(c, lb, ub, lo, hi)
+        for self.rounds in range(1, MAX_ROUNDS + 1):
+            h.run()
+            if h.getModelStatus() != self._optimal:
+                return self._explicit(c, lb, ub, lo, hi, t0)
+            z_model = np.asarray(h.getSolution().col_value)
+            z_net, k = self._violated(z_model[:len(self.bid_cols)], lo, hi)
+            if not len(k):
+                break
+            self._add_rows(k, c, lb, ub, lo, hi)
+            self._last = None
+            self._update(c, lb, ub, lo, hi)
+        else:
+            return self._explicit(c, lb, ub, lo, hi, t0)
+        sol = h.getSolution()
+        z = np.zeros(m.n_col)
+        z[np.asarray(self._model_cols, np.int64)] = sol.col_value
+        z[self.net_cols] = z_net
+        dual = np.zeros(m.n_row)
+        dual[np.asarray(self._model_rows, np.int64)] = sol.row_dual
+        mu = dual[self.lim]
+        if mu.any():
+            dual[self.node] = -self.lu.solve(self.l_net.T @ mu, trans="T")
+        ms = (time.perf_counter() - t0) * 1e3
+        return Solution("optimal", float(h.getInfo().objective_function_value), z, dual, ms)
+
+    def _explicit(self, c, lb, ub, lo, hi, t0: float) -> Solution:
+        """A failed or endless screening: solve the explicit program instead (and start afresh)."""
+        self.h.clearSolver()
+        self._last = None
+        if self._fallback is None:
+            self._fallback = HighsBackend(self.m)
+        sol = self._fallback.solve(c, lb, ub, lo, hi)
+        return Solution(sol.status, sol.objective_eur, sol.z, sol.row_dual, (time.perf_counter() - t0) * 1e3)

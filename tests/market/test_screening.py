@@ -1,0 +1,91 @@
+"""The fast path (bid-space LP, network limits screened) against the explicit program.
+
+For every program every scheme builds on random congested instances, the screened answer must
+(1) cost what HiGHS finds on the explicit program (1e-6 relative) and (2) be an optimal
+primal–dual pair *of the explicit program*: its full z is feasible there and its row duals
+satisfy dual feasibility and complementary slackness. (2) is what makes the prices exact: the
+nodal duals are reconstructed, not solved for, so they are checked against the KKT conditions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from random_instances import random_instance, random_linear_td, revalue
+
+from smartnet_gym.config import SCHEMES, MarketConfig
+from smartnet_gym.market.program import ProgramMatrices
+from smartnet_gym.market.schemes import make_scheme
+from smartnet_gym.market.screening import ScreenedBackend, screenable
+from smartnet_gym.market.solvers import HighsBackend, Solution
+
+LP = MarketConfig(qp_epsilon=0.0, backend="highs")
+TOL = 1e-6
+
+
+def assert_kkt(m: ProgramMatrices, vectors: tuple, sol: Solution) -> None:
+    """(z, row duals) optimal for the explicit LP: primal and dual feasible, complementary."""
+    c, lb, ub, lo, hi = vectors
+    z, y = sol.z, sol.row_dual
+    scale = 1.0 + np.abs(z).max()
+    az = m.a @ z
+    assert (az >= lo - TOL * scale).all() and (az <= hi + TOL * scale).all(), "row infeasible"
+    assert (z >= lb - TOL * scale).all() and (z <= ub + TOL * scale).all(), "bound infeasible"
+    d = c - m.a.T @ y                      # reduced costs with y = ∂ objective / ∂ rhs
+    dtol = 1e-6 * (1.0 + np.abs(c).max() + np.abs(y).max())
+    at_lb = np.isfinite(lb) & (z <= lb + 1e-7 * scale)
+    at_ub = np.isfinite(ub) & (z >= ub - 1e-7 * scale)
+    free = ~at_lb & ~at_ub
+    assert np.abs(d[free]).max(initial=0.0) < dtol, "reduced cost of a column between its bounds"
+    assert (d[at_lb & ~at_ub] > -dtol).all() and (d[at_ub & ~at_lb] < dtol).all(), "wrong-signed reduced cost"
+    rng_rows = m.row_range
+    inside = rng_rows & (az > lo + 1e-7 * scale) & (az < hi - 1e-7 * scale)
+    assert np.abs(y[inside]).max(initial=0.0) < dtol, "dual of a slack row"
+    at_lo = rng_rows & ~inside & (az <= lo + 1e-7 * scale) & (lo < hi)
+    at_hi = rng_rows & ~inside & (az >= hi - 1e-7 * scale) & (lo < hi)
+    assert (y[at_lo & ~at_hi] > -dtol).all() and (y[at_hi & ~at_lo] < dtol).all(), "wrong-signed row dual"
+    assert abs(c @ z - sol.objective_eur) <= 1e-6 * (1.0 + abs(sol.objective_eur))
+
+
+def _programs(out):
+    return [r.program for r in out.records if r.program is not None and r.program.last_vectors is not None]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_screened_is_optimal_for_the_explicit_program(scheme):
+    screened_rows = 0
+    for seed in range(12):
+        rng = np.random.default_rng(1000 + seed)
+        lin = random_linear_td(rng)
+        inst = random_instance(rng, lin, stress=0.9)
+        sch = make_scheme(scheme, lin, LP)
+        for _ in range(3):                      # same layout: the screened model is reused
+            out = sch.clear(inst, evaluate=False)
+            for prog in _programs(out):
+                if not isinstance(prog.backend, ScreenedBackend):
+                    assert not screenable(prog.m)
+                    continue
+                sol = prog.backend.solve(*prog.last_vectors)
+                ref = HighsBackend(prog.m).solve(*prog.last_vectors)
+                assert sol.ok and ref.ok
+                assert abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
+                assert_kkt(prog.m, prog.last_vectors, sol)
+                screened_rows += len(prog.backend.active)
+            inst = revalue(rng, lin, inst, stress=0.9)
+    if scheme != "CS_C":        # CS_C's TSO stage models no limits the stress reaches on every net
+        assert screened_rows > 0, "no limit ever bound: the test would not exercise screening"
+
+
+def test_failed_screened_solve_falls_back_to_the_explicit_program(monkeypatch):
+    """A non-optimal bid-space LP is not trusted: the explicit program answers instead."""
+    rng = np.random.default_rng(7)
+    lin = random_linear_td(rng)
+    inst = random_instance(rng, lin, stress=0.9)
+    out = make_scheme("CS_D", lin, LP).clear(inst, evaluate=False)
+    prog = _programs(out)[-1]
+    backend = prog.backend
+    assert isinstance(backend, ScreenedBackend)
+    monkeypatch.setattr(backend.h, "getModelStatus", lambda: None)
+    sol = backend.solve(*prog.last_vectors)
+    ref = HighsBackend(prog.m).solve(*prog.last_vectors)
+    assert sol.ok and abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
