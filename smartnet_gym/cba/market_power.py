@@ -129,12 +129,17 @@ class MarketIndicators:
 
 
 def _by_period_provider(period: np.ndarray, provider: np.ndarray, weight: np.ndarray,
-                        horizon: int) -> np.ndarray:
-    """(H, n_providers) totals of ``weight``."""
-    _, inv = np.unique(provider, return_inverse=True)
-    out = np.zeros((horizon, inv.max(initial=-1) + 1))
-    np.add.at(out, (period, inv.reshape(-1)), weight)
-    return out
+                        horizon: int, n_providers: int) -> np.ndarray:
+    """(H, n_providers) totals of ``weight``; ``provider`` holds indices 0..n_providers−1."""
+    flat = np.bincount(period * n_providers + provider, weights=weight, minlength=horizon * n_providers)
+    return flat[:horizon * n_providers].reshape(horizon, n_providers).astype(float, copy=False)
+
+
+def provider_index(book: BidBook) -> tuple[np.ndarray, int]:
+    """(index of each bid's provider in 0..n−1, n): computed once, shared by all markets of a book."""
+    _, inv = np.unique(book.unit, return_inverse=True)
+    inv = inv.reshape(-1)
+    return inv, int(inv.max(initial=-1)) + 1
 
 
 def _hhi_rows(tot: np.ndarray) -> np.ndarray:
@@ -152,13 +157,15 @@ def need_direction(need_mw: np.ndarray, tol: float = NEED_TOL_MW) -> np.ndarray:
 def market_indicators(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarray,
                       price_eur_per_mwh: np.ndarray | None = None,
                       truthful_price_eur_per_mwh: np.ndarray | None = None,
-                      mask: np.ndarray | None = None, market: str = "global") -> MarketIndicators:
+                      mask: np.ndarray | None = None, market: str = "global",
+                      providers: tuple[np.ndarray, int] | None = None) -> MarketIndicators:
     """Indicators of the market made of the rows ``mask`` of ``book`` (default: all rows).
 
     :param activated_mw: (n_bids,) activation of every row of ``book`` (a ClearingOutcome's).
     :param need_mw: (H,) signed need of this market (+ shortage / up, − surplus / down).
     :param price_eur_per_mwh: (H,) clearing price in the need direction; NaN if omitted.
     :param truthful_price_eur_per_mwh: (H,) the same under truthful bids; NaN if omitted.
+    :param providers: :func:`provider_index` of ``book`` (computed here if omitted).
     """
     need = np.asarray(need_mw, float).reshape(-1)
     h = len(need)
@@ -167,9 +174,10 @@ def market_indicators(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarr
     m = np.ones(len(book), bool) if mask is None else np.asarray(mask, bool)
     per = book.period[m]
     ok = (per < h) & (book.direction[m] == s[np.minimum(per, h - 1)]) & (s[np.minimum(per, h - 1)] != 0)
-    prov, per = book.unit[m][ok], per[ok]
-    offer = _by_period_provider(per, prov, book.qty_mw[m][ok], h)
-    act = _by_period_provider(per, prov, np.asarray(activated_mw, float)[m][ok], h)
+    inv, n_prov = provider_index(book) if providers is None else providers
+    prov, per = inv[m][ok], per[ok]
+    offer = _by_period_provider(per, prov, book.qty_mw[m][ok], h, n_prov)
+    act = _by_period_provider(per, prov, np.asarray(activated_mw, float)[m][ok], h, n_prov)
     has_need = s != 0
     q = offer.sum(axis=1)
     big = offer.max(axis=1, initial=0.0)
@@ -278,5 +286,6 @@ def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: 
         needs[f"local_{a}"] = np.asarray(local_need_mw[a], float)
     p = _market_prices(inst, out, needs, masks)
     pt = _market_prices(inst, truthful, needs, masks) if truthful is not None else {}
+    index = provider_index(inst.book)
     return {name: market_indicators(inst.book, out.activated_mw, needs[name], p[name], pt.get(name),
-                                    masks[name], name) for name in needs}
+                                    masks[name], name, index) for name in needs}

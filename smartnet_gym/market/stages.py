@@ -93,26 +93,32 @@ class NetworkResponse:
         area, pos = self.lin.locate(book.bus)
         inj = book.direction * x
         dc = self.lin.dc
-        pt = np.zeros((dc.n_bus, h))
-        np.add.at(pt, (pos[area == T], book.period[area == T]), inj[area == T])
+        per = book.period
+        t = area == T
+        pt = _bus_period_sum(pos[t], per[t], inj[t], dc.n_bus, h)
         d_p, d_w = list(base.d_p_mw), list(base.d_w_pu2)
         for i, f in enumerate(self.lin.feeders):
             k = area == f.area
-            if not k.any():
+            if not k.any() or not inj[k].any():
                 continue
-            pd = np.zeros((f.n_bus, h))
-            np.add.at(pd, (pos[k], book.period[k]), inj[k])
-            np.add.at(pt, (self.root[f.area][pos[k]], book.period[k]), inj[k])
+            pd = _bus_period_sum(pos[k], per[k], inj[k], f.n_bus, h)
+            pt += _bus_period_sum(self.root[f.area][pos[k]], per[k], inj[k], dc.n_bus, h)
             lu_c, lu_m = self.path[f.area]
             dp = lu_c.solve(pd)                      # C ΔP = Δp
             dw = lu_m.solve(-2 * f.r_pu[:, None] * dp)
             d_p[i] = base.d_p_mw[i] + dp.T
             d_w[i] = base.d_w_pu2[i] + dw.T
         t_flow = base.t_flow_mw
-        if self.lu is not None:
+        if self.lu is not None and pt.any():
             theta = self.lu.solve(pt[self.free])
             t_flow = base.t_flow_mw + (self.bf @ theta).T
         return replace(base, t_flow_mw=t_flow, d_p_mw=tuple(d_p), d_w_pu2=tuple(d_w))
+
+
+def _bus_period_sum(bus: np.ndarray, period: np.ndarray, value: np.ndarray, n_bus: int, h: int) -> np.ndarray:
+    """(n_bus, h) sums of ``value`` by (bus, period)."""
+    out = np.bincount(bus * h + period, weights=value, minlength=n_bus * h)
+    return out.reshape(n_bus, h).astype(float, copy=False)
 
 
 class Stage:
@@ -161,7 +167,9 @@ def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Pro
 
 def _sub(book: BidBook, idx: np.ndarray, state: ClearingState, horizon: int) -> BidBook:
     """The bids ``idx`` with what is left of them, and the battery energy earlier stages used."""
-    sub = book.subset(np.isin(np.arange(len(book)), idx))
+    keep = np.zeros(len(book), bool)
+    keep[idx] = True
+    sub = book.subset(keep)
     st = book.storage_state
     if len(st):
         used = np.zeros((len(st), horizon))
