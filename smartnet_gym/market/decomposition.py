@@ -28,8 +28,9 @@ class DecentralizedJoint(Stage):
     name = "decentralized_joint"
 
     def __init__(self, lin, cfg, backend):
-        # cuts are added to the TSO's HiGHS model in place, so this stage always uses HiGHS
-        super().__init__(lin, cfg, "highs-full")
+        # HiGHS only: the DSOs' programs on the configured HiGHS path; the TSO's master gets its cuts
+        # added to its HiGHS model in place, so it runs on the explicit program
+        super().__init__(lin, cfg, backend if backend in ("highs", "highs-full") else "highs")
         # a DSO must deliver the exchange the TSO cleared: missing it costs more than any network
         # slack, otherwise the shortfall would act as a fake flexible unit at the interface
         worst = max(cfg.balance_penalty_eur_per_mwh, cfg.network_penalty_eur_per_mwh,
@@ -74,7 +75,7 @@ class DecentralizedJoint(Stage):
             period=np.r_[t_book.period, v_per], qty_mw=np.r_[t_book.qty_mw, v_qty],
             price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, np.zeros(nv)],
             storage=np.r_[t_book.storage, np.full(nv, -1)], storage_state=t_book.storage_state)
-        master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master")
+        master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master", backend="highs-full")
         hs = master.backend.h
         n0 = master.m.n_col
         if not hasattr(master, "eta_cols"):

@@ -131,14 +131,15 @@ class Stage:
         self._programs: dict[tuple, ClearingProgram] = {}
 
     def program(self, book: BidBook, spec: ProgramSpec, horizon: int, buy: BuyBook | None = None,
-                tag: str = "", cfg: MarketConfig | None = None) -> ClearingProgram:
+                tag: str = "", cfg: MarketConfig | None = None, backend: str | None = None) -> ClearingProgram:
         key = (tag, horizon, book.layout_key(), None if buy is None else buy.direction.tobytes()
                + buy.period.tobytes())
         prog = self._programs.get(key)
         if prog is None:
             if len(self._programs) > 8:   # layouts changing every step: keep memory bounded
                 self._programs.clear()
-            prog = ClearingProgram(self.lin, book, spec, horizon, cfg or self.cfg, self.backend, buy_layout=buy)
+            prog = ClearingProgram(self.lin, book, spec, horizon, cfg or self.cfg, backend or self.backend,
+                                   buy_layout=buy)
             self._programs[key] = prog
         return prog
 
