@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from smartnet_gym.config import ScenarioConfig
 from smartnet_gym.envs.core import MarketEnv
+from smartnet_gym.envs.local_market import make_competition
 from smartnet_gym.envs.providers import (
     BidMapper,
     ProviderObservation,
@@ -20,6 +21,7 @@ from smartnet_gym.envs.providers import (
     settle,
 )
 from smartnet_gym.envs.spaces import pack, unit_box
+from smartnet_gym.errors import ConfigError
 
 
 class BiddingEnv(MarketEnv):
@@ -112,7 +114,23 @@ class BiddingEnv(MarketEnv):
     | non_delivery_penalty_eur_per_mwh | float | 0.0 | penalty on activated but undelivered energy |
     | random_days | int | 28 | number of start days drawn from |
     | start_period | int or None | 0 | quarter-hour of the first step (None = random) |
+    | competitors | int or None | None | n: replace the area's bids by n local providers, the agent is provider 0 (below) |
+    | local_market | mapping or None | None | knobs of that local market (``LocalMarketConfig`` fields) |
     | render_mode | str or None | None | ignored: nothing to render |
+
+    ## Local market with n competitors (``competitors=n``)
+    The market-power experiment of ``smartnet-gym market-power`` inside the loop
+    (:mod:`smartnet_gym.envs.local_market`): every step the bids of one area are replaced by n
+    providers at one bus, sized on the DSO's need of that step (defaults of the ``local-market``
+    preset: provider 0 offers 1.2 × the need, each rival 0.45 ×, all at 50 EUR/MWh, so provider 0
+    is pivotal for n ≤ 3). The agent is provider 0; rivals bid truthfully. Action: H prices (one
+    per period, the offer in the need's direction), ``price = cost + (a+1)/2 · (cap − cost)``.
+    Observation (3H + 5): own offer per period, last local price per period, need forecast,
+    time, own cost (see ``LocalCompetition.observe``). Reward: provider 0's period-0 profit /
+    ``reward_scale_eur`` (every activation counts as delivered). Info adds ``markup_eur_per_mwh``
+    (the agent's period-0 bid − cost) and the local indicators ``local_*`` (HHI, PSI, RSI, price,
+    truthful price, Lerner, uplift; NaN → None when the DSO needs nothing). ``provider`` and
+    ``bid_quantity`` must stay at their defaults.
 
     >>> import gymnasium as gym, smartnet_gym
     >>> env = gym.make("smartnet/Bidding-v0", scenario="toy", scheme="CS_B", episode_steps=4)
@@ -133,11 +151,16 @@ class BiddingEnv(MarketEnv):
                  physics: str = "linear", episode_steps: int = 96,
                  provider: str | Sequence[str] | None = None, bid_quantity: bool = False,
                  reward_scale_eur: float = 100.0, non_delivery_penalty_eur_per_mwh: float = 0.0,
-                 random_days: int = 28, start_period: int | None = 0, render_mode: str | None = None):
+                 random_days: int = 28, start_period: int | None = 0, competitors: int | None = None,
+                 local_market: Mapping[str, Any] | None = None, render_mode: str | None = None):
         super().__init__(scenario=scenario, scheme=scheme, physics=physics, episode_steps=episode_steps,
                          random_days=random_days, start_period=start_period, render_mode=render_mode)
         self.reward_scale_eur, self.penalty_eur_per_mwh = reward_args(reward_scale_eur,
                                                                       non_delivery_penalty_eur_per_mwh)
+        self.competition = make_competition(self.core, competitors, local_market, bid_quantity)
+        if self.competition is not None:
+            self._init_competition(provider)
+            return
         loop = self.loop
         self.provider_units = resolve_provider(loop.system, provider)
         rows = np.flatnonzero(np.isin(loop.layout.unit, self.provider_units))
@@ -152,14 +175,38 @@ class BiddingEnv(MarketEnv):
         self.action_labels = tuple(f"price {b}" for b in bids) + (
             tuple(f"quantity {b}" for b in bids) if bid_quantity else ())
 
+    def _init_competition(self, provider: str | Sequence[str] | None) -> None:
+        """The agent is provider 0 of the local market (class docstring)."""
+        if provider is not None:
+            raise ConfigError(f"provider: must be None with competitors (the agent is provider 0) (got {provider!r})")
+        comp = self.competition
+        self.mapper = comp.mappers[0]
+        self.provider_units = np.zeros(0, dtype=int)
+        self.action_space = unit_box(self.mapper.n_actions)
+        self.observation_space = unit_box(comp.obs_dim)
+        self.action_labels = tuple(f"price provider 0 t+{t}" for t in range(self.mapper.n_slots))
+
+    def _on_reset(self) -> None:
+        if self.competition is not None:
+            self.competition.restart()
+
     def _observe(self, inst) -> np.ndarray:
+        if self.competition is not None:
+            return pack(*self.competition.observe(0))
         return pack(*self.obs_builder.parts(inst, self._last_prices))
 
     def book(self, action: np.ndarray):
         """The bid book this (clipped) action submits: truthful for everyone but the provider."""
+        if self.competition is not None:
+            return self.competition.physical(self.competition.book([action]))
         return bid_book(self.loop.truthful_book, [self.mapper], [action])
 
     def _act(self, action: np.ndarray) -> tuple[Any, float, dict[str, Any]]:
+        if self.competition is not None:
+            res, local, (markup,) = self.competition.step([action])
+            s = settle(res, res.delivered_mw, self.mapper.rows)
+            reward, info = provider_reward(s, self.penalty_eur_per_mwh, self.reward_scale_eur)
+            return res, reward, info | local | {"markup_eur_per_mwh": markup}
         res = self.loop.step(book=self.book(action))
         s = settle(res, delivered_mw(self.loop, res), self.mapper.rows)
         reward, info = provider_reward(s, self.penalty_eur_per_mwh, self.reward_scale_eur)

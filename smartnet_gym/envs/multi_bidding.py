@@ -5,6 +5,7 @@ The versioned module :mod:`smartnet_gym.envs.multi_bidding_v0` re-exports this a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from pettingzoo import ParallelEnv
 
 from smartnet_gym.config import ScenarioConfig
 from smartnet_gym.envs.core import EpisodeCore
+from smartnet_gym.envs.local_market import make_competition
 from smartnet_gym.envs.providers import (
     TRANSMISSION,
     BidMapper,
@@ -24,7 +26,7 @@ from smartnet_gym.envs.providers import (
     settle,
 )
 from smartnet_gym.envs.spaces import check_action, pack, unit_box
-from smartnet_gym.errors import ActionError, UnknownNameError, did_you_mean
+from smartnet_gym.errors import ActionError, ConfigError, UnknownNameError, did_you_mean
 
 
 def agent_units(core: EpisodeCore, area: int | str | None) -> np.ndarray:
@@ -61,7 +63,8 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
                  physics: str = "linear", episode_steps: int = 96, area: int | str | None = 0,
                  bid_quantity: bool = False, reward_scale_eur: float = 100.0,
                  non_delivery_penalty_eur_per_mwh: float = 0.0, random_days: int = 28,
-                 start_period: int | None = 0, render_mode: str | None = None):
+                 start_period: int | None = 0, competitors: int | None = None,
+                 local_market: Mapping[str, Any] | None = None, render_mode: str | None = None):
         if render_mode is not None:
             raise ValueError(f"render_mode: this env does not render (got {render_mode!r}; allowed: None)")
         if not reward_scale_eur > 0:
@@ -79,15 +82,27 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         self.possible_agents: list[str] = []
         self.mappers: dict[str, BidMapper] = {}
         self.obs_builders: dict[str, ProviderObservation] = {}
-        for u in agent_units(self.core, area):
-            name = names[u]
-            rows = np.flatnonzero(lay.unit == u)
-            slot = (lay.direction[rows] < 0).astype(int) * h + lay.period[rows]   # up slots, then down slots
-            self.mappers[name] = BidMapper(rows, slot, 2 * h, cap, bid_quantity)
-            self.obs_builders[name] = ProviderObservation(self.core, self.mappers[name], np.array([u]), identity=True)
-            self.possible_agents.append(name)
+        obs_dim: dict[str, int] = {}
+        self.competition = comp = make_competition(self.core, competitors, local_market, bid_quantity)
+        if comp is not None:
+            if area != 0:
+                raise ConfigError(f"area: must stay 0 with competitors; choose the market's area with "
+                                  f"local_market={{'area': NAME}} (got {area!r})")
+            for i, m in enumerate(comp.mappers):
+                self.mappers[f"provider_{i}"] = m
+                obs_dim[f"provider_{i}"] = comp.obs_dim
+        else:
+            for u in agent_units(self.core, area):
+                name = names[u]
+                rows = np.flatnonzero(lay.unit == u)
+                slot = (lay.direction[rows] < 0).astype(int) * h + lay.period[rows]   # up slots, then down slots
+                self.mappers[name] = BidMapper(rows, slot, 2 * h, cap, bid_quantity)
+                self.obs_builders[name] = ProviderObservation(self.core, self.mappers[name], np.array([u]),
+                                                              identity=True)
+                obs_dim[name] = self.obs_builders[name].dim
+        self.possible_agents = list(self.mappers)
         self._action_spaces = {a: unit_box(m.n_actions) for a, m in self.mappers.items()}
-        self._observation_spaces = {a: unit_box(b.dim) for a, b in self.obs_builders.items()}
+        self._observation_spaces = {a: unit_box(d) for a, d in obs_dim.items()}
         self.agents: list[str] = []
         self._np_random: np.random.Generator | None = None
         self.np_random_seed: int | None = None
@@ -113,6 +128,8 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         if seed is not None:
             self._np_random, self.np_random_seed = seeding.np_random(seed)
         start = self.core.begin(self.np_random, options)
+        if self.competition is not None:
+            self.competition.restart()
         self.agents = list(self.possible_agents)
         self._last_prices = np.full(self.core.loop.horizon, np.nan)
         inst = self.core.loop.instance()
@@ -120,6 +137,8 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         return obs, {a: self.core.reset_info(start) for a in self.agents}
 
     def _observe(self, agent: str, inst) -> np.ndarray:
+        if self.competition is not None:
+            return pack(*self.competition.observe(self.possible_agents.index(agent)))
         return pack(*self.obs_builders[agent].parts(inst, self._last_prices))
 
     def step(self, actions: dict[str, np.ndarray]):
@@ -136,18 +155,26 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         checked = {a: check_action(actions[a], self.mappers[a].n_actions, who=f"action of agent {a!r}")
                    for a in self.agents}
         loop = self.core.loop
-        book = bid_book(loop.truthful_book, [self.mappers[a] for a in self.agents],
-                        [checked[a][0] for a in self.agents])
-        res = loop.step(book=book)
+        local: dict[str, Any] = {}
+        if self.competition is not None:   # every provider is an agent: actions in provider order
+            res, local, markups = self.competition.step([checked[a][0] for a in self.possible_agents])
+            delivered = res.delivered_mw
+            local_of = {a: local | {"markup_eur_per_mwh": m}
+                        for a, m in zip(self.possible_agents, markups, strict=True)}
+        else:
+            book = bid_book(loop.truthful_book, [self.mappers[a] for a in self.agents],
+                            [checked[a][0] for a in self.agents])
+            res = loop.step(book=book)
+            delivered = delivered_mw(loop, res)
+            local_of = dict.fromkeys(self.agents, local)
         self._last_prices = np.asarray(res.clearing.uniform_price_eur_per_mwh, dtype=float).copy()
-        delivered = delivered_mw(loop, res)
         common = self.core.step_info(res, sum(c for _, c in checked.values()))
         rewards, infos = {}, {}
         for a in self.agents:
             rewards[a], own = provider_reward(settle(res, delivered, self.mappers[a].rows),
                                               self.penalty_eur_per_mwh, self.reward_scale_eur)
-            infos[a] = common | own | {"clipped_actions": checked[a][1],
-                                       "total_clipped_actions": common["clipped_actions"]}
+            infos[a] = common | local_of[a] | own | {"clipped_actions": checked[a][1],
+                                                     "total_clipped_actions": common["clipped_actions"]}
         truncated = loop.done
         inst = res.instance if truncated else loop.instance()
         obs = {a: self._observe(a, inst) for a in self.agents}

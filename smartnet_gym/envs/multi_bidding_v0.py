@@ -71,6 +71,17 @@ No agent ever terminates; all are truncated together after ``episode_steps`` ste
 | non_delivery_penalty_eur_per_mwh | float | 0.0 | penalty on activated but undelivered energy |
 | random_days | int | 28 | number of start days drawn from |
 | start_period | int or None | 0 | quarter-hour of the first step (None = random) |
+| competitors | int or None | None | n: the agents are n providers of a local market (below) |
+| local_market | mapping or None | None | knobs of that market (``LocalMarketConfig`` fields) |
+
+## Local market of n providers (``competitors=n``)
+As in ``smartnet/Bidding-v0`` with ``competitors`` (:mod:`smartnet_gym.envs.local_market`): every
+step the area's bids are replaced by n providers at one bus, sized on the DSO's need of that step,
+but here all n are agents, ``provider_0`` … ``provider_{n-1}``. Each has H price actions (its offer
+per period, in the need's direction) and an observation of 3H + 5 entries (own offer, last local
+price, need forecast, time, own cost). Infos add ``markup_eur_per_mwh`` (own period-0 bid − cost)
+and the local market's indicators ``local_*`` (HHI, PSI, RSI, price, truthful price, Lerner).
+``area`` must stay 0 (the market's area is ``local_market["area"]``) and ``bid_quantity`` False.
 
 ## Training with Stable-Baselines3 (parameter sharing)
 All agents share the observation and action layout, so one policy can be trained on all of them
@@ -88,8 +99,8 @@ with SuperSuit's vector-env conversion::
 SuperSuit is **not installed** in this environment (and not a dependency), so this recipe is not
 tested here; what it needs from the env — a ``ParallelEnv`` with identical spaces for every agent
 and no agent leaving before the others — is what ``parallel_api_test`` and the tests check.
-Without SuperSuit, train one agent at a time against truthful bidders with ``smartnet/Bidding-v0``
-(``provider=<unit name>``), or write a small ``VecEnv`` over ``parallel_env()``.
+Without SuperSuit, :class:`train.multiagent.ParallelVecEnv` does the same (one VecEnv slot per
+agent; tested in ``tests/train/test_multiagent.py``), e.g. ``python -m train.collusion``.
 
 >>> from smartnet_gym.envs import multi_bidding_v0
 >>> env = multi_bidding_v0.parallel_env(scenario="toy", episode_steps=2)
