@@ -791,19 +791,14 @@ def _reader(net: pandapowerNet, lin: LinearTD) -> _Reader:
     return r
 
 
-def _root_voltage_sensitivity(net: pandapowerNet, lin: LinearTD,
-                              s: _Sensitivity) -> tuple[np.ndarray, np.ndarray]:
-    """(n_r, n_t) d(V²)/dP and d(V²)/dQ of the feeder roots from the AC Jacobian of the last runpp.
+def _jacobian_lu(it: dict) -> spla.SuperLU:
+    """LU of the power-flow Jacobian of pandapower's last run (its own, else rebuilt at the solution).
 
-    Uses pandapower's Jacobian (rows P at pv+pq, Q at pq; columns θ at pv+pq, |V| at pq) and one
-    transposed solve per root: a row of J⁻¹ is the sensitivity of that root's |V| to every
-    injection.
+    Rows P at pv+pq, Q at pq; columns θ at pv+pq, |V| at pq (pandapower's layout).
     """
-    it = net._ppc["internal"]
     v = it["V"]
     pv, pq = np.asarray(it["pv"], dtype=np.int64), np.asarray(it["pq"], dtype=np.int64)
     pvpq = np.r_[pv, pq]
-    base = float(np.real(it["baseMVA"]))
     jac = it.get("J")
     if jac is None or jac.shape != (len(pvpq) + len(pq),) * 2:
         from pandapower.pypower.dSbus_dV import dSbus_dV
@@ -813,12 +808,24 @@ def _root_voltage_sensitivity(net: pandapowerNet, lin: LinearTD,
                         [sp.csr_matrix(d_va).imag, sp.csr_matrix(d_vm).imag]]).tocsr()
         n0 = len(v)
         jac = full[np.r_[pvpq, n0 + pq]][:, np.r_[pvpq, n0 + pq]]
+    return spla.splu(sp.csc_matrix(jac))
+
+
+def _root_voltage_sensitivity(lu: spla.SuperLU, v: np.ndarray, pv: np.ndarray, pq: np.ndarray,
+                              base_mva: float, t_int: np.ndarray, lin: LinearTD,
+                              s: _Sensitivity) -> tuple[np.ndarray, np.ndarray]:
+    """(n_r, n_t) d(V²)/dP and d(V²)/dQ of the feeder roots from the LU of an AC Jacobian.
+
+    ``lu`` factors the Jacobian in pandapower's layout (:func:`_jacobian_lu`) at voltages ``v`` of
+    the internal case, ``t_int`` the internal bus of each T-model bus. One transposed solve per
+    root: a row of J⁻¹ is the sensitivity of that root's |V| to every injection.
+    """
+    pvpq = np.r_[pv, pq]
     n = len(v)
     p_row = np.full(n, -1, dtype=np.int64)
     p_row[pvpq] = np.arange(len(pvpq))
     q_row = np.full(n, -1, dtype=np.int64)
     q_row[pq] = len(pvpq) + np.arange(len(pq))
-    t_int = np.asarray(net._pd2ppc_lookups["bus"])[lin.dc.bus].astype(np.int64)
     r_int = t_int[s.roots]
     n_r, n_t = len(s.roots), lin.dc.n_bus
     dw_dp = np.zeros((n_r, n_t))
@@ -826,10 +833,10 @@ def _root_voltage_sensitivity(net: pandapowerNet, lin: LinearTD,
     sel = np.flatnonzero(q_row[r_int] >= 0)           # PV/slack roots keep their voltage
     if len(sel) == 0:
         return dw_dp, dw_dq
-    e = np.zeros((jac.shape[0], len(sel)))
+    e = np.zeros((len(pvpq) + len(pq), len(sel)))
     e[q_row[r_int[sel]], np.arange(len(sel))] = 1.0
-    rows = spla.splu(sp.csc_matrix(jac)).solve(e, trans="T")   # rows of J⁻¹: d|V_root| / dS
-    scale = 2.0 * np.abs(v[r_int[sel]]) / base          # d(V²) = 2 V dV; pu → MW
+    rows = lu.solve(e, trans="T")                       # rows of J⁻¹: d|V_root| / dS
+    scale = 2.0 * np.abs(v[r_int[sel]]) / base_mva      # d(V²) = 2 V dV; pu → MW
     jp = np.flatnonzero(p_row[t_int] >= 0)
     jq = np.flatnonzero(q_row[t_int] >= 0)
     dw_dp[np.ix_(sel, jp)] = (rows[p_row[t_int[jp]]] * scale).T
@@ -837,6 +844,21 @@ def _root_voltage_sensitivity(net: pandapowerNet, lin: LinearTD,
     dw_dp[:, lin.dc.fixed] = 0.0
     dw_dq[:, lin.dc.fixed] = 0.0
     return dw_dp, dw_dq
+
+
+def make_point(lin: LinearTD, t_flow: np.ndarray, d_p: list, d_q: list, d_w: list, w_t: np.ndarray,
+               inj_p: np.ndarray, inj_q: np.ndarray,
+               coupling: tuple[np.ndarray, np.ndarray] | None = None) -> LinearizationPoint:
+    """Assemble a point from AC results (``w_t``: squared T voltages) and optional root sensitivities."""
+    point = LinearizationPoint(t_flow_mw=t_flow, d_p_mw=tuple(d_p), d_q_mvar=tuple(d_q),
+                               d_w_pu2=tuple(d_w), inj_p_mw=inj_p, inj_q_mvar=inj_q)
+    if coupling is None:
+        return point
+    s = _sensitivity(lin)
+    scale = tuple(d_w[a][s.d_top[a]] / w_t[f.root_t[s.d_top[a]]] if f.n_bus else np.zeros(0)
+                  for a, f in enumerate(lin.feeders))
+    return replace(point, root_t=s.roots.copy(), root_dw_dp=coupling[0], root_dw_dq=coupling[1],
+                   d_root_scale=scale)
 
 
 def point_from_net(net: pandapowerNet, lin: LinearTD, voltage_coupling: bool = True) -> LinearizationPoint:
@@ -849,12 +871,11 @@ def point_from_net(net: pandapowerNet, lin: LinearTD, voltage_coupling: bool = T
         raise ValueError("net has no power flow results; run pandapower.runpp first")
     t_flow, d_p, d_q, d_w, w_t = _reader(net, lin).read(net, lin)
     inj_p, inj_q = bus_injections(net)
-    point = LinearizationPoint(t_flow_mw=t_flow, d_p_mw=tuple(d_p), d_q_mvar=tuple(d_q),
-                               d_w_pu2=tuple(d_w), inj_p_mw=inj_p, inj_q_mvar=inj_q)
-    if not voltage_coupling or not lin.feeders:
-        return point
-    s = _sensitivity(lin)
-    dw_dp, dw_dq = _root_voltage_sensitivity(net, lin, s)
-    scale = tuple(d_w[a][s.d_top[a]] / w_t[f.root_t[s.d_top[a]]] if f.n_bus else np.zeros(0)
-                  for a, f in enumerate(lin.feeders))
-    return replace(point, root_t=s.roots.copy(), root_dw_dp=dw_dp, root_dw_dq=dw_dq, d_root_scale=scale)
+    coupling = None
+    if voltage_coupling and lin.feeders:
+        it = net._ppc["internal"]
+        t_int = np.asarray(net._pd2ppc_lookups["bus"])[lin.dc.bus].astype(np.int64)
+        coupling = _root_voltage_sensitivity(
+            _jacobian_lu(it), it["V"], np.asarray(it["pv"], dtype=np.int64), np.asarray(it["pq"], dtype=np.int64),
+            float(np.real(it["baseMVA"])), t_int, lin, _sensitivity(lin))
+    return make_point(lin, t_flow, d_p, d_q, d_w, w_t, inj_p, inj_q, coupling)

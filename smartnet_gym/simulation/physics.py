@@ -1,9 +1,12 @@
 """The physical layer: apply realised load/RES and activations to the grid, report the state.
 
-``ac`` runs pandapower on the built net, reused between steps (values written in place,
-``recycle`` after the first run, full run after a tap move); a power flow that does not
-converge is retried from a flat start and, failing that, the step falls back to the linear
-model and is counted. ``linear`` evaluates the linear models around the last AC point.
+``ac`` solves each step by a warm-started Newton–Raphson on the internal case of the last full
+pandapower run (:class:`~smartnet_gym.grid.fast_ac.FastAC`, no pandas); a full ``runpp`` on the
+net (values written in place) stays the source of truth at episode start, after a tap move, and
+when the fast path does not converge (counted in ``fast_fallbacks``). With ``fast_ac=False`` every
+step runs pandapower (``recycle`` after the first run). A pandapower run that does not converge is
+retried from a flat start and, failing that, the step falls back to the linear model and is
+counted. ``linear`` evaluates the linear models around the last AC point.
 Both return the state in :class:`BaseState` form (one period), so that violations and
 unwanted measures use the same limits as the clearing.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smartnet_gym.grid.fast_ac import FastAC
 from smartnet_gym.grid.linear import BaseState
 from smartnet_gym.grid.linearize import LinearizationPoint, base_state, bus_injections, point_from_net, run_ac
 from smartnet_gym.grid.system import TDSystem
@@ -120,7 +124,8 @@ class Oltc:
 
     Interface HV/MV trafos regulate their LV bus to the MV set-point, other tapped trafos (EHV/HV)
     to the EHV set-point; a tap moves when the voltage is more than half a step off (dead band),
-    as many steps as needed within the tap range. Returns whether any tap moved.
+    as many steps as needed within the tap range (on ``vm_pu``, per net.bus position). Returns
+    whether any tap moved.
     """
 
     def __init__(self, system: TDSystem, mv_setpoint_pu: float, ehv_setpoint_pu: float):
@@ -138,10 +143,10 @@ class Oltc:
         self.target = np.where(idx.isin(list(iface)), mv_setpoint_pu, ehv_setpoint_pu)
         self.net = net
 
-    def act(self) -> bool:
+    def act(self, vm_pu: np.ndarray) -> bool:
         if not len(self.rows):
             return False
-        vm = self.net.res_bus.vm_pu.to_numpy()[self.lv]
+        vm = vm_pu[self.lv]
         dv = vm - self.target
         n = np.where(np.abs(dv) > self.step / 2, np.rint(dv / self.step), 0.0)
         col = self.net.trafo.tap_pos.to_numpy(float, copy=True)
@@ -155,9 +160,9 @@ class Oltc:
 
 
 class PhysicalLayer:
-    """AC (pandapower, in place) or linear evaluation of one realised step."""
+    """AC (fast Newton–Raphson, pandapower in place as reference) or linear evaluation of one step."""
 
-    def __init__(self, system: TDSystem, mode: str, oltc: Oltc | None = None):
+    def __init__(self, system: TDSystem, mode: str, oltc: Oltc | None = None, fast_ac: bool = True):
         if mode not in ("ac", "linear"):
             raise ValueError(f"physics must be 'ac' or 'linear' (got {mode!r})")
         self.system, self.mode = system, mode
@@ -167,13 +172,23 @@ class PhysicalLayer:
         self.load_rows = net.load.index.get_indexer(system.load_idx)
         self.sgen_rows = net.sgen.index.get_indexer(system.sgen_idx)
         self.flex_rows = net.sgen.index.get_indexer(system.units.flex_sgen)
-        self._fresh = True
+        self._fresh = False          # True: the next AC step needs a full runpp (taps moved, failure)
         self.failures = 0
+        self.fast_fallbacks = 0
+        self.use_fast = fast_ac and mode == "ac"
+        self.fast: FastAC | None = None
         self.oltc = oltc
         self.base_taps = net.trafo.tap_pos.to_numpy(copy=True)   # episodes start from the built taps
         self._points: dict[int, LinearizationPoint] = {}
         run_ac(net)
-        self.point = point_from_net(net, system.linear)
+        self._from_runpp()
+
+    def _from_runpp(self) -> None:
+        """Read the point and voltages of the last full runpp and cache its internal case for the fast path."""
+        self.point = point_from_net(self.net, self.system.linear)
+        self.vm = self.net.res_bus["vm_pu"].to_numpy()
+        if self.use_fast:
+            self.fast = FastAC(self.net, self.system.linear, self.load_rows, self.sgen_rows, self.flex_rows)
 
     def relinearize(self, load_p, load_q, sgen_p, key: int | None = None) -> None:
         """Take a new linearisation point: AC at these values without activations (episode start).
@@ -197,10 +212,10 @@ class PhysicalLayer:
         for _ in range(6):   # let the OLTCs settle at the episode's first operating point
             if not (self._try() or self._try(init="flat")):
                 return
-            if self.oltc is None or not self.oltc.act():
+            if self.oltc is None or not self.oltc.act(self.net.res_bus["vm_pu"].to_numpy()):
                 break
         self._fresh = False
-        self.point = point_from_net(self.net, self.system.linear)
+        self._from_runpp()
 
     def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
         net = self.net
@@ -220,6 +235,13 @@ class PhysicalLayer:
         if self.mode == "linear":
             p, q = self.inj.injections(load_p, load_q, sgen_p, unit_p)
             return PhysicalState(base_state(self.system.linear, self.point, p, q), True, "linear")
+        if self.fast is not None and not self._fresh:
+            res = self.fast.solve(load_p, load_q, sgen_p, unit_p)
+            if res is not None:
+                self.point, self.vm = res
+                self._fresh = self.oltc is not None and self.oltc.act(self.vm)
+                return PhysicalState(point_state(self.point), True, "ac")
+            self.fast_fallbacks += 1
         self._write(load_p, load_q, sgen_p, unit_p)
         ok = self._try(recycle=None if self._fresh else RECYCLE) or self._try(init="flat")
         if not ok:
@@ -227,9 +249,9 @@ class PhysicalLayer:
             self._fresh = True
             p, q = self.inj.injections(load_p, load_q, sgen_p, unit_p)
             return PhysicalState(base_state(self.system.linear, self.point, p, q), False, "linear")
-        self.point = point_from_net(self.net, self.system.linear)
+        self._from_runpp()
         # taps move after the step (seen by the next clearing); a move needs a full power flow
-        self._fresh = self.oltc is not None and self.oltc.act()
+        self._fresh = self.oltc is not None and self.oltc.act(self.vm)
         return PhysicalState(point_state(self.point), True, "ac")
 
     def _try(self, **kwargs) -> bool:

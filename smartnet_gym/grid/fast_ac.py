@@ -1,0 +1,264 @@
+"""AC power flow on pandapower's cached internal case: the per-step fast path of the physical layer.
+
+A full ``runpp`` stays the source of truth; :class:`FastAC` is built right after one and keeps its
+internal case (``net._ppc["internal"]``: Ybus, Yf, Yt, branch ends, ref/pv/pq buses, baseMVA, Sbus,
+V) and pandapower's element → internal bus/branch lookups. A step then only changes load and sgen
+set-points, so the step's Sbus is the cached one plus the set-point changes mapped onto internal
+buses (in-service elements times their ``scaling``; buses fused by closed switches share one
+internal bus, out-of-service buses drop out). Everything else that injects (external grids,
+voltage-controlled gens, storage, shunts and equivalents) is as in the cached run, so it is
+already in that Sbus. A Newton–Raphson in polar form, warm-started from the previous solution,
+solves it with the Jacobian assembled from fixed sparsity index maps and one ``splu`` per
+iteration that needs one (chord steps on the previous solution's Jacobian otherwise) — no pandas,
+no pandapower call. The results come out as the
+:class:`~smartnet_gym.grid.linearize.LinearizationPoint` that ``point_from_net`` reads after a
+``runpp`` (same flows, voltages, injections and root-voltage sensitivities, the latter from the
+Jacobian at the solution; pandapower's stored ``J`` is that of its last iteration).
+
+It covers nets with constant-power loads, lines and 2-winding trafos, and without SVC/TCSC/SSC/VSC
+elements, DC buses, distributed slack or enforced Q limits; it raises ``ValueError`` otherwise.
+Tap changes alter Ybus: the caller rebuilds after a full ``runpp``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from smartnet_gym.grid.linear import LinearTD
+from smartnet_gym.grid.linearize import (
+    LinearizationPoint,
+    _reader,
+    _root_voltage_sensitivity,
+    _sensitivity,
+    bus_injections,
+    make_point,
+)
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
+
+__all__ = ["FastAC"]
+
+_F_BUS, _T_BUS = 0, 1          # pypower branch columns
+_CHORD_RATE = 0.1              # refactor the Jacobian when a step shrinks the mismatch less than this
+
+
+def _check_supported(net: pandapowerNet, it: dict) -> None:
+    """Raise ValueError if the cached case holds something this solver does not model."""
+    for key in ("svc", "tcsc", "ssc", "vsc"):
+        if len(it.get(key, ())):
+            raise ValueError(f"FastAC does not model {key} elements; use plain pandapower")
+    if len(net._ppc.get("bus_dc", ())):
+        raise ValueError("FastAC does not model DC buses; use plain pandapower")
+    opt = net._options
+    for flag in ("distributed_slack", "enforce_q_lims", "tdpf"):
+        if opt.get(flag):
+            raise ValueError(f"FastAC does not support the runpp option {flag}; use plain pandapower")
+    load = net.load
+    on = load["in_service"].to_numpy(bool)
+    for col in (c for c in load.columns if c.startswith("const_") and c.endswith("_percent")):
+        if np.any(load[col].to_numpy(float)[on] != 0):
+            raise ValueError(f"FastAC needs constant-power loads (load.{col} is set); use plain pandapower")
+
+
+class FastAC:
+    """Warm-started Newton–Raphson on the internal case of the last full ``runpp`` of ``net``.
+
+    ``load_rows``/``sgen_rows``/``flex_rows`` are the table positions the physical layer writes
+    (load p and q, sgen p, unit sgen p); their values in ``net`` are those of the cached run.
+    """
+
+    def __init__(self, net: pandapowerNet, lin: LinearTD, load_rows: np.ndarray, sgen_rows: np.ndarray,
+                 flex_rows: np.ndarray):
+        it = net._ppc["internal"]
+        _check_supported(net, it)
+        if np.intersect1d(sgen_rows, flex_rows).size:
+            raise ValueError("sgen_rows and flex_rows overlap; each sgen must be written once")
+        self.lin = lin
+        self.tol = float(net._options["tolerance_mva"])
+        self.max_it = int(net._options["max_iteration"])
+        self.base = float(np.real(it["baseMVA"]))
+        self.ybus = sp.csr_matrix(it["Ybus"], dtype=complex)
+        self.ybus.sum_duplicates()
+        self.v = np.array(it["V"], dtype=complex)
+        self.sbus0 = np.array(it["Sbus"], dtype=complex)
+        n_int = len(self.v)
+        self.pv = np.asarray(it["pv"], dtype=np.int64)
+        self.pq = np.asarray(it["pq"], dtype=np.int64)
+        self.pvpq = np.r_[self.pv, self.pq]
+        self._jacobian_pattern(n_int)
+        lu = self._factor(self.v)
+        if lu is None:
+            raise ValueError("the Jacobian of the cached power flow is singular")
+        self.lu = lu
+
+        # set-point changes → net-bus injections (bus_injections layout) → internal buses
+        n_bus = len(net.bus)
+        bus_pos = net.bus.index
+
+        def agg(table: str, rows: np.ndarray, sign: float) -> sp.csr_matrix:
+            df = net[table]
+            w = sign * df["in_service"].to_numpy(float)[rows] * df["scaling"].to_numpy(float)[rows]
+            pos = bus_pos.get_indexer(df["bus"].to_numpy()[rows])
+            return sp.csr_matrix((w, (pos, np.arange(len(rows)))), shape=(n_bus, len(rows)))
+
+        self.m_p = sp.hstack([agg("load", load_rows, -1.0), agg("sgen", sgen_rows, 1.0),
+                              agg("sgen", flex_rows, 1.0)]).tocsr()
+        self.m_q = agg("load", load_rows, -1.0)
+        self.x0 = np.concatenate([net.load["p_mw"].to_numpy(float)[load_rows],
+                                  net.sgen["p_mw"].to_numpy(float)[sgen_rows],
+                                  net.sgen["p_mw"].to_numpy(float)[flex_rows]])
+        self.q0 = net.load["q_mvar"].to_numpy(float)[load_rows]
+        self.inj_p0, self.inj_q0 = bus_injections(net)
+        lookup = np.asarray(net._pd2ppc_lookups["bus"])
+        self.net_int = lookup[bus_pos.to_numpy(dtype=np.int64)].astype(np.int64)
+        valid = (self.net_int >= 0) & (self.net_int < n_int)
+        self.net_int[~valid] = n_int                    # out of the case: reads NaN below
+        c = sp.csr_matrix((np.ones(int(valid.sum())), (self.net_int[valid], np.flatnonzero(valid))),
+                          shape=(n_int, n_bus))
+        self.a_p = (c @ self.m_p / self.base).tocsr()
+        self.a_q = (c @ self.m_q / self.base).tocsr()
+
+        # outputs: the branch ends and buses point_from_net reads, as internal rows
+        reader = _reader(net, lin)
+        ppci_row = np.cumsum(np.asarray(it["branch_is"], dtype=bool)) - 1
+        br = it["branch"]
+        ends: list[tuple[int, bool]] = []              # (internal branch row, from side?)
+        t_sel = np.zeros(lin.dc.n_branch, dtype=np.int64)
+        for kind, _col, m, rows in reader.t_parts:
+            start = net._pd2ppc_lookups["branch"][kind][0]
+            t_sel[m] = len(ends) + np.arange(len(m))
+            ends += [(int(ppci_row[start + r]), True) for r in rows]
+        g_rows, g_cols = [], []
+        off = 0
+        self.d_offsets = [0]
+        for f, parts in zip(lin.feeders, reader.d_parts, strict=True):
+            for kind, side, ks, rows in parts:
+                start = net._pd2ppc_lookups["branch"][kind][0]
+                g_rows.append(off + ks)
+                g_cols.append(len(ends) + np.arange(len(ks)))
+                ends += [(int(ppci_row[start + r]), side in ("from", "hv")) for r in rows]
+            off += f.n_bus
+            self.d_offsets.append(off)
+        rows_e = np.array([r for r, _ in ends], dtype=np.int64)
+        from_e = np.array([s for _, s in ends], dtype=bool)
+        self.y_ends = sp.csr_matrix(sp.vstack([sp.csr_matrix(it["Yf"])[rows_e[from_e]],
+                                               sp.csr_matrix(it["Yt"])[rows_e[~from_e]]]))
+        order = np.r_[np.flatnonzero(from_e), np.flatnonzero(~from_e)]   # ends → rows of y_ends
+        at = np.empty(len(ends), dtype=np.int64)
+        at[order] = np.arange(len(ends))
+        self.end_bus = np.r_[np.real(br[rows_e[from_e], _F_BUS]), np.real(br[rows_e[~from_e], _T_BUS])].astype(np.int64)
+        self.t_sel = at[t_sel]
+        gr = np.concatenate(g_rows) if g_rows else np.zeros(0, np.int64)
+        gc = at[np.concatenate(g_cols)] if g_cols else np.zeros(0, np.int64)
+        self.g = sp.csr_matrix((np.ones(len(gr)), (gr, gc)), shape=(off, len(ends)))
+        self.d_int = self.net_int[np.concatenate(reader.d_bus_rows)] if lin.feeders else np.zeros(0, np.int64)
+        self.t_int = lookup[lin.dc.bus].astype(np.int64)
+        self.w_t_int = self.net_int[reader.t_bus_rows]
+
+    def _jacobian_pattern(self, n: int) -> None:
+        """Index maps from dS/dθ, dS/d|V| entries to the CSC data of J (pandapower's layout)."""
+        coo = self.ybus.tocoo()
+        self.y_r, self.y_c, self.y_v = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+        er = np.r_[self.y_r, np.arange(n)]              # Ybus entries, then the extra diagonal terms
+        ec = np.r_[self.y_c, np.arange(n)]
+        n_pvpq = len(self.pvpq)
+        p_row = np.full(n, -1, dtype=np.int64)
+        p_row[self.pvpq] = np.arange(n_pvpq)
+        q_row = np.full(n, -1, dtype=np.int64)
+        q_row[self.pq] = n_pvpq + np.arange(len(self.pq))
+        blocks = [(p_row, p_row), (p_row, q_row), (q_row, p_row), (q_row, q_row)]
+        self.j_src = []
+        jr, jc = [], []
+        for rmap, cmap in blocks:
+            e = np.flatnonzero((rmap[er] >= 0) & (cmap[ec] >= 0))
+            self.j_src.append(e)
+            jr.append(rmap[er[e]])
+            jc.append(cmap[ec[e]])
+        self.n_j = n_pvpq + len(self.pq)
+        keys = np.concatenate(jc) * self.n_j + np.concatenate(jr)
+        uniq, self.j_slot = np.unique(keys, return_inverse=True)
+        self.j_indices = (uniq % self.n_j).astype(np.int32)
+        self.j_indptr = np.searchsorted(uniq // self.n_j, np.arange(self.n_j + 1)).astype(np.int32)
+
+    def _jacobian(self, v: np.ndarray) -> sp.csc_matrix:
+        """The power-flow Jacobian at ``v`` (rows P at pv+pq, Q at pq; columns θ at pv+pq, |V| at pq)."""
+        ibus = self.ybus @ v
+        vn = v / np.abs(v)
+        vr = v[self.y_r]
+        d_va = np.concatenate([-1j * vr * np.conj(self.y_v * v[self.y_c]), 1j * v * np.conj(ibus)])
+        d_vm = np.concatenate([vr * np.conj(self.y_v * vn[self.y_c]), np.conj(ibus) * vn])
+        s11, s12, s21, s22 = self.j_src
+        vals = np.concatenate([d_va.real[s11], d_vm.real[s12], d_va.imag[s21], d_vm.imag[s22]])
+        data = np.bincount(self.j_slot, weights=vals, minlength=len(self.j_indices))
+        return sp.csc_matrix((data, self.j_indices, self.j_indptr), shape=(self.n_j, self.n_j))
+
+    def _factor(self, v: np.ndarray) -> spla.SuperLU | None:
+        """LU of the Jacobian at ``v``; None if it is singular."""
+        try:
+            return spla.splu(self._jacobian(v), permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError:
+            return None
+
+    def newton(self, sbus: np.ndarray) -> tuple[np.ndarray, spla.SuperLU] | None:
+        """Voltages solving ``sbus`` from the previous solution and the LU of the Jacobian there; None if not converged.
+
+        Iterations reuse the Jacobian of the previous solution (a chord step costs one solve) and
+        refactor only when the mismatch shrinks by less than ``_CHORD_RATE`` (a Newton step); at
+        most ``max_iteration`` steps, pandapower's limit. The returned LU, at the solution, gives
+        the root sensitivities and the next call's chord Jacobian.
+        """
+        v = self.v
+        vm, va = np.abs(v), np.angle(v)
+        n_pvpq = len(self.pvpq)
+        lu, prev = self.lu, np.inf
+        for k in range(self.max_it + 1):
+            mis = v * np.conj(self.ybus @ v) - sbus
+            f = np.concatenate([mis.real[self.pvpq], mis.imag[self.pq]])
+            norm = np.max(np.abs(f), initial=0.0)
+            if not np.isfinite(norm) or (norm >= self.tol and k == self.max_it):
+                return None
+            if norm < self.tol:
+                break
+            if norm > _CHORD_RATE * prev:
+                lu = self._factor(v)
+                if lu is None:
+                    return None
+            prev = norm
+            dx = lu.solve(-f)
+            va[self.pvpq] += dx[:n_pvpq]
+            vm[self.pq] += dx[n_pvpq:]
+            v = vm * np.exp(1j * va)
+        lu = self._factor(v)
+        return None if lu is None else (v, lu)
+
+    def solve(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
+              unit_p: np.ndarray) -> tuple[LinearizationPoint, np.ndarray] | None:
+        """Set-points (table-row order of the constructor) → (point, |V| per net bus); None if NR fails."""
+        dx = np.concatenate([load_p, sgen_p, unit_p]) - self.x0
+        dq = np.asarray(load_q, dtype=float) - self.q0
+        sbus = self.sbus0 + self.a_p @ dx + 1j * (self.a_q @ dq)
+        res = self.newton(sbus)
+        if res is None:
+            return None
+        v, lu = res
+        self.v, self.lu = v, lu
+        s_end = v[self.end_bus] * np.conj(self.y_ends @ v) * self.base
+        t_flow = s_end.real[self.t_sel]
+        s_d = self.g @ s_end
+        vm = np.append(np.abs(v), np.nan)
+        w_d = vm[self.d_int] ** 2
+        cut = self.d_offsets
+        parts = [slice(a, b) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+        coupling = None
+        if self.lin.feeders:
+            coupling = _root_voltage_sensitivity(lu, v, self.pv, self.pq, self.base, self.t_int, self.lin,
+                                                 _sensitivity(self.lin))
+        point = make_point(self.lin, t_flow, [s_d.real[p] for p in parts], [s_d.imag[p] for p in parts],
+                           [w_d[p] for p in parts], vm[self.w_t_int] ** 2,
+                           self.inj_p0 + self.m_p @ dx, self.inj_q0 + self.m_q @ dq, coupling)
+        return point, vm[self.net_int]

@@ -1,0 +1,130 @@
+"""The fast AC path (FastAC in PhysicalLayer) against plain pandapower runpp on copies of the net."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandapower as pp
+import pytest
+
+from smartnet_gym.config import load_scenario
+from smartnet_gym.grid.build import build_system
+from smartnet_gym.grid.linearize import point_from_net
+from smartnet_gym.grid.system import TDSystem
+from smartnet_gym.simulation.physics import Oltc, PhysicalLayer
+
+V_TOL = 1e-6      # pu
+FLOW_TOL = 1e-4   # MW / Mvar
+
+
+@pytest.fixture(scope="module")
+def spain_system() -> TDSystem:
+    """The spain-like preset system (from the disk cache after the first build)."""
+    return build_system(load_scenario("spain-like"))
+
+
+def _draw(phys: PhysicalLayer, rng: np.random.Generator, scale: float = 1.0) -> tuple[np.ndarray, ...]:
+    """A perturbed operating point: loads and sgens scaled at random, some units activated."""
+    net = phys.net
+    lp = net.load["p_mw"].to_numpy()[phys.load_rows] * rng.uniform(0.6, 1.4, len(phys.load_rows)) * scale
+    lq = net.load["q_mvar"].to_numpy()[phys.load_rows] * rng.uniform(0.6, 1.4, len(phys.load_rows)) * scale
+    sg = net.sgen["p_mw"].to_numpy()[phys.sgen_rows] * rng.uniform(0.0, 1.6, len(phys.sgen_rows))
+    n_u = len(phys.flex_rows)
+    up = rng.normal(0.0, 1.0, n_u) * (rng.random(n_u) < 0.3)
+    return lp, lq, sg, up
+
+
+def _reference(phys: PhysicalLayer, values: tuple[np.ndarray, ...]):
+    """Plain runpp (no recycle) on a copy of the net with the values written."""
+    ref = copy.deepcopy(phys.net)
+    lp, lq, sg, up = values
+    ref.load.loc[ref.load.index[phys.load_rows], "p_mw"] = lp
+    ref.load.loc[ref.load.index[phys.load_rows], "q_mvar"] = lq
+    ref.sgen.loc[ref.sgen.index[phys.sgen_rows], "p_mw"] = sg
+    ref.sgen.loc[ref.sgen.index[phys.flex_rows], "p_mw"] = up
+    pp.runpp(ref, numba=False)
+    return ref, point_from_net(ref, phys.system.linear)
+
+
+def _assert_agrees(phys: PhysicalLayer, values: tuple[np.ndarray, ...]) -> None:
+    """The layer's last AC state equals plain runpp: voltages, flows, injections, sensitivities."""
+    ref, pr = _reference(phys, values)
+    pt = phys.point
+    np.testing.assert_allclose(phys.vm, ref.res_bus["vm_pu"].to_numpy(), rtol=0, atol=V_TOL, equal_nan=True)
+    np.testing.assert_allclose(pt.t_flow_mw, pr.t_flow_mw, rtol=0, atol=FLOW_TOL)
+    for a, b in zip(pt.d_p_mw + pt.d_q_mvar, pr.d_p_mw + pr.d_q_mvar, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=FLOW_TOL)
+    for a, b in zip(pt.d_w_pu2, pr.d_w_pu2, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2 * V_TOL)
+    np.testing.assert_allclose(pt.inj_p_mw, pr.inj_p_mw, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(pt.inj_q_mvar, pr.inj_q_mvar, rtol=0, atol=1e-9)
+    scale = max(np.abs(pr.root_dw_dp).max(initial=0.0), np.abs(pr.root_dw_dq).max(initial=0.0), 1e-12)
+    np.testing.assert_allclose(pt.root_dw_dp, pr.root_dw_dp, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(pt.root_dw_dq, pr.root_dw_dq, rtol=0, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("preset", ["toy", "spain-like"])
+def test_fast_path_equals_runpp_on_random_points(preset, toy_system, spain_system):
+    system = copy.deepcopy(toy_system if preset == "toy" else spain_system)
+    phys = PhysicalLayer(system, "ac")
+    cached = phys.fast
+    rng = np.random.default_rng(7)
+    for _ in range(4 if preset == "toy" else 3):
+        values = _draw(phys, rng)
+        st = phys.run(*values)
+        assert st.mode == "ac" and st.converged
+        _assert_agrees(phys, values)
+    assert phys.fast is cached, "every step should have run on the cached case (no pandapower run)"
+    assert phys.fast_fallbacks == 0 and phys.failures == 0
+
+
+def test_plain_pandapower_flag_gives_the_same_states(toy_system):
+    fast = PhysicalLayer(copy.deepcopy(toy_system), "ac")
+    plain = PhysicalLayer(copy.deepcopy(toy_system), "ac", fast_ac=False)
+    assert plain.fast is None
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        values = _draw(fast, rng)
+        a, b = fast.run(*values).state, plain.run(*values).state
+        np.testing.assert_allclose(a.t_flow_mw, b.t_flow_mw, rtol=0, atol=FLOW_TOL)
+        for x, y in zip(a.d_w_pu2, b.d_w_pu2, strict=True):
+            np.testing.assert_allclose(x, y, rtol=0, atol=2 * V_TOL)
+
+
+def test_tap_move_rebuilds_the_cached_case(toy_system):
+    system = copy.deepcopy(toy_system)
+    # a far set-point makes the OLTCs move after the first step
+    phys = PhysicalLayer(system, "ac", Oltc(system, mv_setpoint_pu=0.96, ehv_setpoint_pu=1.0))
+    rng = np.random.default_rng(11)
+    stale = phys.fast
+    phys.run(*_draw(phys, rng))
+    assert not np.array_equal(system.net.trafo["tap_pos"].to_numpy(), phys.base_taps), "no tap moved"
+    phys.oltc = None                  # keep the new taps from here on
+    phys.run(*_draw(phys, rng))       # full runpp, rebuilds the fast path on the new taps
+    rebuilt = phys.fast
+    assert rebuilt is not stale
+    values = _draw(phys, rng)
+    phys.run(*values)                 # fast path on the rebuilt case
+    assert phys.fast is rebuilt and phys.fast_fallbacks == 0
+    _assert_agrees(phys, values)
+
+
+def test_non_convergence_falls_back_to_runpp_and_is_counted(toy_system):
+    phys = PhysicalLayer(copy.deepcopy(toy_system), "ac")
+    rng = np.random.default_rng(5)
+    phys.fast.max_it = 0      # no Newton step allowed: a changed point cannot converge
+    values = _draw(phys, rng)
+    st = phys.run(*values)
+    assert phys.fast_fallbacks == 1 and phys.failures == 0
+    assert st.mode == "ac" and st.converged
+    _assert_agrees(phys, values)   # the pandapower fallback's result, and the rebuilt cache
+    assert phys.fast.max_it > 0
+
+
+def test_unsolvable_point_falls_back_to_linear_and_is_counted(toy_system):
+    phys = PhysicalLayer(copy.deepcopy(toy_system), "ac")
+    values = _draw(phys, np.random.default_rng(2), scale=60.0)   # far beyond the grid's transfer limit
+    st = phys.run(*values)
+    assert phys.fast_fallbacks == 1 and phys.failures == 1
+    assert st.mode == "linear" and not st.converged
