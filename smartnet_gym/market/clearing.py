@@ -74,7 +74,9 @@ class ClearingProgram:
             ub = ub.copy()
             lb[self.m.x] = ub[self.m.x] = fix_x
         self.last_vectors = (c, lb, ub, lo, hi)
-        return self._result(self.backend.solve(c, lb, ub, lo, hi), needs, book, buy)
+        evaluate = getattr(self.backend, "evaluate", None) if fix_x is not None else None
+        sol = evaluate(c, lb, ub, lo, hi) if evaluate is not None else self.backend.solve(c, lb, ub, lo, hi)
+        return self._result(sol, needs, book, buy)
 
     def _result(self, sol: Solution, needs: np.ndarray, book: BidBook, buy: BuyBook | None) -> ProgramResult:
         m, h = self.m, self.horizon

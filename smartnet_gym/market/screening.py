@@ -69,11 +69,20 @@ class ScreenedBackend:
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
         self.active: list[int] = []                 # limit rows (positions in self.lim) in the model
+        # slack columns of the kept rows (balance slacks; storage and interface rows have none)
+        self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
+        self.keep_slack = ~np.isfinite(m.col_ub[self.bid_cols])
+        sl = self.a_keep[:, self.keep_slack].tocoo()
+        slack_col = self.bid_cols[self.keep_slack]
+        self.keep_up = np.full(len(keep_rows), -1)
+        self.keep_down = np.full(len(keep_rows), -1)
+        self.keep_up[sl.row[sl.data > 0]] = slack_col[sl.col[sl.data > 0]]
+        self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
         self.h = h = new_highs()
         self.inf = highspy.kHighsInf
         self._optimal = highspy.HighsModelStatus.kOptimal
         lp = highspy.HighsLp()
-        a_keep = a[keep_rows][:, self.bid_cols].tocsc()
+        a_keep = self.a_keep.tocsc()
         lp.num_col_, lp.num_row_ = len(self.bid_cols), len(keep_rows)
         lp.col_cost_ = m.cost[self.bid_cols]
         lp.col_lower_ = self._finite(m.col_lb[self.bid_cols])
@@ -184,6 +193,41 @@ class ScreenedBackend:
             dual[self.node] = -self.lu.solve(self.l_net.T @ mu, trans="T")
         ms = (time.perf_counter() - t0) * 1e3
         return Solution("optimal", float(h.getInfo().objective_function_value), z, dual, ms)
+
+    def evaluate(self, c, lb, ub, lo, hi) -> Solution:
+        """The program with its bid and buy columns fixed (``lb == ub``), without a solver.
+
+        Only slacks are free then, each priced ≥ 0 on one row: the network state follows from
+        the activations (one LU solve) and each violated row is closed by its own slack. A
+        storage or interface row has no slack: violating it makes the program infeasible, as
+        for HiGHS. Row duals are not defined by this evaluation and come back NaN.
+        """
+        m = self.m
+        t0 = time.perf_counter()
+        z = np.zeros(m.n_col)
+        fixed = self.bid_cols[~self.keep_slack]
+        if not np.array_equal(lb[fixed], ub[fixed]):
+            return self.solve(c, lb, ub, lo, hi)
+        z[fixed] = lb[fixed]
+        z_net = self.lu.solve(-(self.a_nx @ z[self.bid_cols]))
+        z[self.net_cols] = z_net
+        nan_dual = np.full(m.n_row, np.nan)
+        v = self.a_keep @ z[self.bid_cols]
+        r = self.keep_rows
+        over, under = np.maximum(v - hi[r], 0.0), np.maximum(lo[r] - v, 0.0)
+        tol = VIOLATION_TOL * (1.0 + np.abs(v))
+        if ((over > tol) & (self.keep_down < 0)).any() or ((under > tol) & (self.keep_up < 0)).any():
+            return Solution("failed: infeasible with the activations fixed", float("nan"), z, nan_dual,
+                            (time.perf_counter() - t0) * 1e3)
+        for amount, col in ((over, self.keep_down), (under, self.keep_up)):
+            k = (amount > 0) & (col >= 0)
+            z[col[k]] += amount[k]
+        val = self.l_net @ z_net
+        over, under = np.maximum(val - hi[self.lim], 0.0), np.maximum(lo[self.lim] - val, 0.0)
+        neg = self.slack_sign < 0            # the slack that lowers the row closes an excess above
+        z[self.slack_cols[neg]] += over
+        z[self.slack_cols[~neg]] += under
+        return Solution("optimal", float(c @ z), z, nan_dual, (time.perf_counter() - t0) * 1e3)
 
     def _explicit(self, c, lb, ub, lo, hi, t0: float) -> Solution:
         """A failed or endless screening: solve the explicit program instead (and start afresh)."""

@@ -180,6 +180,7 @@ SCHEME_VARIANTS = [(s, "centralized") for s in SCHEMES] + [("CS_D", "decentraliz
 def test_failed_highs_solve_is_reported(monkeypatch, name, variant):
     monkeypatch.setattr(solvers.HighsBackend, "solve", _failed_solution)
     monkeypatch.setattr(ScreenedBackend, "solve", _failed_solution)
+    monkeypatch.setattr(ScreenedBackend, "evaluate", _failed_solution)
     lin, inst = instance()
     out = make_scheme(
         name, lin, MarketConfig(qp_epsilon=0.0, backend="highs", variant=variant)

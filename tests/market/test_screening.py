@@ -18,6 +18,7 @@ from smartnet_gym.market.program import ProgramMatrices
 from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market.screening import ScreenedBackend, screenable
 from smartnet_gym.market.solvers import HighsBackend, Solution
+from smartnet_gym.market.stages import evaluation_stage
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 TOL = 1e-6
@@ -89,3 +90,21 @@ def test_failed_screened_solve_falls_back_to_the_explicit_program(monkeypatch):
     sol = backend.solve(*prog.last_vectors)
     ref = HighsBackend(prog.m).solve(*prog.last_vectors)
     assert sol.ok and abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fixed_activation_evaluation_equals_the_solver(seed):
+    """With every activation fixed, the solver-free evaluation costs what HiGHS finds (or fails with it)."""
+    rng = np.random.default_rng(2000 + seed)
+    lin = random_linear_td(rng)
+    inst = random_instance(rng, lin, stress=0.9)
+    stage = evaluation_stage(lin, LP)
+    prog = stage.program(inst.book, stage.spec(), inst.horizon)
+    assert isinstance(prog.backend, ScreenedBackend)
+    x = rng.uniform(0.0, 1.0, len(inst.book)) * inst.book.qty_mw * (rng.random(len(inst.book)) < 0.6)
+    res = prog.solve(inst.book, inst.base, inst.need_mw[None, :], fix_x=x)
+    ref = HighsBackend(prog.m).solve(*prog.last_vectors)
+    assert res.ok == ref.ok, (res.status, ref.status)
+    if ref.ok:
+        assert abs(res.objective_eur - ref.objective_eur) <= 1e-7 * (1.0 + abs(ref.objective_eur))
+        np.testing.assert_allclose(res.x_mw, x, atol=1e-9)
