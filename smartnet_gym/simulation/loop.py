@@ -23,6 +23,7 @@ from smartnet_gym.market.program import DT_H
 from smartnet_gym.market.schemes import ClearingOutcome, make_scheme
 from smartnet_gym.market.stages import MarketInstance
 from smartnet_gym.simulation.physics import Oltc, PhysicalLayer, PhysicalState, Violations, violations
+from smartnet_gym.threads import limit_blas_threads
 from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
 
 
@@ -46,6 +47,7 @@ class RollingLoop:
 
     def __init__(self, system: TDSystem, cfg: ScenarioConfig, scheme: str | None = None,
                  physics: str | None = None, backend: str | None = None):
+        limit_blas_threads()
         self.system, self.cfg = system, cfg
         m = cfg.market
         self.horizon = m.horizon_periods
