@@ -6,7 +6,7 @@ Usage::
     python benchmarks/env_step.py --scenario toy --steps 64 --no-subproc
 
 For each env and physics it prints single-process steps/s (random actions, resets excluded and
-timed separately), SubprocVecEnv(2) env-steps/s (both workers together, auto-resets included),
+timed separately; also per CPU second of the process, which a busy machine does not inflate), SubprocVecEnv(2) env-steps/s (both workers together, auto-resets included),
 and the split of a step: market clearing (the scheme's ``clear``), physical layer
 (``PhysicalLayer.run``), the CS_D yardstick of Dispatch (optimum + evaluation, ``regret_info``)
 and the rest (forecasts, base state, bids, account, observation).
@@ -61,14 +61,15 @@ def single_process(env_id: str, kwargs: dict, steps: int, seed: int) -> dict[str
         timers.wrap(u, "evaluated_cost", "yardstick")
     env.step(env.action_space.sample())   # warm-up: first solves build the programs
     timers.total.clear()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         env.step(env.action_space.sample())
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     env.close()
     ms = {k: 1e3 * v / steps for k, v in timers.total.items()}
     ms["rest"] = 1e3 * wall / steps - sum(ms.values())
-    return {"steps_per_s": steps / wall, "reset_s": reset_s, **{f"{k}_ms": v for k, v in ms.items()}}
+    return {"steps_per_s": steps / wall, "cpu_steps_per_s": steps / max(cpu, 1e-9), "reset_s": reset_s,
+            **{f"{k}_ms": v for k, v in ms.items()}}
 
 
 def subproc(env_id: str, kwargs: dict, steps: int, seed: int) -> float:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     print(f"scenario {args.scenario}, {args.steps} timed steps per case, start 11:00 (start_period=44)")
-    head = (f"{'env':<22} {'physics':<7} {'steps/s':>8} {'2 procs':>8} {'reset s':>8} {'clear ms':>9} "
+    head = (f"{'env':<22} {'physics':<7} {'steps/s':>8} {'cpu st/s':>8} {'2 procs':>8} {'reset s':>8} {'clear ms':>9} "
             f"{'phys ms':>8} {'yard ms':>8} {'rest ms':>8}")
     print(head)
     print("-" * len(head))
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             kw = {"scenario": args.scenario, "physics": phys, "episode_steps": 96, "start_period": 44}
             r = single_process(env_id, kw, args.steps, args.seed)
             sub = float("nan") if args.no_subproc else subproc(env_id, kw, args.steps, args.seed)
-            print(f"{env_id.split('/')[1]:<22} {phys:<7} {r['steps_per_s']:>8.1f} {sub:>8.1f} {r['reset_s']:>8.2f} "
+            print(f"{env_id.split('/')[1]:<22} {phys:<7} {r['steps_per_s']:>8.1f} {r['cpu_steps_per_s']:>8.1f} {sub:>8.1f} {r['reset_s']:>8.2f} "
                   f"{r.get('clearing_ms', 0):>9.1f} {r.get('physics_ms', 0):>8.1f} {r.get('yardstick_ms', 0):>8.1f} "
                   f"{r['rest_ms']:>8.1f}", flush=True)
     return 0
