@@ -94,8 +94,8 @@ class ScreenedBackend:
         lp.a_matrix_.index_ = a_keep.indices.astype(np.int32)
         lp.a_matrix_.value_ = a_keep.data
         h.passModel(lp)
-        self._model_cols = list(self.bid_cols)       # explicit column of each HiGHS column
-        self._model_rows = list(keep_rows)           # explicit row of each HiGHS row
+        self._model_cols = self.bid_cols.copy()      # explicit column of each HiGHS column
+        self._model_rows = keep_rows.astype(np.int64)    # explicit row of each HiGHS row
         self._last: tuple[np.ndarray, ...] | None = None
         self._fallback: HighsBackend | None = None
         self.rounds = 0                               # rounds of the last solve (diagnostics)
@@ -117,7 +117,7 @@ class ScreenedBackend:
         cols = self.slack_cols[k].reshape(-1)
         h.addCols(len(cols), c[cols], self._finite(lb[cols]), self._finite(ub[cols]), 0,
                   np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        self._model_cols += list(cols)
+        self._model_cols = np.r_[self._model_cols, cols]
         rows = self._bid_rows(k)
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
         starts, index, value = [], [], []
@@ -129,14 +129,13 @@ class ScreenedBackend:
         r = self.lim[k]
         h.addRows(len(k), self._finite(lo[r]), self._finite(hi[r]), len(index), np.asarray(starts, np.int32),
                   np.asarray(index, np.int32), np.asarray(value, float))
-        self._model_rows += list(r)
+        self._model_rows = np.r_[self._model_rows, r]
         self.active += list(k)
 
     def _update(self, c, lb, ub, lo, hi) -> None:
         """Send the values of this solve (all of them after a model change, else only changes)."""
         h = self.h
-        cols = np.asarray(self._model_cols, np.int64)
-        rows = np.asarray(self._model_rows, np.int64)
+        cols, rows = self._model_cols, self._model_rows
         new = (c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
         last = self._last
         self._last = new
@@ -182,12 +181,11 @@ class ScreenedBackend:
             self._update(c, lb, ub, lo, hi)
         else:
             return self._explicit(c, lb, ub, lo, hi, t0)
-        sol = h.getSolution()
         z = np.zeros(m.n_col)
-        z[np.asarray(self._model_cols, np.int64)] = sol.col_value
+        z[self._model_cols] = z_model
         z[self.net_cols] = z_net
         dual = np.zeros(m.n_row)
-        dual[np.asarray(self._model_rows, np.int64)] = sol.row_dual
+        dual[self._model_rows] = h.getSolution().row_dual
         mu = dual[self.lim]
         if mu.any():
             dual[self.node] = -self.lu.solve(self.l_net.T @ mu, trans="T")
