@@ -190,7 +190,7 @@ class ScreenedBackend:
         if mu.any():
             dual[self.node] = -self.lu.solve(self.l_net.T @ mu, trans="T")
         ms = (time.perf_counter() - t0) * 1e3
-        return Solution("optimal", float(h.getInfo().objective_function_value), z, dual, ms)
+        return Solution("optimal", float(h.getObjectiveValue()), z, dual, ms)
 
     def evaluate(self, c, lb, ub, lo, hi) -> Solution:
         """The program with its bid and buy columns fixed (``lb == ub``), without a solver.

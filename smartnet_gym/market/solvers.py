@@ -165,7 +165,7 @@ class HighsBackend:
         z = np.asarray(sol.col_value)
         dual = np.asarray(sol.row_dual) if self.m.n_row else np.zeros(0)
         # HiGHS's own objective also covers columns added after the build (Benders η)
-        return Solution("optimal", float(h.getInfo().objective_function_value), z, dual, ms)
+        return Solution("optimal", float(h.getObjectiveValue()), z, dual, ms)
 
 
 class CvxpyBackend:

@@ -54,12 +54,22 @@ class ClearingState:
     activated_mw: np.ndarray
     payment_eur: np.ndarray
     remaining_mw: np.ndarray
-    base: BaseState
+    shifted_base: BaseState              # base state after the activations shifted in so far
     limits: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     records: list[StageRecord] = field(default_factory=list)
     served_buy_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
     settlement: str = "pay_as_clear"
     price_cap_eur_per_mwh: float = np.inf
+    pending: list[tuple[NetworkResponse, BidBook, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def base(self) -> BaseState:
+        """Base state after every activation booked so far; shifted on demand, so the network
+        response of the last stage's activations, which no stage reads, is never computed."""
+        for response, book, x in self.pending:
+            self.shifted_base = response.shift(self.shifted_base, book, x)
+        self.pending.clear()
+        return self.shifted_base
 
     @staticmethod
     def start(inst: MarketInstance, cfg: MarketConfig) -> ClearingState:
@@ -162,7 +172,7 @@ def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Pro
     state.payment_eur[idx] += pay
     full_x = np.zeros(len(book))
     full_x[idx] = x
-    state.base = response.shift(state.base, book, full_x)
+    state.pending.append((response, book, full_x))
     state.records.append(StageRecord(name, res, idx, program, pay))
 
 
