@@ -45,6 +45,7 @@ __all__ = ["FastAC"]
 
 _F_BUS, _T_BUS = 0, 1          # pypower branch columns
 _CHORD_RATE = 0.1              # refactor the Jacobian when a step shrinks the mismatch less than this
+_CHORD_STEPS = 3               # steps in all, per allowed Newton step
 
 
 def _check_supported(net: pandapowerNet, it: dict) -> None:
@@ -207,25 +208,28 @@ class FastAC:
     def newton(self, sbus: np.ndarray) -> tuple[np.ndarray, spla.SuperLU] | None:
         """Voltages solving ``sbus`` from the previous solution and the LU of the Jacobian there; None if not converged.
 
-        Iterations reuse the Jacobian of the previous solution (a chord step costs one solve) and
-        refactor only when the mismatch shrinks by less than ``_CHORD_RATE`` (a Newton step); at
-        most ``max_iteration`` steps, pandapower's limit. The returned LU, at the solution, gives
-        the root sensitivities and the next call's chord Jacobian.
+        Steps reuse the Jacobian of the previous solution (a chord step costs one solve) and
+        refactor only when the mismatch shrinks by less than ``_CHORD_RATE`` (a Newton step). It
+        fails after more than ``max_iteration`` Newton steps (pandapower's limit) or
+        ``_CHORD_STEPS`` times as many steps in all. The returned LU, at the solution, gives the
+        root sensitivities and the next call's chord Jacobian.
         """
         v = self.v
         vm, va = np.abs(v), np.angle(v)
         n_pvpq = len(self.pvpq)
-        lu, prev = self.lu, np.inf
-        for k in range(self.max_it + 1):
+        lu, prev, n_newton = self.lu, np.inf, 0
+        last = _CHORD_STEPS * self.max_it
+        for k in range(last + 1):
             mis = v * np.conj(self.ybus @ v) - sbus
             f = np.concatenate([mis.real[self.pvpq], mis.imag[self.pq]])
             norm = np.max(np.abs(f), initial=0.0)
-            if not np.isfinite(norm) or (norm >= self.tol and k == self.max_it):
-                return None
             if norm < self.tol:
                 break
+            if not np.isfinite(norm) or k == last:
+                return None
             if norm > _CHORD_RATE * prev:
-                lu = self._factor(v)
+                n_newton += 1
+                lu = self._factor(v) if n_newton <= self.max_it else None
                 if lu is None:
                     return None
             prev = norm
