@@ -128,24 +128,18 @@ class MarketIndicators:
         return {k: v for k, v in self.__dict__.items() if k != "market"}
 
 
-def _by_period_provider(period: np.ndarray, provider: np.ndarray, weight: np.ndarray,
-                        horizon: int, n_providers: int) -> np.ndarray:
-    """(H, n_providers) totals of ``weight``; ``provider`` holds indices 0..n_providers−1."""
-    flat = np.bincount(period * n_providers + provider, weights=weight, minlength=horizon * n_providers)
-    return flat[:horizon * n_providers].reshape(horizon, n_providers).astype(float, copy=False)
-
-
 def provider_index(book: BidBook) -> tuple[np.ndarray, int]:
-    """(index of each bid's provider in 0..n−1, n): computed once, shared by all markets of a book."""
+    """(index of each bid's provider in 0..n−1, n providers)."""
     _, inv = np.unique(book.unit, return_inverse=True)
     inv = inv.reshape(-1)
     return inv, int(inv.max(initial=-1)) + 1
 
 
 def _hhi_rows(tot: np.ndarray) -> np.ndarray:
-    s = tot.sum(axis=1)
-    share = np.divide(tot, s[:, None], out=np.zeros_like(tot), where=s[:, None] > 0)
-    return np.where(s > 0, HHI_SCALE * (share ** 2).sum(axis=1), np.nan)
+    """HHI over the last axis of provider totals; NaN where the total is 0."""
+    s = tot.sum(axis=-1)
+    share = np.divide(tot, s[..., None], out=np.zeros_like(tot), where=s[..., None] > 0)
+    return np.where(s > 0, HHI_SCALE * (share ** 2).sum(axis=-1), np.nan)
 
 
 def need_direction(need_mw: np.ndarray, tol: float = NEED_TOL_MW) -> np.ndarray:
@@ -154,47 +148,78 @@ def need_direction(need_mw: np.ndarray, tol: float = NEED_TOL_MW) -> np.ndarray:
     return np.where(np.abs(need) > tol, np.sign(need), 0.0).astype(int)
 
 
+def _in_need_direction(book: BidBook, needs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n_markets, n_bids) rows that supply each market's need in their period, and (n_markets, H) s_t."""
+    h = needs.shape[1]
+    s = need_direction(needs)
+    per = book.period
+    inside = per < h
+    s_bid = s[:, np.minimum(per, h - 1)]
+    return masks & inside[None, :] & (book.direction[None, :] == s_bid) & (s_bid != 0), s
+
+
+def _paid_prices(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarray, needs: np.ndarray,
+                 masks: np.ndarray) -> np.ndarray:
+    """(n_markets, H) :func:`paid_price` of several markets of one book at once."""
+    n_m, h = needs.shape
+    ok, _ = _in_need_direction(book, needs, masks)
+    j, i = np.nonzero(ok)
+    key = j * h + book.period[i]
+    pay = np.bincount(key, weights=np.asarray(payment_eur, float)[i], minlength=n_m * h).reshape(n_m, h)
+    mwh = DT_H * np.bincount(key, weights=np.asarray(activated_mw, float)[i], minlength=n_m * h).reshape(n_m, h)
+    return np.divide(pay, mwh, out=np.full((n_m, h), np.nan), where=mwh > 1e-9)
+
+
+def _indicators(book: BidBook, activated_mw: np.ndarray, needs: np.ndarray, masks: np.ndarray,
+                prices: np.ndarray, truthful_prices: np.ndarray, names: list[str]) -> dict[str, MarketIndicators]:
+    """Indicators of several markets of one book (rows of ``needs``/``masks``/``prices``) at once."""
+    n_m, h = needs.shape
+    ok, s = _in_need_direction(book, needs, masks)
+    inv, n_prov = provider_index(book)
+    j, i = np.nonzero(ok)
+    key = (j * h + book.period[i]) * n_prov + inv[i]
+    size = n_m * h * n_prov
+    offer = np.bincount(key, weights=book.qty_mw[i], minlength=size).reshape(n_m, h, n_prov).astype(float)
+    act = np.bincount(key, weights=np.asarray(activated_mw, float)[i], minlength=size)
+    act = act.reshape(n_m, h, n_prov).astype(float)
+    has_need = s != 0
+    q = offer.sum(axis=-1)
+    big = offer.max(axis=-1, initial=0.0)
+    n_abs = np.abs(needs)
+    nan = np.full((n_m, h), np.nan)
+    rsi = np.divide(q - big, n_abs, out=nan.copy(), where=has_need)
+    psi = np.where(has_need, (rsi < 1.0 - 1e-9).astype(float), np.nan)
+    fields = dict(
+        need_mw=n_abs, direction=s,
+        offered_mw=np.where(has_need, q, np.nan), largest_offer_mw=np.where(has_need, big, np.nan),
+        activated_mw=np.where(has_need, act.sum(axis=-1), np.nan),
+        hhi_offered=np.where(has_need, _hhi_rows(offer), np.nan),
+        hhi_activated=np.where(has_need, _hhi_rows(act), np.nan),
+        psi=psi, rsi=rsi, price_eur_per_mwh=prices, truthful_price_eur_per_mwh=truthful_prices,
+        lerner=np.where(has_need, lerner_index(prices, truthful_prices), np.nan),
+        uplift_eur_per_mwh=np.where(has_need, price_uplift(prices, truthful_prices), np.nan))
+    return {name: MarketIndicators(market=name, **{k: v[r] for k, v in fields.items()})
+            for r, name in enumerate(names)}
+
+
 def market_indicators(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarray,
                       price_eur_per_mwh: np.ndarray | None = None,
                       truthful_price_eur_per_mwh: np.ndarray | None = None,
-                      mask: np.ndarray | None = None, market: str = "global",
-                      providers: tuple[np.ndarray, int] | None = None) -> MarketIndicators:
+                      mask: np.ndarray | None = None, market: str = "global") -> MarketIndicators:
     """Indicators of the market made of the rows ``mask`` of ``book`` (default: all rows).
 
     :param activated_mw: (n_bids,) activation of every row of ``book`` (a ClearingOutcome's).
     :param need_mw: (H,) signed need of this market (+ shortage / up, − surplus / down).
     :param price_eur_per_mwh: (H,) clearing price in the need direction; NaN if omitted.
     :param truthful_price_eur_per_mwh: (H,) the same under truthful bids; NaN if omitted.
-    :param providers: :func:`provider_index` of ``book`` (computed here if omitted).
     """
-    need = np.asarray(need_mw, float).reshape(-1)
-    h = len(need)
-    nan = np.full(h, np.nan)
-    s = need_direction(need)
-    m = np.ones(len(book), bool) if mask is None else np.asarray(mask, bool)
-    per = book.period[m]
-    ok = (per < h) & (book.direction[m] == s[np.minimum(per, h - 1)]) & (s[np.minimum(per, h - 1)] != 0)
-    inv, n_prov = provider_index(book) if providers is None else providers
-    prov, per = inv[m][ok], per[ok]
-    offer = _by_period_provider(per, prov, book.qty_mw[m][ok], h, n_prov)
-    act = _by_period_provider(per, prov, np.asarray(activated_mw, float)[m][ok], h, n_prov)
-    has_need = s != 0
-    q = offer.sum(axis=1)
-    big = offer.max(axis=1, initial=0.0)
-    n_abs = np.abs(need)
-    rsi = np.where(has_need, np.divide(q - big, n_abs, out=nan.copy(), where=has_need), np.nan)
-    psi = np.where(has_need, (rsi < 1.0 - 1e-9).astype(float), np.nan)
-    p = nan if price_eur_per_mwh is None else np.asarray(price_eur_per_mwh, float)
-    pt = nan if truthful_price_eur_per_mwh is None else np.asarray(truthful_price_eur_per_mwh, float)
-    return MarketIndicators(
-        market=market, need_mw=n_abs, direction=s,
-        offered_mw=np.where(has_need, q, np.nan), largest_offer_mw=np.where(has_need, big, np.nan),
-        activated_mw=np.where(has_need, act.sum(axis=1), np.nan),
-        hhi_offered=np.where(has_need, _hhi_rows(offer), np.nan),
-        hhi_activated=np.where(has_need, _hhi_rows(act), np.nan),
-        psi=psi, rsi=rsi, price_eur_per_mwh=p, truthful_price_eur_per_mwh=pt,
-        lerner=np.where(has_need, lerner_index(p, pt), np.nan),
-        uplift_eur_per_mwh=np.where(has_need, price_uplift(p, pt), np.nan))
+    need = np.asarray(need_mw, float).reshape(1, -1)
+    h = need.shape[1]
+    m = np.ones((1, len(book)), bool) if mask is None else np.asarray(mask, bool).reshape(1, -1)
+    p = np.full((1, h), np.nan) if price_eur_per_mwh is None else np.asarray(price_eur_per_mwh, float).reshape(1, h)
+    pt = (np.full((1, h), np.nan) if truthful_price_eur_per_mwh is None
+          else np.asarray(truthful_price_eur_per_mwh, float).reshape(1, h))
+    return _indicators(book, activated_mw, need, m, p, pt, [market])[market]
 
 
 # ------------------------------------------------------------------------ prices
@@ -205,16 +230,9 @@ def paid_price(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarray,
     Σ payment / (Δt · Σ activation) over the market's bids in the need direction; under
     pay-as-clear with one price this is that price. NaN where nothing was activated.
     """
-    need = np.asarray(need_mw, float).reshape(-1)
-    h = len(need)
-    s = need_direction(need)
-    m = np.ones(len(book), bool) if mask is None else np.asarray(mask, bool)
-    per = np.minimum(book.period, h - 1)
-    ok = m & (book.period < h) & (book.direction == s[per]) & (s[per] != 0)
-    x = np.asarray(activated_mw, float)
-    pay = np.bincount(book.period[ok], weights=np.asarray(payment_eur, float)[ok], minlength=h)[:h]
-    mwh = DT_H * np.bincount(book.period[ok], weights=x[ok], minlength=h)[:h]
-    return np.divide(pay, mwh, out=np.full(h, np.nan), where=mwh > 1e-9)
+    need = np.asarray(need_mw, float).reshape(1, -1)
+    m = np.ones((1, len(book)), bool) if mask is None else np.asarray(mask, bool).reshape(1, -1)
+    return _paid_prices(book, activated_mw, payment_eur, need, m)[0]
 
 
 def uniform_price_in_need_direction(uniform_price_eur_per_mwh: np.ndarray, need_mw: np.ndarray) -> np.ndarray:
@@ -248,14 +266,10 @@ def revealed_local_need(inst: MarketInstance, truthful: ClearingOutcome, area_of
     return out
 
 
-def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: dict[str, np.ndarray],
-                   masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    prices = {}
-    for name, need in needs.items():
-        if name == "global":
-            prices[name] = uniform_price_in_need_direction(out.uniform_price_eur_per_mwh, need)
-        else:
-            prices[name] = paid_price(inst.book, out.activated_mw, out.payment_eur, need, masks[name])
+def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(n_markets, H): row 0 the global market's uniform price, the others their paid prices."""
+    prices = _paid_prices(inst.book, out.activated_mw, out.payment_eur, needs, masks)
+    prices[0] = uniform_price_in_need_direction(out.uniform_price_eur_per_mwh, needs[0])
     return prices
 
 
@@ -279,13 +293,11 @@ def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: 
         local_need_mw = (revealed_local_need(inst, truthful, area_of_bid, n_areas) if truthful is not None
                          else np.zeros((n_areas, inst.horizon)))
     prov = np.ones(len(inst.book), bool) if providers is None else np.asarray(providers, bool)
-    masks = {"global": prov}
-    needs = {"global": np.asarray(inst.need_mw, float)}
-    for a in range(len(local_need_mw)):
-        masks[f"local_{a}"] = prov & (area_of_bid == a)
-        needs[f"local_{a}"] = np.asarray(local_need_mw[a], float)
+    names = ["global"] + [f"local_{a}" for a in range(len(local_need_mw))]
+    areas = np.arange(len(local_need_mw))[:, None]
+    masks = np.vstack([prov[None, :], prov[None, :] & (area_of_bid[None, :] == areas)])
+    needs = np.vstack([np.asarray(inst.need_mw, float)[None, :],
+                       np.asarray(local_need_mw, float).reshape(-1, inst.horizon)])
     p = _market_prices(inst, out, needs, masks)
-    pt = _market_prices(inst, truthful, needs, masks) if truthful is not None else {}
-    index = provider_index(inst.book)
-    return {name: market_indicators(inst.book, out.activated_mw, needs[name], p[name], pt.get(name),
-                                    masks[name], name, index) for name in needs}
+    pt = _market_prices(inst, truthful, needs, masks) if truthful is not None else np.full_like(p, np.nan)
+    return _indicators(inst.book, out.activated_mw, needs, masks, p, pt, names)
