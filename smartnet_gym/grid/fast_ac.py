@@ -126,7 +126,8 @@ class FastAC:
 
         # outputs: the branch ends and buses point_from_net reads, as internal rows
         reader = _reader(net, lin)
-        ppci_row = np.cumsum(np.asarray(it["branch_is"], dtype=bool)) - 1
+        in_case = np.asarray(it["branch_is"], dtype=bool)
+        ppci_row = np.where(in_case, np.cumsum(in_case) - 1, -1)
         br = it["branch"]
         ends: list[tuple[int, bool]] = []              # (internal branch row, from side?)
         t_sel = np.zeros(lin.dc.n_branch, dtype=np.int64)
@@ -146,6 +147,8 @@ class FastAC:
             off += f.n_bus
             self.d_offsets.append(off)
         rows_e = np.array([r for r, _ in ends], dtype=np.int64)
+        if (rows_e < 0).any():
+            raise ValueError("a branch of the linear model is out of service in the power flow case")
         from_e = np.array([s for _, s in ends], dtype=bool)
         self.y_ends = sp.csr_matrix(sp.vstack([sp.csr_matrix(it["Yf"])[rows_e[from_e]],
                                                sp.csr_matrix(it["Yt"])[rows_e[~from_e]]]))

@@ -13,6 +13,7 @@ unwanted measures use the same limits as the clearing.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,7 +189,11 @@ class PhysicalLayer:
         self.point = point_from_net(self.net, self.system.linear)
         self.vm = self.net.res_bus["vm_pu"].to_numpy()
         if self.use_fast:
-            self.fast = FastAC(self.net, self.system.linear, self.load_rows, self.sgen_rows, self.flex_rows)
+            try:
+                self.fast = FastAC(self.net, self.system.linear, self.load_rows, self.sgen_rows, self.flex_rows)
+            except ValueError as e:   # a net the fast path does not model: plain pandapower from here on
+                warnings.warn(f"fast AC path off, every AC step runs pandapower: {e}", stacklevel=2)
+                self.use_fast, self.fast = False, None
 
     def relinearize(self, load_p, load_q, sgen_p, key: int | None = None) -> None:
         """Take a new linearisation point: AC at these values without activations (episode start).

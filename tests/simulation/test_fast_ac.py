@@ -128,3 +128,14 @@ def test_unsolvable_point_falls_back_to_linear_and_is_counted(toy_system):
     st = phys.run(*values)
     assert phys.fast_fallbacks == 1 and phys.failures == 1
     assert st.mode == "linear" and not st.converged
+
+
+def test_unsupported_net_runs_plain_pandapower_with_a_warning(toy_system):
+    system = copy.deepcopy(toy_system)
+    system.net.load["const_z_p_percent"] = 50.0     # voltage-dependent loads: not in the fast path
+    with pytest.warns(UserWarning, match="const_z_p_percent"):
+        phys = PhysicalLayer(system, "ac")
+    assert phys.fast is None
+    values = _draw(phys, np.random.default_rng(4))
+    assert phys.run(*values).mode == "ac"
+    _assert_agrees(phys, values)
