@@ -63,7 +63,9 @@ SCHEME_KEYS: dict[str, tuple[str, str]] = {
     "CS_D_dec": ("CS_D", "decentralized"),
     "CS_E": ("CS_E", "centralized"),
 }
-PATHS = ("fast", "cvxpy", "naive")
+PATHS = ("fast", "explicit", "cvxpy", "naive")
+IN_PROCESS = ("fast", "explicit")   # HiGHS paths: timed in this process, no time limit
+BACKENDS = {"fast": "highs", "explicit": "highs-full"}   # every other path: "cvxpy"
 FULL_SIZES = (50, 200, 1000, 5000)
 QUICK_SIZES = (50, 200, 1000)
 FULL_AREA_COUNTS = (1, 2, 4, 8, 15)
@@ -220,7 +222,7 @@ class Timing:
 
 def time_clearing(setup: Setup, key: str, path: str, layout: ScaledLayout, repeats: int, warmup: int = 1,
                   seed: int = 0, on_clearing: Callable[[str, float, float, bool], None] | None = None) -> Timing:
-    """Median ms of one clearing of scheme ``key`` on ``path`` ('fast', 'cvxpy' or 'naive'; a
+    """Median ms of one clearing of scheme ``key`` on ``path`` ('fast', 'explicit', 'cvxpy' or 'naive'; a
     '_clarabel' suffix only names the solver the caller configured, see :func:`time_limited`).
 
     ``on_clearing(kind, wall_ms, solve_ms, optimal)`` is called after every clearing (kind
@@ -230,7 +232,7 @@ def time_clearing(setup: Setup, key: str, path: str, layout: ScaledLayout, repea
     if base not in PATHS:
         raise ValueError(f"unknown path {path!r}; allowed: {', '.join(PATHS)} (+ '_clarabel')")
     rng = np.random.default_rng(seed)
-    backend = "highs" if base == "fast" else "cvxpy"
+    backend = BACKENDS.get(base, "cvxpy")
     scheme = _scheme(setup, key, backend)
     for _ in range(warmup):      # builds the programs (fast, cvxpy) or warms CVXPY's caches (naive)
         t0 = time.perf_counter()
@@ -407,12 +409,12 @@ def bench_clearing(setup: Setup, sizes: Sequence[int] = FULL_SIZES, schemes: Seq
     skipped. ``diag_sizes``: sizes where the CVXPY paths also run with Clarabel instead of OSQP
     (``cvxpy_clarabel``, ``naive_clarabel``), to separate the rebuild cost from OSQP's iterations.
     """
-    all_paths = list(paths) + ([f"{p}_clarabel" for p in paths if p != "fast"] if diag_sizes else [])
+    all_paths = list(paths) + ([f"{p}_clarabel" for p in paths if p not in IN_PROCESS] if diag_sizes else [])
     ms: dict[str, Any] = {p: {k: {} for k in schemes} for p in all_paths}
     solve: dict[str, Any] = {p: {k: {} for k in schemes} for p in all_paths}
     samples: dict[str, Any] = {p: {k: {} for k in schemes} for p in all_paths}
-    timeouts: dict[str, Any] = {p: {} for p in all_paths if p != "fast"}
-    partial: dict[str, Any] = {p: {} for p in all_paths if p != "fast"}   # cells killed after some repeats
+    timeouts: dict[str, Any] = {p: {} for p in all_paths if p not in IN_PROCESS}
+    partial: dict[str, Any] = {p: {} for p in all_paths if p not in IN_PROCESS}   # cells killed after some repeats
     rounds: dict[str, dict[int, float]] = {}
     skipped: list[str] = []
     notes: list[str] = []
@@ -432,12 +434,12 @@ def bench_clearing(setup: Setup, sizes: Sequence[int] = FULL_SIZES, schemes: Seq
             log(f"  {key:8s} {path:15s} {n:5d} bids: {t.ms:10.1f} ms  (solver {t.solve_ms:.1f} ms, "
                 f"{len(t.samples)} timed)")
 
-    if "fast" in paths:
+    for path in (p for p in paths if p in IN_PROCESS):
         for key in schemes:
             for n in sizes:
-                record("fast", key, n, time_clearing(setup, key, "fast", layouts[n], repeats, warmup), repeats)
+                record(path, key, n, time_clearing(setup, key, path, layouts[n], repeats, warmup), repeats)
 
-    slow = [p for p in all_paths if p != "fast"]
+    slow = [p for p in all_paths if p not in IN_PROCESS]
     if not slow:
         return {"ms": ms, "solve_ms": solve, "samples": samples, "timeouts": timeouts, "partial": {},
                 "skipped": skipped, "notes": notes, "n_bids": {n: len(layouts[n]) for n in all_sizes},
@@ -731,13 +733,15 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
     fast_at = {k: d.get(ratio_n) for k, d in clear["ms"]["fast"].items()}
     nof, nof_lb = ratios(clear, "naive", "fast", ratio_n)
     cof, cof_lb = ratios(clear, "cvxpy", "fast", ratio_n)
+    eof, _ = ratios(clear, "explicit", "fast", ratio_n)
     noc, _ = ratios(clear, "naive", "cvxpy", ratio_n)
     rep = {
         "scenario": scenario, "mode": mode, "horizon_periods": setup.instance.horizon,
         "sizes": list(p["sizes"]), "cvxpy_sizes": list(p["cvxpy_sizes"]), "repeats": repeats,
         "cvxpy_repeats": p["cvxpy_repeats"], "cvxpy_limit_s": p["cvxpy_limit_s"], "warmup": 1,
         "ratio_at_bids": ratio_n,
-        "clear_ms": clear["ms"]["fast"], "clear_ms_cvxpy": clear["ms"].get("cvxpy", {}),
+        "clear_ms": clear["ms"]["fast"], "clear_ms_explicit": clear["ms"].get("explicit", {}),
+        "clear_ms_cvxpy": clear["ms"].get("cvxpy", {}),
         "clear_ms_naive": clear["ms"].get("naive", {}),
         "clear_ms_diagnostic": {p_: clear["ms"][p_] for p_ in clear["ms"] if p_.endswith("_clarabel")},
         "solve_ms": clear["solve_ms"],
@@ -746,7 +750,7 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
         "benders_rounds": clear["rounds"],
         "naive_over_fast": nof, "naive_over_fast_lower_bound": nof_lb,
         "cvxpy_over_fast": cof, "cvxpy_over_fast_lower_bound": cof_lb,
-        "naive_over_cvxpy": noc,
+        "naive_over_cvxpy": noc, "explicit_over_fast": eof,
         "targets": {
             "fast_ms_max": TARGET_FAST_MS, "naive_over_fast_min": TARGET_NAIVE_OVER_FAST,
             "fast_ms_met": {k: (v is not None and v <= TARGET_FAST_MS) for k, v in fast_at.items()},
@@ -788,7 +792,8 @@ def _fx(v: float | None) -> str:
 
 
 def _cell(rep: dict, path: str, key: str, n: int, width: int = 9) -> str:
-    field = {"fast": "clear_ms", "cvxpy": "clear_ms_cvxpy", "naive": "clear_ms_naive"}.get(path)
+    field = {"fast": "clear_ms", "explicit": "clear_ms_explicit", "cvxpy": "clear_ms_cvxpy",
+             "naive": "clear_ms_naive"}.get(path)
     d = rep[field] if field else rep["clear_ms_diagnostic"].get(path, {})
     v = d.get(key, {}).get(n)
     if v is None:
@@ -810,12 +815,13 @@ def format_clearing(rep: dict) -> str:
              f"{rep['cvxpy_repeats']}, limit {rep['cvxpy_limit_s']:g} s per clearing)",
              f"machine: {m['cpu_usable']} usable cores, Python {m['python']}, load avg (1/5/15 min) "
              f"{m['load_avg_1_5_15']} at start, {m.get('load_avg_end')} at end",
-             "fast = HiGHS, built once, hot start; cvxpy = CVXPY DPP, compiled once, OSQP (Clarabel fallback); "
+             "fast = HiGHS on the bid-space LP, network limits added when they bind (built once, hot start); "
+             "explicit = HiGHS on the explicit program (every bus and branch, built once, hot start); cvxpy = CVXPY DPP, compiled once, OSQP (Clarabel fallback); "
              "naive = CVXPY rebuilt + compiled every clearing; '>N' = killed after N ms; '-' = not run; "
              "'*' = median of the clearings done before one was killed (the true median is higher)", ""]
     head = f"{'scheme':9s} {'path':15s}" + "".join(f"{s:>9d}" for s in sizes) + f"  {'solver@' + str(n):>12s}"
     lines += [head, "-" * len(head)]
-    paths = ["fast", "cvxpy", "naive"] + list(rep["clear_ms_diagnostic"])
+    paths = ["fast", "explicit", "cvxpy", "naive"] + list(rep["clear_ms_diagnostic"])
     for key in rep["clear_ms"]:
         first = True
         for path in paths:
@@ -829,6 +835,7 @@ def format_clearing(rep: dict) -> str:
     for name, field, lb in (("naive/fast", "naive_over_fast", "naive_over_fast_lower_bound"),
                             ("cvxpy/fast", "cvxpy_over_fast", "cvxpy_over_fast_lower_bound"),
                             ("naive/cvxpy", "naive_over_cvxpy", None),
+                            ("explicit/fast", "explicit_over_fast", None),
                             ("rebuild/re-solve, both Clarabel", "rebuild_over_resolve_clarabel", None)):
         r = rep.get(field)
         if not r:

@@ -39,13 +39,15 @@ def test_benchmark_tiny_report(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     rep = json.loads(out.read_text())
     assert printed["clear_ms"] == rep["clear_ms"]
-    for key in ("clear_ms", "clear_ms_cvxpy", "clear_ms_naive", "naive_over_fast", "scaling", "machine",
-                "env_steps_per_s"):
+    for key in ("clear_ms", "clear_ms_explicit", "clear_ms_cvxpy", "clear_ms_naive", "naive_over_fast",
+                "explicit_over_fast", "scaling", "machine", "env_steps_per_s"):
         assert key in rep, key
     assert set(rep["clear_ms"]) == {"CS_A", "CS_B", "CS_C", "CS_D", "CS_D_dec", "CS_E"}
     for scheme, per_size in rep["clear_ms"].items():
         assert set(per_size) == {"20", "100"}, scheme
     _positive_finite(rep["clear_ms"])
+    _positive_finite(rep["clear_ms_explicit"])
+    assert set(rep["clear_ms_explicit"]) == set(rep["clear_ms"])
     _positive_finite(rep["clear_ms_cvxpy"])
     _positive_finite(rep["clear_ms_naive"])
     assert "CS_A" in rep["clear_ms_naive"] and "100" in rep["clear_ms_naive"]["CS_A"]
