@@ -47,6 +47,8 @@ def test_benchmark_tiny_report(tmp_path, capsys):
         assert set(per_size) == {"20", "100"}, scheme
     _positive_finite(rep["clear_ms"])
     _positive_finite(rep["clear_ms_explicit"])
+    _positive_finite(rep["clear_cpu_ms"])
+    assert set(rep["clear_cpu_ms"]) == set(rep["clear_ms"])
     assert set(rep["clear_ms_explicit"]) == set(rep["clear_ms"])
     _positive_finite(rep["clear_ms_cvxpy"])
     _positive_finite(rep["clear_ms_naive"])
