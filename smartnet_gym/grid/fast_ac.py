@@ -17,7 +17,9 @@ Jacobian at the solution; pandapower's stored ``J`` is that of its last iteratio
 
 It covers nets with constant-power loads, lines and 2-winding trafos, and without SVC/TCSC/SSC/VSC
 elements, DC buses, distributed slack or enforced Q limits; it raises ``ValueError`` otherwise.
-Tap changes alter Ybus: the caller rebuilds after a full ``runpp``.
+A tap move changes only the moved trafos' branch admittances: :class:`TapTable` holds them for
+every tap position (computed once by pandapower's own trafo model and ``branch_vectors``), and
+:meth:`FastAC.set_taps` adds the differences to the cached Ybus and branch-end rows in place.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+from pandapower.build_branch import _calc_branch_values_from_trafo_df
+from pandapower.pypower import idx_brch
+from pandapower.pypower.makeYbus import branch_vectors
 
 from smartnet_gym.grid.linear import LinearTD
 from smartnet_gym.grid.linearize import (
@@ -41,7 +47,7 @@ from smartnet_gym.grid.linearize import (
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
 
-__all__ = ["FastAC"]
+__all__ = ["FastAC", "TapTable"]
 
 _F_BUS, _T_BUS = 0, 1          # pypower branch columns
 _CHORD_RATE = 0.1              # refactor the Jacobian when a step shrinks the mismatch less than this
@@ -66,15 +72,67 @@ def _check_supported(net: pandapowerNet, it: dict) -> None:
             raise ValueError(f"FastAC needs constant-power loads (load.{col} is set); use plain pandapower")
 
 
+def _slots(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Positions in ``m.data`` of the stored entries (rows[i], cols[i]); ValueError if one is not stored once."""
+    out = np.empty(len(rows), dtype=np.int64)
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        hit = np.flatnonzero(m.indices[m.indptr[r]:m.indptr[r + 1]] == c)
+        if len(hit) != 1:
+            raise ValueError(f"entry ({r}, {c}) is not stored once in the sparse matrix")
+        out[i] = m.indptr[r] + hit[0]
+    return out
+
+
+class TapTable:
+    """Branch admittances (Yff, Yft, Ytf, Ytt) of each tapped in-service 2-winding trafo at each integer tap position.
+
+    Built after a ``runpp`` with pandapower's own trafo parameters (tap side, step, neutral, changer
+    type, trafo model, dependency tables) and pypower's ``branch_vectors``, so a tap move needs
+    neither pandas nor pandapower. Rows are trafo table positions; positions span tap_min..tap_max.
+    """
+
+    def __init__(self, net: pandapowerNet):
+        tr = net.trafo
+        lo = np.ceil(tr["tap_min"].to_numpy(float))
+        hi = np.floor(tr["tap_max"].to_numpy(float))
+        ok = (tr["in_service"].to_numpy(bool) & np.isfinite(tr["tap_pos"].to_numpy(float))
+              & np.isfinite(tr["tap_step_percent"].to_numpy(float)) & np.isfinite(lo) & np.isfinite(hi) & (hi >= lo))
+        self.rows = np.flatnonzero(ok)
+        self.lo = lo[self.rows]
+        self.n_pos = (hi[self.rows] - self.lo + 1).astype(np.int64)
+        self.start = np.r_[0, np.cumsum(self.n_pos)[:-1]].astype(np.int64)
+        rep = np.repeat(self.rows, self.n_pos)
+        df = tr.iloc[rep].reset_index(drop=True)
+        df["tap_pos"] = np.repeat(self.lo, self.n_pos) + (np.arange(len(rep)) - np.repeat(self.start, self.n_pos))
+        f0 = net._pd2ppc_lookups["branch"]["trafo"][0]
+        self.ppc_row = f0 + self.rows
+        br = np.array(net._ppc["branch"][f0 + rep], dtype=complex)
+        cols = (idx_brch.BR_R, idx_brch.BR_X, idx_brch.BR_G, idx_brch.BR_B, idx_brch.BR_G_ASYM,
+                idx_brch.BR_B_ASYM, idx_brch.TAP, idx_brch.SHIFT)
+        if len(rep):
+            for col, val in zip(cols, _calc_branch_values_from_trafo_df(net, net._ppc, df), strict=True):
+                br[:, col] = val
+        ytt, yff, yft, ytf = branch_vectors(br, len(br))
+        self.y = np.column_stack([yff, yft, ytf, ytt])
+
+    def index(self, k: np.ndarray, tap_pos: np.ndarray) -> np.ndarray:
+        """Rows of ``y`` for table trafos ``k`` at ``tap_pos``; -1 where the position is not in the table."""
+        off = tap_pos - self.lo[k]
+        ok = (off == np.rint(off)) & (off >= 0) & (off < self.n_pos[k])
+        return np.where(ok, self.start[k] + np.where(ok, off, 0).astype(np.int64), -1)
+
+
 class FastAC:
     """Warm-started Newton–Raphson on the internal case of the last full ``runpp`` of ``net``.
 
     ``load_rows``/``sgen_rows``/``flex_rows`` are the table positions the physical layer writes
     (load p and q, sgen p, unit sgen p); their values in ``net`` are those of the cached run.
+    ``taps`` (built on the same net) lets :meth:`set_taps` move its trafos without a ``runpp``;
+    ``tap_pos`` are the trafo tap positions of the cached run (default: those in ``net``).
     """
 
     def __init__(self, net: pandapowerNet, lin: LinearTD, load_rows: np.ndarray, sgen_rows: np.ndarray,
-                 flex_rows: np.ndarray):
+                 flex_rows: np.ndarray, taps: TapTable | None = None, tap_pos: np.ndarray | None = None):
         it = net._ppc["internal"]
         _check_supported(net, it)
         if np.intersect1d(sgen_rows, flex_rows).size:
@@ -163,11 +221,79 @@ class FastAC:
         self.d_int = self.net_int[np.concatenate(reader.d_bus_rows)] if lin.feeders else np.zeros(0, np.int64)
         self.t_int = lookup[lin.dc.bus].astype(np.int64)
         self.w_t_int = self.net_int[reader.t_bus_rows]
+        if tap_pos is None:
+            tap_pos = net.trafo["tap_pos"].to_numpy(float)
+        self._tap_slots(it, taps, np.array(tap_pos, dtype=float), ppci_row, rows_e, from_e, order)
+
+    def _tap_slots(self, it: dict, taps: TapTable | None, tap_pos: np.ndarray, ppci_row: np.ndarray,
+                   rows_e: np.ndarray, from_e: np.ndarray, order: np.ndarray) -> None:
+        """Where each movable trafo sits in Ybus and y_ends data, and its current tap table row.
+
+        Movable: in the table, in the case, at a tabled position. Raises ValueError if the table's
+        admittances at ``tap_pos`` differ from the cached Yf/Yt (another net, or not the run's taps).
+        """
+        self.table = taps
+        self.tap_pos = tap_pos
+        if taps is None:
+            self.tap_rows = np.zeros(0, np.int64)
+            return
+        br = ppci_row[taps.ppc_row]
+        k = np.arange(len(taps.rows))
+        cur = taps.index(k, self.tap_pos[taps.rows])
+        keep = (br >= 0) & (cur >= 0)
+        self.tap_rows, self.tap_k, self.tap_cur, br = taps.rows[keep], k[keep], cur[keep], br[keep]
+        if not len(br):
+            return
+        f = np.real(it["branch"][br, _F_BUS]).astype(np.int64)
+        t = np.real(it["branch"][br, _T_BUS]).astype(np.int64)
+        yf, yt = sp.csr_matrix(it["Yf"]), sp.csr_matrix(it["Yt"])
+        cached = np.column_stack([np.asarray(m[br, c]).ravel() for m, c in ((yf, f), (yf, t), (yt, f), (yt, t))])
+        if not np.allclose(taps.y[self.tap_cur], cached, rtol=1e-12, atol=0.0):
+            raise ValueError("the tap table at these tap positions does not match the cached case")
+        self.y_slot = np.column_stack([_slots(self.ybus, f, f), _slots(self.ybus, f, t),
+                                       _slots(self.ybus, t, f), _slots(self.ybus, t, t)])
+        # branch ends of movable trafos: y_ends row → (tap index, data slots of the f and t columns)
+        at_tap = np.full(len(it["branch"]), -1, dtype=np.int64)
+        at_tap[br] = np.arange(len(br))
+        e_tap = at_tap[rows_e[order]]                    # y_ends row i is end order[i]
+        hit = np.flatnonzero(e_tap >= 0)
+        self.e_tap, self.e_from = e_tap[hit], from_e[order][hit]
+        ef, et = f[self.e_tap], t[self.e_tap]
+        self.e_slot = np.column_stack([_slots(self.y_ends, hit, ef), _slots(self.y_ends, hit, et)])
+
+    def set_taps(self, tap_pos: np.ndarray) -> bool:
+        """Move the cached case to these trafo tap positions (net.trafo order) by patching Ybus and the branch ends.
+
+        Returns False, the case unchanged, if a moved trafo is not movable (see :meth:`_tap_slots`);
+        the caller then needs a full ``runpp``. The next :meth:`solve` starts from the old solution.
+        """
+        tap_pos = np.asarray(tap_pos, dtype=float)
+        moved = np.flatnonzero((tap_pos != self.tap_pos) & ~(np.isnan(tap_pos) & np.isnan(self.tap_pos)))
+        if not len(moved):
+            return True
+        sel = np.searchsorted(self.tap_rows, moved)
+        if (sel >= len(self.tap_rows)).any() or not np.array_equal(self.tap_rows[sel], moved):
+            return False
+        new = self.table.index(self.tap_k[sel], tap_pos[moved])
+        if (new < 0).any():
+            return False
+        d = self.table.y[new] - self.table.y[self.tap_cur[sel]]         # (moved, [ff, ft, tf, tt])
+        np.add.at(self.ybus.data, self.y_slot[sel].ravel(), d.ravel())
+        where = np.full(len(self.tap_rows), -1, dtype=np.int64)
+        where[sel] = np.arange(len(sel))
+        e = np.flatnonzero(where[self.e_tap] >= 0)
+        j = where[self.e_tap[e]]
+        d_end = np.where(self.e_from[e, None], d[j, :2], d[j, 2:])
+        np.add.at(self.y_ends.data, self.e_slot[e].ravel(), d_end.ravel())
+        self.tap_cur[sel] = new
+        self.tap_pos = tap_pos.copy()
+        return True
 
     def _jacobian_pattern(self, n: int) -> None:
         """Index maps from dS/dθ, dS/d|V| entries to the CSC data of J (pandapower's layout)."""
-        coo = self.ybus.tocoo()
-        self.y_r, self.y_c, self.y_v = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+        y = self.ybus                                   # canonical CSR; y_v is its data, patched by set_taps
+        self.y_r = np.repeat(np.arange(n, dtype=np.int64), np.diff(y.indptr))
+        self.y_c, self.y_v = y.indices.astype(np.int64), y.data
         er = np.r_[self.y_r, np.arange(n)]              # Ybus entries, then the extra diagonal terms
         ec = np.r_[self.y_c, np.arange(n)]
         n_pvpq = len(self.pvpq)

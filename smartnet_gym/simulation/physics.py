@@ -1,10 +1,12 @@
 """The physical layer: apply realised load/RES and activations to the grid, report the state.
 
 ``ac`` solves each step by a warm-started Newton–Raphson on the internal case of the last full
-pandapower run (:class:`~smartnet_gym.grid.fast_ac.FastAC`, no pandas); a full ``runpp`` on the
-net (values written in place) stays the source of truth at episode start, after a tap move, and
-when the fast path does not converge (counted in ``fast_fallbacks``). With ``fast_ac=False`` every
-step runs pandapower (``recycle`` after the first run). A pandapower run that does not converge is
+pandapower run (:class:`~smartnet_gym.grid.fast_ac.FastAC`, no pandas); an OLTC tap move patches
+that case's admittances (:class:`~smartnet_gym.grid.fast_ac.TapTable`). A full ``runpp`` on the
+net (values written in place) stays the source of truth at episode start, after a tap move the
+cached case cannot take, and when the fast path does not converge (counted in ``fast_fallbacks``).
+With ``fast_ac=False`` every step runs pandapower (``recycle`` after the first run; none after a
+tap move). A pandapower run that does not converge is
 retried from a flat start and, failing that, the step falls back to the linear model and is
 counted. ``linear`` evaluates the linear models around the last AC point.
 Both return the state in :class:`BaseState` form (one period), so that violations and
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smartnet_gym.grid.fast_ac import FastAC
+from smartnet_gym.grid.fast_ac import FastAC, TapTable
 from smartnet_gym.grid.linear import BaseState
 from smartnet_gym.grid.linearize import LinearizationPoint, base_state, bus_injections, point_from_net, run_ac
 from smartnet_gym.grid.system import TDSystem
@@ -173,7 +175,9 @@ class PhysicalLayer:
         self.load_rows = net.load.index.get_indexer(system.load_idx)
         self.sgen_rows = net.sgen.index.get_indexer(system.sgen_idx)
         self.flex_rows = net.sgen.index.get_indexer(system.units.flex_sgen)
-        self._fresh = False          # True: the next AC step needs a full runpp (taps moved, failure)
+        self._fresh = False          # True: the next AC step needs a full runpp (failure, untabled tap move)
+        self._taps_moved = False     # taps moved since the last runpp: its cached branch data is stale
+        self._case_taps = net.trafo["tap_pos"].to_numpy(float, copy=True)   # taps of the last runpp
         self.failures = 0
         self.fast_fallbacks = 0
         self.use_fast = fast_ac and mode == "ac"
@@ -182,15 +186,19 @@ class PhysicalLayer:
         self.base_taps = net.trafo.tap_pos.to_numpy(copy=True)   # episodes start from the built taps
         self._points: dict[int, LinearizationPoint] = {}
         run_ac(net)
+        # tap positions' admittances, built once: the trafo data never changes, only tap_pos
+        self.taps = TapTable(net) if self.use_fast and oltc is not None else None
         self._from_runpp()
 
     def _from_runpp(self) -> None:
         """Read the point and voltages of the last full runpp and cache its internal case for the fast path."""
         self.point = point_from_net(self.net, self.system.linear)
         self.vm = self.net.res_bus["vm_pu"].to_numpy()
+        self._taps_moved = False
         if self.use_fast:
             try:
-                self.fast = FastAC(self.net, self.system.linear, self.load_rows, self.sgen_rows, self.flex_rows)
+                self.fast = FastAC(self.net, self.system.linear, self.load_rows, self.sgen_rows, self.flex_rows,
+                                   self.taps, self._case_taps)
             except ValueError as e:   # a net the fast path does not model: plain pandapower from here on
                 warnings.warn(f"fast AC path off, every AC step runs pandapower: {e}", stacklevel=2)
                 self.use_fast, self.fast = False, None
@@ -221,6 +229,7 @@ class PhysicalLayer:
                 break
         self._fresh = False
         self._from_runpp()
+        self._carry_taps()        # the settling may stop on a move its last run did not see
 
     def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
         net = self.net
@@ -244,27 +253,47 @@ class PhysicalLayer:
             res = self.fast.solve(load_p, load_q, sgen_p, unit_p)
             if res is not None:
                 self.point, self.vm = res
-                self._fresh = self.oltc is not None and self.oltc.act(self.vm)
+                self._move_taps()
                 return PhysicalState(point_state(self.point), True, "ac")
             self.fast_fallbacks += 1
         self._write(load_p, load_q, sgen_p, unit_p)
-        ok = self._try(recycle=None if self._fresh else RECYCLE) or self._try(init="flat")
+        stale = self._fresh or self._taps_moved
+        ok = self._try(recycle=None if stale else RECYCLE) or self._try(init="flat")
         if not ok:
             self.failures += 1
             self._fresh = True
             p, q = self.inj.injections(load_p, load_q, sgen_p, unit_p)
             return PhysicalState(base_state(self.system.linear, self.point, p, q), False, "linear")
         self._from_runpp()
-        # taps move after the step (seen by the next clearing); a move needs a full power flow
-        self._fresh = self.oltc is not None and self.oltc.act(self.vm)
+        self._fresh = False
+        self._move_taps()
         return PhysicalState(point_state(self.point), True, "ac")
+
+    def _move_taps(self) -> None:
+        """Let the OLTCs act on this step's voltages (the next step sees the move) and carry a move into the fast case.
+
+        A move the cached case cannot take (no fast path, untabled trafo or position) makes the
+        next AC step a full ``runpp``.
+        """
+        if self.oltc is not None and self.oltc.act(self.vm):
+            self._carry_taps()
+
+    def _carry_taps(self) -> None:
+        """Bring tap moves since the last runpp into the fast case; one it cannot take makes the next AC step a full runpp."""
+        taps = self.net.trafo["tap_pos"].to_numpy(float)
+        self._taps_moved = not np.array_equal(taps, self._case_taps, equal_nan=True)
+        carried = self.fast.set_taps(taps) if self.fast is not None else not self._taps_moved
+        if not carried:
+            self._fresh = True
 
     def _try(self, **kwargs) -> bool:
         from pandapower.powerflow import LoadflowNotConverged
 
         kw = {k: v for k, v in kwargs.items() if v is not None}
+        taps = self.net.trafo["tap_pos"].to_numpy(float, copy=True)
         try:
             run_ac(self.net, **kw)
+            self._case_taps = taps
             return True
         except (LoadflowNotConverged, ValueError, IndexError, np.linalg.LinAlgError):
             return False

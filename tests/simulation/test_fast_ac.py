@@ -7,12 +7,14 @@ import copy
 import numpy as np
 import pandapower as pp
 import pytest
+import scipy.sparse as sp
 
 from smartnet_gym.config import load_scenario
 from smartnet_gym.grid.build import build_system
 from smartnet_gym.grid.linearize import point_from_net
 from smartnet_gym.grid.system import TDSystem
-from smartnet_gym.simulation.physics import Oltc, PhysicalLayer
+from smartnet_gym.simulation import physics
+from smartnet_gym.simulation.physics import PhysicalLayer
 
 V_TOL = 1e-6      # pu
 FLOW_TOL = 1e-4   # MW / Mvar
@@ -35,9 +37,11 @@ def _draw(phys: PhysicalLayer, rng: np.random.Generator, scale: float = 1.0) -> 
     return lp, lq, sg, up
 
 
-def _reference(phys: PhysicalLayer, values: tuple[np.ndarray, ...]):
-    """Plain runpp (no recycle) on a copy of the net with the values written."""
+def _reference(phys: PhysicalLayer, values: tuple[np.ndarray, ...], taps: np.ndarray | None = None):
+    """Plain runpp (no recycle) on a copy of the net with the values (and tap positions) written."""
     ref = copy.deepcopy(phys.net)
+    if taps is not None:
+        ref.trafo["tap_pos"] = taps
     lp, lq, sg, up = values
     ref.load.loc[ref.load.index[phys.load_rows], "p_mw"] = lp
     ref.load.loc[ref.load.index[phys.load_rows], "q_mvar"] = lq
@@ -47,9 +51,9 @@ def _reference(phys: PhysicalLayer, values: tuple[np.ndarray, ...]):
     return ref, point_from_net(ref, phys.system.linear)
 
 
-def _assert_agrees(phys: PhysicalLayer, values: tuple[np.ndarray, ...]) -> None:
-    """The layer's last AC state equals plain runpp: voltages, flows, injections, sensitivities."""
-    ref, pr = _reference(phys, values)
+def _assert_agrees(phys: PhysicalLayer, values: tuple[np.ndarray, ...], taps: np.ndarray | None = None):
+    """The layer's last AC state equals plain runpp: voltages, flows, injections, sensitivities; returns the reference net."""
+    ref, pr = _reference(phys, values, taps)
     pt = phys.point
     np.testing.assert_allclose(phys.vm, ref.res_bus["vm_pu"].to_numpy(), rtol=0, atol=V_TOL, equal_nan=True)
     np.testing.assert_allclose(pt.t_flow_mw, pr.t_flow_mw, rtol=0, atol=FLOW_TOL)
@@ -62,6 +66,46 @@ def _assert_agrees(phys: PhysicalLayer, values: tuple[np.ndarray, ...]) -> None:
     scale = max(np.abs(pr.root_dw_dp).max(initial=0.0), np.abs(pr.root_dw_dq).max(initial=0.0), 1e-12)
     np.testing.assert_allclose(pt.root_dw_dp, pr.root_dw_dp, rtol=0, atol=1e-6 * scale)
     np.testing.assert_allclose(pt.root_dw_dq, pr.root_dw_dq, rtol=0, atol=1e-6 * scale)
+    return ref
+
+
+class _ForcedTaps:
+    """Stands in for the OLTCs: each act() writes the next scheduled tap column (net.trafo order) and reports a move."""
+
+    def __init__(self, net, schedule: list[np.ndarray]):
+        self.net, self.schedule = net, list(schedule)
+
+    def act(self, vm_pu: np.ndarray) -> bool:
+        if not self.schedule:
+            return False
+        self.net.trafo["tap_pos"] = self.schedule.pop(0)
+        return True
+
+
+def _schedule(net, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``n`` tap columns, each moving alternate trafos up and the others down by 1–3 steps within their range."""
+    tr = net.trafo
+    taps = tr["tap_pos"].to_numpy(float)
+    lo, hi = tr["tap_min"].to_numpy(float), tr["tap_max"].to_numpy(float)
+    out = []
+    for i in range(n):
+        up = np.arange(len(taps)) % 2 == i % 2
+        taps = np.clip(taps + rng.integers(1, 4, len(taps)) * np.where(up, 1, -1), lo, hi)
+        out.append(taps)
+    return out
+
+
+def _count_runpp(monkeypatch) -> list[dict]:
+    """Keyword arguments of every pandapower run of the physical layer from here on."""
+    calls: list[dict] = []
+    real = physics.run_ac
+
+    def counted(net, **kwargs):
+        calls.append(kwargs)
+        real(net, **kwargs)
+
+    monkeypatch.setattr(physics, "run_ac", counted)
+    return calls
 
 
 @pytest.mark.parametrize("preset", ["toy", "spain-like"])
@@ -92,22 +136,68 @@ def test_plain_pandapower_flag_gives_the_same_states(toy_system):
             np.testing.assert_allclose(x, y, rtol=0, atol=2 * V_TOL)
 
 
-def test_tap_move_rebuilds_the_cached_case(toy_system):
+@pytest.mark.parametrize("case", ["toy", "toy-lv-tap", "spain-like"])
+def test_tap_moves_stay_on_the_fast_path_and_equal_runpp(case, toy_system, spain_system, monkeypatch):
+    system = copy.deepcopy(spain_system if case == "spain-like" else toy_system)
+    net = system.net
+    if case == "toy-lv-tap":          # pandapower adapts the lv side's impedance base too
+        net.trafo["tap_side"] = np.array(["hv", "lv"] * len(net.trafo))[: len(net.trafo)]
+    rng = np.random.default_rng(13)
+    schedule = _schedule(net, 3, rng)
+    phys = PhysicalLayer(system, "ac", _ForcedTaps(net, schedule))
+    cached = phys.fast
+    calls = _count_runpp(monkeypatch)
+    phys.run(*_draw(phys, rng))                       # then the first tap move
+    for taps in schedule:                             # each step runs on the last move's taps
+        y_step = phys.fast.ybus.copy()                # the step's admittances (the next move patches them)
+        values = _draw(phys, rng)
+        st = phys.run(*values)
+        assert st.mode == "ac" and st.converged
+        ref = _assert_agrees(phys, values, taps)
+        y_ref = sp.csr_matrix(ref._ppc["internal"]["Ybus"])
+        assert abs(y_step - y_ref).max() < 1e-9 * abs(y_ref).max()
+    assert calls == [], "a tap move ran a full pandapower power flow"
+    assert phys.fast is cached and phys.fast_fallbacks == 0 and phys.failures == 0
+
+
+def test_episode_start_carries_the_last_settling_move_into_the_fast_case(toy_system, monkeypatch):
     system = copy.deepcopy(toy_system)
-    # a far set-point makes the OLTCs move after the first step
-    phys = PhysicalLayer(system, "ac", Oltc(system, mv_setpoint_pu=0.96, ehv_setpoint_pu=1.0))
-    rng = np.random.default_rng(11)
-    stale = phys.fast
-    phys.run(*_draw(phys, rng))
-    assert not np.array_equal(system.net.trafo["tap_pos"].to_numpy(), phys.base_taps), "no tap moved"
-    phys.oltc = None                  # keep the new taps from here on
-    phys.run(*_draw(phys, rng))       # full runpp, rebuilds the fast path on the new taps
-    rebuilt = phys.fast
-    assert rebuilt is not stale
+    rng = np.random.default_rng(19)
+    schedule = _schedule(system.net, 6, rng)          # the OLTCs hunt through all 6 settling rounds
+    phys = PhysicalLayer(system, "ac", _ForcedTaps(system.net, schedule))
+    lp, lq, sg, _ = _draw(phys, rng)
+    phys.relinearize(lp, lq, sg)                      # the last round's move is not in its runpp
+    calls = _count_runpp(monkeypatch)
     values = _draw(phys, rng)
-    phys.run(*values)                 # fast path on the rebuilt case
-    assert phys.fast is rebuilt and phys.fast_fallbacks == 0
-    _assert_agrees(phys, values)
+    phys.run(*values)
+    assert calls == [] and phys.fast_fallbacks == 0
+    _assert_agrees(phys, values, schedule[-1])
+
+
+def test_untabled_tap_move_runs_a_full_runpp(toy_system, monkeypatch):
+    system = copy.deepcopy(toy_system)
+    taps = system.net.trafo["tap_pos"].to_numpy(float) + 0.5          # between tap positions
+    phys = PhysicalLayer(system, "ac", _ForcedTaps(system.net, [taps]))
+    stale = phys.fast
+    calls = _count_runpp(monkeypatch)
+    rng = np.random.default_rng(11)
+    phys.run(*_draw(phys, rng))
+    values = _draw(phys, rng)
+    phys.run(*values)
+    assert calls == [{}] and phys.fast is not stale    # one runpp, no recycle, cache rebuilt
+    _assert_agrees(phys, values, taps)
+
+
+def test_fallback_after_a_fast_tap_move_does_not_recycle_stale_taps(toy_system):
+    system = copy.deepcopy(toy_system)
+    rng = np.random.default_rng(17)
+    taps = _schedule(system.net, 1, rng)[0]
+    phys = PhysicalLayer(system, "ac", _ForcedTaps(system.net, [taps]))
+    phys.run(*_draw(phys, rng))                       # fast step, taps move in the cached case only
+    phys.fast.max_it = 0                              # the next fast solve fails: pandapower runs
+    values = _draw(phys, rng)
+    assert phys.run(*values).converged and phys.fast_fallbacks == 1
+    _assert_agrees(phys, values, taps)
 
 
 def test_non_convergence_falls_back_to_runpp_and_is_counted(toy_system):
