@@ -53,6 +53,16 @@ def test_non_pivotal_provider_cannot_raise_the_price():
     assert reward == 0.0 and info["provider_activated_mwh"] == 0.0
 
 
+@pytest.mark.parametrize("n, step, markup", [(4, 0.0, 0.0), (4, 5.0, 9.99), (1, 5.0, 950.0)])
+def test_best_response_policy_cost_when_not_pivotal_undercut_with_dearer_rivals(n, step, markup):
+    from train.competition import best_response_act
+
+    env = gym.make("smartnet/Bidding-v0", **KW, competitors=n, local_market={"cost_step_eur_per_mwh": step})
+    obs, _ = env.reset(seed=0, options={"start_step": NOON})
+    _, _, _, _, info = env.step(best_response_act(env, obs))
+    assert info["markup_eur_per_mwh"] == pytest.approx(markup, abs=1e-4)
+
+
 def test_truthful_bid_earns_nothing_and_episode_is_deterministic():
     _, reward, _, _, info = _step(1, -1.0)
     assert reward == 0.0 and info["markup_eur_per_mwh"] == 0.0 and info["local_lerner"] == pytest.approx(0.0)
@@ -109,18 +119,17 @@ def test_competition_experiment_smoke(tmp_path, capsys):
     out = tmp_path / "out"
     rest = ["--config", str(_tiny_config(tmp_path)), "--timesteps", "16", "--episodes", "1",
             "--runs-dir", str(tmp_path / "runs")]
-    args = ["--out", str(out), "--competitors", "1,4", *rest]
+    args = ["--out", str(out), "--competitors", "1", *rest]
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["markup_vs_n.csv", "markup_vs_n.png", "run.json", "steps.csv"]
     s = pd.read_csv(out / "markup_vs_n.csv").set_index(["n_competitors", "policy"])
-    assert set(s.index) == {(n, p) for n in (1, 4) for p in ("ppo", "best_response", "truthful")}
-    # the grid-search best response equals the analytic one: the cap when pivotal (n = 1), the cost when not
+    assert set(s.index) == {(1, p) for p in ("ppo", "best_response", "truthful")}
+    # the grid-search best response equals the analytic one for a pivotal provider: the cap
     assert s.loc[(1, "best_response"), "markup_eur_per_mwh_mean"] == pytest.approx(950.0)
     assert s.loc[(1, "best_response"), "analytic_markup_eur_per_mwh_mean"] == pytest.approx(950.0)
-    assert s.loc[(4, "best_response"), "markup_eur_per_mwh_mean"] == pytest.approx(0.0)
     assert s.loc[(1, "truthful"), "local_price_eur_per_mwh_mean"] == pytest.approx(50.0)
     assert s.loc[(1, "best_response"), "profit_share_of_best_response"] == pytest.approx(1.0)
-    assert (tmp_path / "runs" / "tiny_n4" / "model.zip").is_file()
+    assert (tmp_path / "runs" / "tiny_n1" / "model.zip").is_file()
     assert main(args) == 2 and "not empty" in capsys.readouterr().out      # --out is not overwritten
     assert main(["--out", str(out), "--competitors", "9", "--force", *rest]) == 2
     assert "--competitors: each n must be in 1..5" in capsys.readouterr().out
