@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import inspect
 import json
 import math
 import os
@@ -614,42 +613,27 @@ ENV_CASES = {"quick": (("smartnet/Bidding-v0", "linear"),),   # for env_steps(qu
 
 
 def env_steps(scenario: str = "spain-like", quick: bool = False) -> tuple[dict, str]:
-    """Single-process env steps/s measured by ``benchmarks/env_step.py`` (another engineer's
-    script), or ({}, reason) when it is missing or has no usable function.
-
-    Uses its ``measure_env_steps`` if it has one, else its ``single_process(env_id, kwargs,
-    steps, seed)`` on the cases of :data:`ENV_CASES` (quick: 8 timed steps, full: 32).
+    """Single-process env steps and their split, measured by ``single_process`` of
+    ``benchmarks/env_step.py``: ``({env_id: {physics: {steps_per_s, clearing_ms, …}}}, note)``,
+    or ``({}, reason)`` when the script is missing or fails (quick: 8 timed steps, full: 32).
     """
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "env_step.py"
     if not path.is_file():
         return {}, "benchmarks/env_step.py not found: env_steps_per_s left empty"
     spec = importlib.util.spec_from_file_location("_smartnet_env_step_bench", path)
     mod = importlib.util.module_from_spec(spec)
+    steps = 8 if quick else 32
+    res: dict[str, dict[str, dict[str, float]]] = {}
     try:
         spec.loader.exec_module(mod)
-    except Exception as e:  # noqa: BLE001 - someone else's script: report, never crash the benchmark
-        return {}, f"benchmarks/env_step.py could not be imported ({type(e).__name__}: {e})"
-    try:
-        fn = getattr(mod, "measure_env_steps", None)
-        if callable(fn):
-            kwargs = {"quick": quick} if "quick" in inspect.signature(fn).parameters else {}
-            res = fn(**kwargs)
-            return (dict(res) if isinstance(res, dict) else {"steps_per_s": float(res)}), \
-                "from measure_env_steps() of benchmarks/env_step.py"
-        fn = getattr(mod, "single_process", None)
-        if not callable(fn) or list(inspect.signature(fn).parameters)[:4] != ["env_id", "kwargs", "steps", "seed"]:
-            return {}, ("benchmarks/env_step.py has neither measure_env_steps() nor single_process(env_id, kwargs, "
-                        "steps, seed): env_steps_per_s left empty")
-        steps = 8 if quick else 32
-        res = {}
         for env_id, physics in ENV_CASES["quick" if quick else "full"]:
             kw = {"scenario": scenario, "physics": physics, "episode_steps": 96, "start_period": 44}
-            r = fn(env_id, kw, steps, 0)
-            res[f"{env_id.split('/')[-1]} {physics}"] = {k: round(float(v), 3) for k, v in r.items()}
-    except Exception as e:  # noqa: BLE001
+            r = mod.single_process(env_id, kw, steps, 0)
+            res.setdefault(env_id, {})[physics] = {k: round(float(v), 3) for k, v in r.items()}
+    except Exception as e:  # noqa: BLE001 - a failed env measurement is reported, never crashes the benchmark
         return {}, f"benchmarks/env_step.py failed ({type(e).__name__}: {e})"
     return res, (f"single_process() of benchmarks/env_step.py, {steps} timed steps after 1 warm-up step, "
-                 "random actions, 1 process, episodes start at 11:00")
+                 "random actions, 1 process, resets excluded, episodes start at 11:00")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -772,7 +756,8 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
         "scaling": {"bids": bid_scaling(clear), "areas": areas},
         "profile_fast_ms": profile,
         "machine": machine,
-        "env_steps_per_s": env,
+        "env_steps_per_s": {eid: {ph: d["steps_per_s"] for ph, d in per.items()} for eid, per in env.items()},
+        "env_step_split_ms": env,
         "skipped": clear["skipped"],
         "notes": notes,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -929,21 +914,22 @@ def format_scaling(rep: dict) -> str:
 
 
 def format_env(env: dict) -> list[str]:
+    """Table: env steps/s and the split of a step (``env_step_split_ms`` of the report)."""
     if not env:
         return ["env steps/s: - (see notes)"]
-    if not all(isinstance(v, dict) for v in env.values()):
-        return ["env steps/s: " + json.dumps(env)]
     lines = ["Env steps (single process, benchmarks/env_step.py)",
-             f"{'env':22s} {'steps/s':>8s} {'clear ms':>9s} {'phys ms':>8s} {'yard ms':>8s} {'rest ms':>8s}"]
-    for name, r in env.items():
-        lines.append(f"{name:22s} {r.get('steps_per_s', float('nan')):8.1f} {r.get('clearing_ms', 0):9.1f} "
-                     f"{r.get('physics_ms', 0):8.1f} {r.get('yardstick_ms', 0):8.1f} {r.get('rest_ms', 0):8.1f}")
+             f"{'env':22s} {'physics':7s} {'steps/s':>8s} {'clear ms':>9s} {'phys ms':>8s} {'yard ms':>8s} "
+             f"{'rest ms':>8s}"]
+    for env_id, per in env.items():
+        for physics, r in per.items():
+            lines.append(f"{env_id.split('/')[-1]:22s} {physics:7s} {r.get('steps_per_s', float('nan')):8.1f} "
+                         f"{r.get('clearing_ms', 0):9.1f} {r.get('physics_ms', 0):8.1f} "
+                         f"{r.get('yardstick_ms', 0):8.1f} {r.get('rest_ms', 0):8.1f}")
     return lines
 
 
 def format_report(rep: dict) -> str:
-    env = rep["env_steps_per_s"]
-    tail = [""] + format_env(env) + ["", "notes:"]
+    tail = [""] + format_env(rep.get("env_step_split_ms", {})) + ["", "notes:"]
     tail += [f"  {s}" for s in rep["notes"]]
     tail.append(f"total {rep['seconds']:.0f} s")
     return "\n".join([format_clearing(rep), "", format_scaling(rep)] + tail)

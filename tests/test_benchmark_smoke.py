@@ -11,6 +11,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from smartnet_gym.benchmark import add_benchmark_parser, cmd_benchmark, loglog_slope, scale_book
 from smartnet_gym.market.bids import BidBook
@@ -59,7 +60,7 @@ def test_benchmark_tiny_report(tmp_path, capsys):
     assert set(bids) >= set(rep["clear_ms"]) | {"all"}
     assert all(math.isfinite(v) for v in bids.values())   # slopes may be ~0 or negative on a toy
     assert rep["machine"]["cpu_count"] >= 1 and rep["machine"]["python"]
-    assert rep["env_steps_per_s"] == {}
+    assert rep["env_steps_per_s"] == {} and rep["env_step_split_ms"] == {}
 
 
 def test_scale_book_exact_sizes_and_steps(toy_system):
@@ -86,3 +87,15 @@ def test_scale_book_exact_sizes_and_steps(toy_system):
 def test_loglog_slope():
     assert math.isclose(loglog_slope([10, 100, 1000], [1, 10, 100]), 1.0)
     assert loglog_slope([10], [1]) is None
+
+
+def test_env_steps_report_shape():
+    """env_steps gives {env_id: {physics: split}}; the report's env_steps_per_s is {env_id: {physics: x}}."""
+    from smartnet_gym.benchmark import env_steps
+
+    res, note = env_steps("toy", quick=True)
+    assert set(res) == {"smartnet/Bidding-v0"}, note
+    split = res["smartnet/Bidding-v0"]["linear"]
+    assert split["steps_per_s"] > 0 and split["clearing_ms"] > 0
+    assert split["rest_ms"] == pytest.approx(1e3 / split["steps_per_s"] - split["clearing_ms"]
+                                             - split.get("physics_ms", 0.0), abs=0.01)
