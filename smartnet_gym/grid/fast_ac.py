@@ -261,6 +261,21 @@ class FastAC:
         ef, et = f[self.e_tap], t[self.e_tap]
         self.e_slot = np.column_stack([_slots(self.y_ends, hit, ef), _slots(self.y_ends, hit, et)])
 
+    def snapshot(self) -> tuple:
+        """The state solves change (admittances, taps, voltages, Jacobian factors), for :meth:`restore`."""
+        cur = self.tap_cur.copy() if len(self.tap_rows) else None
+        return (self.ybus.data.copy(), self.y_ends.data.copy(), cur, self.tap_pos.copy(), self.v.copy(), self.lu)
+
+    def restore(self, state: tuple) -> None:
+        """Back to a :meth:`snapshot`, in place: what runs next does not depend on what ran in between
+        (tap patches add differences, and Newton starts from the last solution)."""
+        ybus, ends, cur, tap_pos, v, lu = state
+        self.ybus.data[:] = ybus          # in place: the Jacobian maps hold this array
+        self.y_ends.data[:] = ends
+        if cur is not None:
+            self.tap_cur = cur.copy()
+        self.tap_pos, self.v, self.lu = tap_pos.copy(), v.copy(), lu
+
     def set_taps(self, tap_pos: np.ndarray) -> bool:
         """Move the cached case to these trafo tap positions (net.trafo order) by patching Ybus and the branch ends.
 

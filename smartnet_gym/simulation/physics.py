@@ -180,7 +180,7 @@ class PhysicalLayer:
         self._case_taps = net.trafo["tap_pos"].to_numpy(float, copy=True)   # taps of the last runpp
         self.failures = 0
         self.fast_fallbacks = 0
-        self.use_fast = fast_ac and mode == "ac"
+        self.use_fast = fast_ac      # linear physics too: its episode starts (relinearize) run on it
         self.fast: FastAC | None = None
         self.oltc = oltc
         self.base_taps = net.trafo.tap_pos.to_numpy(copy=True)   # episodes start from the built taps
@@ -189,6 +189,8 @@ class PhysicalLayer:
         # tap positions' admittances, built once: the trafo data never changes, only tap_pos
         self.taps = TapTable(net) if self.use_fast and oltc is not None else None
         self._from_runpp()
+        # every episode starts from this case: a fast episode start must not depend on the history
+        self._start = (self.fast, self.fast.snapshot()) if self.fast is not None else None
 
     def _from_runpp(self) -> None:
         """Read the point and voltages of the last full runpp and cache its internal case for the fast path."""
@@ -207,7 +209,8 @@ class PhysicalLayer:
         """Take a new linearisation point: AC at these values without activations (episode start).
 
         With linear physics the point of a given ``key`` (the start step) is computed once per
-        process and reused: the AC power flow with tap settling is most of an episode reset.
+        process and reused. The AC power flow with tap settling runs on the fast path when it is
+        up (milliseconds), else with pandapower (0.1–0.3 s on the default preset).
         """
         if self.mode == "linear" and key is not None and key in self._points:
             self.point = self._points[key]
@@ -220,6 +223,9 @@ class PhysicalLayer:
 
     def _ac_point(self, load_p, load_q, sgen_p) -> None:
         self.net.trafo["tap_pos"] = self.base_taps.copy()
+        if self._fast_settle(load_p, load_q, sgen_p):
+            return
+        self.net.trafo["tap_pos"] = self.base_taps.copy()     # a failed fast settling may have moved them
         self._fresh = True
         self._write(load_p, load_q, sgen_p, np.zeros(len(self.flex_rows)))
         for _ in range(6):   # let the OLTCs settle at the episode's first operating point
@@ -230,6 +236,28 @@ class PhysicalLayer:
         self._fresh = False
         self._from_runpp()
         self._carry_taps()        # the settling may stop on a move its last run did not see
+
+    def _fast_settle(self, load_p, load_q, sgen_p) -> bool:
+        """The episode start on the fast path: built taps, then up to 6 OLTC settling rounds, as
+        with ``runpp`` below but in milliseconds; False (nothing changed that matters) → ``runpp``."""
+        if not self.use_fast or self._fresh or self._start is None:
+            return False
+        self.fast, state = self._start
+        self.fast.restore(state)
+        self._carry_taps()
+        zeros = np.zeros(len(self.flex_rows))
+        for _ in range(6):
+            if self._fresh:
+                return False
+            res = self.fast.solve(load_p, load_q, sgen_p, zeros)
+            if res is None:
+                self._fresh = True
+                return False
+            self.point, self.vm = res
+            if self.oltc is None or not self.oltc.act(self.vm):
+                break
+            self._carry_taps()
+        return not self._fresh
 
     def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
         net = self.net

@@ -229,3 +229,33 @@ def test_unsupported_net_runs_plain_pandapower_with_a_warning(toy_system):
     values = _draw(phys, np.random.default_rng(4))
     assert phys.run(*values).mode == "ac"
     _assert_agrees(phys, values)
+
+
+@pytest.mark.parametrize("preset", ["toy", "spain-like"])
+def test_episode_start_on_the_fast_path_equals_runpp(preset, toy_system, spain_system, monkeypatch):
+    """relinearize (built taps, OLTC settling) on the fast path: no runpp, same taps and point as plain pandapower."""
+    base = toy_system if preset == "toy" else spain_system
+    g = load_scenario(preset).grid
+    systems = [copy.deepcopy(base), copy.deepcopy(base)]
+    fast, plain = (PhysicalLayer(s, "ac", physics.Oltc(s, g.mv_oltc_setpoint_pu, g.ehv_oltc_setpoint_pu), fast_ac=f)
+                   for s, f in zip(systems, (True, False), strict=True))
+    rng = np.random.default_rng(23)
+    moved = 0
+    for scale in (0.3, 1.8, 0.5):                     # light and heavy load: the OLTCs have to act
+        fast.run(*_draw(fast, rng))                   # leave the start: warm start and taps differ
+        lp, lq, sg, _ = _draw(fast, rng, scale=scale)
+        calls = _count_runpp(monkeypatch)
+        fast.relinearize(lp, lq, sg)
+        assert calls == [], "the episode start ran pandapower"
+        monkeypatch.undo()
+        plain.relinearize(lp, lq, sg)
+        taps = [s.net.trafo["tap_pos"].to_numpy(float) for s in systems]
+        np.testing.assert_array_equal(taps[0], taps[1])
+        moved += int(not np.array_equal(taps[0], fast.base_taps))
+        np.testing.assert_allclose(fast.vm, plain.vm, rtol=0, atol=V_TOL, equal_nan=True)
+        np.testing.assert_allclose(fast.point.t_flow_mw, plain.point.t_flow_mw, rtol=0, atol=FLOW_TOL)
+        for a, b in zip(fast.point.d_w_pu2, plain.point.d_w_pu2, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=2 * V_TOL)
+    assert fast.fast_fallbacks == 0 and fast.failures == 0
+    if preset == "spain-like":
+        assert moved > 0, "the OLTCs never settled away from the built taps: the test would not see settling"
