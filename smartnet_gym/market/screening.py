@@ -101,6 +101,7 @@ class ScreenedBackend:
         self.rounds = 0                               # rounds of the last solve (diagnostics)
 
     def _finite(self, v: np.ndarray) -> np.ndarray:
+        """±inf as HiGHS's infinity."""
         return np.where(np.isfinite(v), v, np.where(v > 0, self.inf, -self.inf))
 
     def _bid_rows(self, k: np.ndarray) -> sp.csr_matrix:
@@ -112,6 +113,7 @@ class ScreenedBackend:
 
     def _add_rows(self, k: np.ndarray, c: np.ndarray, lb: np.ndarray, ub: np.ndarray,
                   lo: np.ndarray, hi: np.ndarray) -> None:
+        """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the HiGHS model."""
         h = self.h
         n0 = h.getNumCol()
         cols = self.slack_cols[k].reshape(-1)
