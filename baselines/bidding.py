@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from baselines.base import Baseline, ConstantBaseline, action_from_share, check_levels, unwrapped
+from smartnet_gym.envs.local_market import mapped_book_costs
 
 
 def truthful_action(n_slots: int, bid_quantity: bool) -> np.ndarray:
@@ -70,7 +71,7 @@ class MarkupBaseline(Baseline):
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self._action is None:   # true costs are constant per bid row; read once after reset
-            cost = self.unwrapped.loop.truthful_book.true_cost_eur_per_mwh
+            cost = mapped_book_costs(self.unwrapped.core, self.unwrapped.competition)
             self._action = markup_action(self.unwrapped.mapper, cost, self.markup_fraction, self.markup_eur_per_mwh)
         return self._action.copy()
 
@@ -141,8 +142,7 @@ class MultiAgentBaseline:
             if self.name == "truthful":
                 self._fixed[agent] = truthful_action(m.n_slots, m.bid_quantity)
             else:
-                cost = e.core.loop.truthful_book.true_cost_eur_per_mwh
-                self._fixed[agent] = markup_action(m, cost, *self.markup)
+                self._fixed[agent] = markup_action(m, mapped_book_costs(e.core, e.competition), *self.markup)
         return self._fixed[agent].copy()
 
     def predict(self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,

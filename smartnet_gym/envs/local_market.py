@@ -196,4 +196,13 @@ class LocalCompetition:
         return res, info, markups
 
 
-__all__ = ["ACCOUNT_KEYS", "INDICATOR_KEYS", "LocalCompetition", "as_local_market", "make_competition"]
+def mapped_book_costs(core: EpisodeCore, competition: LocalCompetition | None) -> np.ndarray:
+    """True cost [EUR/MWh] of each row of the book the agents' mappers index: the local market's
+    book with ``competitors``, else the loop's truthful book (what a fixed markup is added to)."""
+    if competition is not None:
+        return competition.current().inst.book.true_cost_eur_per_mwh
+    return core.loop.truthful_book.true_cost_eur_per_mwh
+
+
+__all__ = ["ACCOUNT_KEYS", "INDICATOR_KEYS", "LocalCompetition", "as_local_market", "make_competition",
+           "mapped_book_costs"]

@@ -151,3 +151,18 @@ def test_collusion_experiment_smoke(tmp_path, capsys):
     assert (out / "model.zip").is_file() and (out / "vecnormalize.pkl").is_file() and (out / "collusion.png").is_file()
     assert main(["--out", str(tmp_path / "x"), "--agents", "1"]) == 2
     assert "--agents: must be >= 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("step", [0.0, 5.0])
+def test_markup_baseline_adds_the_markup_to_the_local_providers_costs(step):
+    """With competitors the markup baseline prices provider 0's rows at its own cost × 1.2 (not the loop's book)."""
+    from baselines.bidding import MarkupBaseline
+
+    env = gym.make("smartnet/Bidding-v0", **KW, competitors=3, local_market={"cost_step_eur_per_mwh": step})
+    obs, _ = env.reset(seed=0, options={"start_step": NOON})
+    action = MarkupBaseline(env, markup_fraction=0.2).act(obs)
+    u = env.unwrapped
+    book = u.book(action)
+    cost = LocalMarketConfig(cost_step_eur_per_mwh=step).provider_costs()[0]
+    np.testing.assert_allclose(book.true_cost_eur_per_mwh[u.mapper.rows], cost)
+    np.testing.assert_allclose(book.price_eur_per_mwh[u.mapper.rows], 1.2 * cost, rtol=1e-5)
