@@ -77,6 +77,7 @@ TARGET_FAST_MS = 3.0          # fast path, one clearing at 1,000 bids
 TARGET_NAIVE_OVER_FAST = 20.0
 RATIO_BIDS = 1000
 TARGET_EXPONENT = 1.2         # "roughly linear": log-log slope at most this
+TARGET_ENV_STEPS_PER_S = {"linear": 1000.0, "ac": 150.0}   # one env step, one process
 
 
 # ---------------------------------------------------------------------------------------------
@@ -752,6 +753,7 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
             "naive_over_fast_met": {k: True if v >= TARGET_NAIVE_OVER_FAST else (None if nof_lb.get(k) else False)
                                     for k, v in nof.items()},
             "exponent_max": TARGET_EXPONENT,
+            "env_steps_per_s_min": TARGET_ENV_STEPS_PER_S,
         },
         "scaling": {"bids": bid_scaling(clear), "areas": areas},
         "profile_fast_ms": profile,
@@ -920,12 +922,18 @@ def format_env(env: dict) -> list[str]:
     lines = ["Env steps (single process, benchmarks/env_step.py)",
              f"{'env':22s} {'physics':7s} {'steps/s':>8s} {'clear ms':>9s} {'phys ms':>8s} {'yard ms':>8s} "
              f"{'rest ms':>8s}"]
+    verdicts = []
     for env_id, per in env.items():
         for physics, r in per.items():
-            lines.append(f"{env_id.split('/')[-1]:22s} {physics:7s} {r.get('steps_per_s', float('nan')):8.1f} "
+            x = r.get("steps_per_s", float("nan"))
+            lines.append(f"{env_id.split('/')[-1]:22s} {physics:7s} {x:8.1f} "
                          f"{r.get('clearing_ms', 0):9.1f} {r.get('physics_ms', 0):8.1f} "
                          f"{r.get('yardstick_ms', 0):8.1f} {r.get('rest_ms', 0):8.1f}")
-    return lines
+            goal = TARGET_ENV_STEPS_PER_S.get(physics)
+            if goal is not None:
+                verdicts.append(f"{env_id.split('/')[-1]} {physics} {x:.0f} {'ok' if x >= goal else 'MISSED'}")
+    targets = ", ".join(f"{v:g} ({k})" for k, v in TARGET_ENV_STEPS_PER_S.items())
+    return lines + [f"target env steps/s >= {targets}: " + ", ".join(verdicts)]
 
 
 def format_report(rep: dict) -> str:

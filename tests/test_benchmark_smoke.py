@@ -99,3 +99,11 @@ def test_env_steps_report_shape():
     assert split["steps_per_s"] > 0 and split["clearing_ms"] > 0
     assert split["rest_ms"] == pytest.approx(1e3 / split["steps_per_s"] - split["clearing_ms"]
                                              - split.get("physics_ms", 0.0), abs=0.01)
+
+
+def test_env_table_prints_the_targets():
+    from smartnet_gym.benchmark import format_env
+
+    text = "\n".join(format_env({"smartnet/Bidding-v0": {"linear": {"steps_per_s": 1200.0},
+                                                          "ac": {"steps_per_s": 100.0}}}))
+    assert "Bidding-v0 linear 1200 ok" in text and "Bidding-v0 ac 100 MISSED" in text
