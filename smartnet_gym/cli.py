@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
     c.add_argument("--lp", action="store_true", help="the LP variant (no quadratic term)")
     c.add_argument("--backend", choices=("highs", "highs-full", "cvxpy"), default=None,
-                   help="fast path (HiGHS) or the CVXPY+OSQP reference")
+                   help="highs: fast path (network limits screened); highs-full: HiGHS on the explicit "
+                        "program; cvxpy: the CVXPY+OSQP reference")
     c.add_argument("--json", action="store_true")
     c.add_argument("--export-lp", metavar="FILE", help="write the final stage's LP as MPS")
 
