@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from smartnet_gym.market.program import ProgramMatrices
-from smartnet_gym.market.solvers import HighsBackend, Solution, new_highs
+from smartnet_gym.market.solvers import HighsBackend, SentValues, Solution, new_highs
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -79,14 +79,13 @@ class ScreenedBackend:
         self.keep_up[sl.row[sl.data > 0]] = slack_col[sl.col[sl.data > 0]]
         self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
         self.h = h = new_highs()
-        self.inf = highspy.kHighsInf
         self._optimal = highspy.HighsModelStatus.kOptimal
         lp = highspy.HighsLp()
         a_keep = self.a_keep.tocsc()
         lp.num_col_, lp.num_row_ = len(self.bid_cols), len(keep_rows)
         lp.col_cost_ = m.cost[self.bid_cols]
-        lp.col_lower_ = self._finite(m.col_lb[self.bid_cols])
-        lp.col_upper_ = self._finite(m.col_ub[self.bid_cols])
+        lp.col_lower_ = m.col_lb[self.bid_cols]
+        lp.col_upper_ = m.col_ub[self.bid_cols]
         lp.row_lower_ = m.row_lo[keep_rows]
         lp.row_upper_ = m.row_hi[keep_rows]
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -96,13 +95,9 @@ class ScreenedBackend:
         h.passModel(lp)
         self._model_cols = self.bid_cols.copy()      # explicit column of each HiGHS column
         self._model_rows = keep_rows.astype(np.int64)    # explicit row of each HiGHS row
-        self._last: tuple[np.ndarray, ...] | None = None
+        self.sent = SentValues()
         self._fallback: HighsBackend | None = None
         self.rounds = 0                               # rounds of the last solve (diagnostics)
-
-    def _finite(self, v: np.ndarray) -> np.ndarray:
-        """±inf as HiGHS's infinity."""
-        return np.where(np.isfinite(v), v, np.where(v > 0, self.inf, -self.inf))
 
     def _bid_rows(self, k: np.ndarray) -> sp.csr_matrix:
         """Limit rows ``k`` as rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx``."""
@@ -117,7 +112,7 @@ class ScreenedBackend:
         h = self.h
         n0 = h.getNumCol()
         cols = self.slack_cols[k].reshape(-1)
-        h.addCols(len(cols), c[cols], self._finite(lb[cols]), self._finite(ub[cols]), 0,
+        h.addCols(len(cols), c[cols], lb[cols], ub[cols], 0,
                   np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self._model_cols = np.r_[self._model_cols, cols]
         rows = self._bid_rows(k)
@@ -129,29 +124,15 @@ class ScreenedBackend:
             index += list(rows.indices[lo_j:hi_j]) + list(slack_pos[j])
             value += list(rows.data[lo_j:hi_j]) + list(self.slack_sign[k[j]])
         r = self.lim[k]
-        h.addRows(len(k), self._finite(lo[r]), self._finite(hi[r]), len(index), np.asarray(starts, np.int32),
+        h.addRows(len(k), lo[r], hi[r], len(index), np.asarray(starts, np.int32),
                   np.asarray(index, np.int32), np.asarray(value, float))
         self._model_rows = np.r_[self._model_rows, r]
         self.active += list(k)
 
     def _update(self, c, lb, ub, lo, hi) -> None:
-        """Send the values of this solve (all of them after a model change, else only changes)."""
-        h = self.h
+        """Send this solve's values of the model's columns and rows (only what changed)."""
         cols, rows = self._model_cols, self._model_rows
-        new = (c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
-        last = self._last
-        self._last = new
-        if last is None or len(last[0]) != len(cols) or len(last[3]) != len(rows):
-            kc = np.arange(len(cols), dtype=np.int32)
-            kr = np.arange(len(rows), dtype=np.int32)
-        else:
-            kc = np.flatnonzero((new[0] != last[0]) | (new[1] != last[1]) | (new[2] != last[2])).astype(np.int32)
-            kr = np.flatnonzero((new[3] != last[3]) | (new[4] != last[4])).astype(np.int32)
-        if len(kc):
-            h.changeColsCost(len(kc), kc, new[0][kc])
-            h.changeColsBounds(len(kc), kc, self._finite(new[1][kc]), self._finite(new[2][kc]))
-        if len(kr):
-            h.changeRowsBounds(len(kr), kr, self._finite(new[3][kr]), self._finite(new[4][kr]))
+        self.sent.send(self.h, c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
 
     def _violated(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network state of the bid-space answer and the inactive limit rows it violates (worst first)."""
@@ -179,7 +160,7 @@ class ScreenedBackend:
             if not len(k):
                 break
             self._add_rows(k, c, lb, ub, lo, hi)
-            self._last = None
+            self.sent.forget()
             self._update(c, lb, ub, lo, hi)
         else:
             return self._explicit(c, lb, ub, lo, hi, t0)
@@ -232,7 +213,7 @@ class ScreenedBackend:
     def _explicit(self, c, lb, ub, lo, hi, t0: float) -> Solution:
         """A failed or endless screening: solve the explicit program instead (and start afresh)."""
         self.h.clearSolver()
-        self._last = None
+        self.sent.forget()
         if self._fallback is None:
             self._fallback = HighsBackend(self.m)
         sol = self._fallback.solve(c, lb, ub, lo, hi)

@@ -75,6 +75,43 @@ def new_highs():
     return h
 
 
+class SentValues:
+    """The costs and bounds HiGHS holds, so that a solve sends only the entries that changed.
+
+    (``highspy.kHighsInf`` is ``inf``: bounds go to HiGHS as they are.)
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[np.ndarray, ...]] = {}
+
+    def forget(self) -> None:
+        """After a model change or a failed solve: the next :meth:`send` sends everything."""
+        self._last.clear()
+
+    def _changed(self, key: str, *arrays: np.ndarray) -> np.ndarray:
+        """Indices where any of ``arrays`` differs from what was sent under ``key``."""
+        last = self._last.get(key)
+        self._last[key] = tuple(a.copy() for a in arrays)
+        if last is None:
+            return np.arange(len(arrays[0]), dtype=np.int32)
+        diff = np.zeros(len(arrays[0]), bool)
+        for a, b in zip(arrays, last, strict=True):
+            diff |= a != b
+        return np.flatnonzero(diff).astype(np.int32)
+
+    def send(self, h, c: np.ndarray, lb: np.ndarray, ub: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Column costs and bounds and row bounds of one solve into the HiGHS instance ``h``."""
+        k = self._changed("cost", c)
+        if len(k):
+            h.changeColsCost(len(k), k, c[k])
+        k = self._changed("cols", lb, ub)
+        if len(k):
+            h.changeColsBounds(len(k), k, lb[k], ub[k])
+        k = self._changed("rows", lo, hi)
+        if len(k):
+            h.changeRowsBounds(len(k), k, lo[k], hi[k])
+
+
 def _objective(m: ProgramMatrices, c: np.ndarray, z: np.ndarray) -> float:
     return float(c @ z + 0.5 * (m.quad * z * z).sum())
 
@@ -94,8 +131,8 @@ class HighsBackend:
         lp.num_col_ = m.n_col
         lp.num_row_ = m.n_row
         lp.col_cost_ = m.cost
-        lp.col_lower_ = np.where(np.isfinite(m.col_lb), m.col_lb, -highspy.kHighsInf)
-        lp.col_upper_ = np.where(np.isfinite(m.col_ub), m.col_ub, highspy.kHighsInf)
+        lp.col_lower_ = m.col_lb
+        lp.col_upper_ = m.col_ub
         lp.row_lower_ = m.row_lo
         lp.row_upper_ = m.row_hi
         a = m.a.tocsc()
@@ -114,46 +151,24 @@ class HighsBackend:
             model.hessian_.index_ = q.indices.astype(np.int32)
             model.hessian_.value_ = q.data
         h.passModel(model)
-        self.inf = highspy.kHighsInf
         self._optimal = highspy.HighsModelStatus.kOptimal
         self._fallback: CvxpyBackend | None = None
-        self._last: dict[str, tuple[np.ndarray, ...]] = {}
+        self.sent = SentValues()
 
     def write_mps(self, path: str) -> None:
         """Write the program currently loaded (with the last solve's values) as MPS."""
         self.h.writeModel(path)
 
-    def _changed(self, key: str, *arrays: np.ndarray) -> np.ndarray:
-        """Indices where any of ``arrays`` differs from the values HiGHS holds (only those are sent)."""
-        last = self._last.get(key)
-        self._last[key] = tuple(a.copy() for a in arrays)
-        if last is None:
-            return np.arange(len(arrays[0]), dtype=np.int32)
-        diff = np.zeros(len(arrays[0]), bool)
-        for a, b in zip(arrays, last, strict=True):
-            diff |= a != b
-        return np.flatnonzero(diff).astype(np.int32)
-
     def solve(self, c, lb, ub, lo, hi) -> Solution:
         h = self.h
         t0 = time.perf_counter()
-        k = self._changed("cost", c)
-        if len(k):
-            h.changeColsCost(len(k), k, c[k])
-        lb = np.where(np.isfinite(lb), lb, -self.inf)
-        ub = np.where(np.isfinite(ub), ub, self.inf)
-        k = self._changed("cols", lb, ub)
-        if len(k):
-            h.changeColsBounds(len(k), k, lb[k], ub[k])
-        k = self._changed("rows", lo, hi)
-        if len(k):
-            h.changeRowsBounds(len(k), k, lo[k], hi[k])
+        self.sent.send(h, c, lb, ub, lo, hi)
         h.run()
         status = h.getModelStatus()
         ms = (time.perf_counter() - t0) * 1e3
         if status != self._optimal:
             h.clearSolver()  # a failed basis must not poison the next hot start
-            self._last.clear()
+            self.sent.forget()
             if self.qp:      # HiGHS's QP solver fails on a few % of these programs: use the reference
                 if self._fallback is None:
                     self._fallback = CvxpyBackend(self.m)
