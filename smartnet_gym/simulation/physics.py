@@ -26,6 +26,7 @@ from smartnet_gym.grid.linearize import LinearizationPoint, base_state, bus_inje
 from smartnet_gym.grid.system import TDSystem
 
 RECYCLE = dict(bus_pq=True, trafo=False, gen=False)
+SETTLING_ROUNDS = 6   # power flows at an episode start while the OLTCs still move
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class PhysicalLayer:
         self.net.trafo["tap_pos"] = self.base_taps.copy()     # a failed fast settling may have moved them
         self._fresh = True
         self._write(load_p, load_q, sgen_p, np.zeros(len(self.flex_rows)))
-        for _ in range(6):   # let the OLTCs settle at the episode's first operating point
+        for _ in range(SETTLING_ROUNDS):   # let the OLTCs settle at the episode's first operating point
             if not (self._try() or self._try(init="flat")):
                 return
             if self.oltc is None or not self.oltc.act(self.net.res_bus["vm_pu"].to_numpy()):
@@ -238,15 +239,15 @@ class PhysicalLayer:
         self._carry_taps()        # the settling may stop on a move its last run did not see
 
     def _fast_settle(self, load_p, load_q, sgen_p) -> bool:
-        """The episode start on the fast path: built taps, then up to 6 OLTC settling rounds, as
-        with ``runpp`` below but in milliseconds; False (nothing changed that matters) → ``runpp``."""
+        """The episode start on the fast path: built taps, then the OLTC settling rounds, as with
+        ``runpp`` in :meth:`_ac_point` but in milliseconds; False: it failed, settle with ``runpp``."""
         if not self.use_fast or self._fresh or self._start is None:
             return False
         self.fast, state = self._start
         self.fast.restore(state)
         self._carry_taps()
         zeros = np.zeros(len(self.flex_rows))
-        for _ in range(6):
+        for _ in range(SETTLING_ROUNDS):
             if self._fresh:
                 return False
             res = self.fast.solve(load_p, load_q, sgen_p, zeros)
