@@ -158,11 +158,10 @@ def _in_need_direction(book: BidBook, needs: np.ndarray, masks: np.ndarray) -> t
     return masks & inside[None, :] & (book.direction[None, :] == s_bid) & (s_bid != 0), s
 
 
-def _paid_prices(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarray, needs: np.ndarray,
-                 masks: np.ndarray) -> np.ndarray:
-    """(n_markets, H) :func:`paid_price` of several markets of one book at once."""
-    n_m, h = needs.shape
-    ok, _ = _in_need_direction(book, needs, masks)
+def _paid_prices(book: BidBook, ok: np.ndarray, h: int, activated_mw: np.ndarray,
+                 payment_eur: np.ndarray) -> np.ndarray:
+    """(n_markets, H) :func:`paid_price` of several markets of one book (``ok``: :func:`_in_need_direction`)."""
+    n_m = len(ok)
     j, i = np.nonzero(ok)
     key = j * h + book.period[i]
     pay = np.bincount(key, weights=np.asarray(payment_eur, float)[i], minlength=n_m * h).reshape(n_m, h)
@@ -170,11 +169,11 @@ def _paid_prices(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarra
     return np.divide(pay, mwh, out=np.full((n_m, h), np.nan), where=mwh > 1e-9)
 
 
-def _indicators(book: BidBook, activated_mw: np.ndarray, needs: np.ndarray, masks: np.ndarray,
+def _indicators(book: BidBook, ok: np.ndarray, s: np.ndarray, needs: np.ndarray, activated_mw: np.ndarray,
                 prices: np.ndarray, truthful_prices: np.ndarray, names: list[str]) -> dict[str, MarketIndicators]:
-    """Indicators of several markets of one book (rows of ``needs``/``masks``/``prices``) at once."""
+    """Indicators of several markets of one book (rows of ``needs``/``prices``; ``ok``, ``s``:
+    :func:`_in_need_direction`) at once."""
     n_m, h = needs.shape
-    ok, s = _in_need_direction(book, needs, masks)
     inv, n_prov = provider_index(book)
     j, i = np.nonzero(ok)
     key = (j * h + book.period[i]) * n_prov + inv[i]
@@ -219,7 +218,8 @@ def market_indicators(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarr
     p = np.full((1, h), np.nan) if price_eur_per_mwh is None else np.asarray(price_eur_per_mwh, float).reshape(1, h)
     pt = (np.full((1, h), np.nan) if truthful_price_eur_per_mwh is None
           else np.asarray(truthful_price_eur_per_mwh, float).reshape(1, h))
-    return _indicators(book, activated_mw, need, m, p, pt, [market])[market]
+    ok, s = _in_need_direction(book, need, m)
+    return _indicators(book, ok, s, need, activated_mw, p, pt, [market])[market]
 
 
 # ------------------------------------------------------------------------ prices
@@ -232,7 +232,8 @@ def paid_price(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarray,
     """
     need = np.asarray(need_mw, float).reshape(1, -1)
     m = np.ones((1, len(book)), bool) if mask is None else np.asarray(mask, bool).reshape(1, -1)
-    return _paid_prices(book, activated_mw, payment_eur, need, m)[0]
+    ok, _ = _in_need_direction(book, need, m)
+    return _paid_prices(book, ok, need.shape[1], activated_mw, payment_eur)[0]
 
 
 def uniform_price_in_need_direction(uniform_price_eur_per_mwh: np.ndarray, need_mw: np.ndarray) -> np.ndarray:
@@ -266,9 +267,9 @@ def revealed_local_need(inst: MarketInstance, truthful: ClearingOutcome, area_of
     return out
 
 
-def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """(n_markets, H): row 0 the global market's uniform price, the others their paid prices."""
-    prices = _paid_prices(inst.book, out.activated_mw, out.payment_eur, needs, masks)
+    prices = _paid_prices(inst.book, ok, inst.horizon, out.activated_mw, out.payment_eur)
     prices[0] = uniform_price_in_need_direction(out.uniform_price_eur_per_mwh, needs[0])
     return prices
 
@@ -298,6 +299,7 @@ def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: 
     masks = np.vstack([prov[None, :], prov[None, :] & (area_of_bid[None, :] == areas)])
     needs = np.vstack([np.asarray(inst.need_mw, float)[None, :],
                        np.asarray(local_need_mw, float).reshape(-1, inst.horizon)])
-    p = _market_prices(inst, out, needs, masks)
-    pt = _market_prices(inst, truthful, needs, masks) if truthful is not None else np.full_like(p, np.nan)
-    return _indicators(inst.book, out.activated_mw, needs, masks, p, pt, names)
+    ok, s = _in_need_direction(inst.book, needs, masks)
+    p = _market_prices(inst, out, needs, ok)
+    pt = _market_prices(inst, truthful, needs, ok) if truthful is not None else np.full_like(p, np.nan)
+    return _indicators(inst.book, ok, s, needs, out.activated_mw, p, pt, names)
