@@ -2,9 +2,11 @@
 
 ``ac`` solves each step by a warm-started Newton–Raphson on the internal case of the last full
 pandapower run (:class:`~smartnet_gym.grid.fast_ac.FastAC`, no pandas); an OLTC tap move patches
-that case's admittances (:class:`~smartnet_gym.grid.fast_ac.TapTable`). A full ``runpp`` on the
-net (values written in place) stays the source of truth at episode start, after a tap move the
-cached case cannot take, and when the fast path does not converge (counted in ``fast_fallbacks``).
+that case's admittances (:class:`~smartnet_gym.grid.fast_ac.TapTable`); episode starts (OLTC
+settling) run on it too, from the case as it was built, so that resets replay exactly. A full
+``runpp`` on the net (values written in place) stays the source of truth when the layer is built,
+after a tap move the cached case cannot take, and when the fast path does not converge (counted in
+``fast_fallbacks`` during steps).
 With ``fast_ac=False`` every step runs pandapower (``recycle`` after the first run; none after a
 tap move). A pandapower run that does not converge is
 retried from a flat start and, failing that, the step falls back to the linear model and is
