@@ -76,6 +76,7 @@ class ProgramMatrices:
     storage_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     group_members: list[np.ndarray] = field(default_factory=list)       # bid idx per group
     limit_areas: tuple[int, ...] = ()
+    col_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # owner area of each column (−1 = T)
 
     @property
     def eq_rows(self) -> np.ndarray:
@@ -284,6 +285,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
                  np.zeros(m), np.zeros(m))
 
     a_mat = sp.vstack(mats, format="csc") if mats else sp.csc_matrix((0, n_col))
+    col_area = _column_areas(cols, area, spec, h, n_col)
     col_lb = np.concatenate(lb_parts)
     col_ub = np.concatenate(ub_parts)
     quad = np.zeros(n_col)
@@ -297,7 +299,20 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         row_range=np.concatenate(range_parts) if range_parts else np.zeros(0, bool),
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
-        group_members=group_members, limit_areas=tuple(spec.interface_limits))
+        group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area)
+
+
+def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpec, h: int, n_col: int) -> np.ndarray:
+    """Owner area of every column: a bid's area, an area's network and slack columns, the area of a
+    single-area balance group's slacks; −1 for transmission, buyers and multi-area groups."""
+    out = np.full(n_col, -1)
+    out[cols["x"]] = bid_area
+    for a in spec.areas:
+        for name in (f"dp{a}", f"dw{a}", f"dslack{a}", f"vslack{a}"):
+            out[cols[name]] = a
+    group_area = [g[0] if not isinstance(g, np.ndarray) and len(g) == 1 else -1 for g in spec.groups]
+    out[cols["bal"]] = np.repeat(np.asarray(group_area, int), 2 * h)
+    return out
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from smartnet_gym.market.stages import ForwardLimits, LocalClearing, TsoClearing
 
 
 def cs_b(lin, cfg, backend: str) -> Scheme:
-    areas = [f.area for f in lin.feeders]
-    stages = [LocalClearing(lin, cfg, backend, a, balance=False) for a in areas]
-    stages += [ForwardLimits(lin, cfg, backend, a) for a in areas]
+    areas = tuple(f.area for f in lin.feeders)
+    stages = [LocalClearing(lin, cfg, backend, areas, balance=False), ForwardLimits(lin, cfg, backend, areas)]
     stages.append(TsoClearing(lin, cfg, backend, d_access=True, use_limits=True, need="residual"))
     return Scheme("CS_B", "centralized", stages, lin, cfg)

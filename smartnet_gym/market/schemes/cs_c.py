@@ -9,6 +9,7 @@ from smartnet_gym.market.stages import LocalClearing, TsoClearing
 
 
 def cs_c(lin, cfg, backend: str) -> Scheme:
-    stages = [LocalClearing(lin, cfg, backend, f.area, balance=True) for f in lin.feeders]
+    areas = tuple(f.area for f in lin.feeders)
+    stages = [LocalClearing(lin, cfg, backend, areas, balance=True)]
     stages.append(TsoClearing(lin, cfg, backend, d_access=False, use_limits=False, need="transmission"))
     return Scheme("CS_C", "centralized", stages, lin, cfg)
