@@ -141,6 +141,9 @@ def cmd_clear(args: argparse.Namespace) -> int:
     out = loop.scheme.clear(inst, evaluate=True)
     wall_ms = (time.perf_counter() - t0) * 1e3
     last = out.records[-1] if out.records else None
+    # the final stage's program may clear several DSOs at once (one record each): its cost is their sum
+    final = [r for r in out.records if last.program is not None and r.program is last.program] if last else []
+    final = final or ([last] if last else [])
     rep = {
         "scenario": cfg.name, "scheme": out.scheme, "variant": out.variant, "status": out.status,
         "step": args.step, "seed": args.seed, "program": "LP" if cfg.market.qp_epsilon == 0 else "QP",
@@ -154,7 +157,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
         "solve_ms": out.solve_ms, "wall_ms": wall_ms,
         "stages": [{"name": r.name, "status": r.result.status, "objective_eur": r.result.objective_eur,
                     "solve_ms": r.result.solve_ms} for r in out.records],
-        "final_stage_objective_eur": last.result.objective_eur if last else None,
+        "final_stage_objective_eur": sum(r.result.objective_eur for r in final) if final else None,
     }
     if args.export_lp:
         from smartnet_gym.market.export import export_mps

@@ -79,29 +79,28 @@ class ClearingProgram:
         return self._result(sol, needs, book, buy)
 
     def area_parts(self, res: ProgramResult, bid_area: np.ndarray) -> list[ProgramResult]:
-        """Split ``res`` of a program over independent areas (no transmission, no buyers, at most
-        one balance group per area, in ``spec.areas`` order) into one result per area, as if each
-        area had been cleared alone; objectives and solve time add up to ``res``'s."""
+        """Split ``res`` of a program over independent areas (no transmission, no buyers, no
+        interface limits, each balance group inside one area) into one result per area of
+        ``spec.areas``, as if each area had been cleared alone; an area's balance rows are its
+        groups in order. Objectives and solve time add up to ``res``'s."""
         spec, m = self.spec, self.m
-        areas = spec.areas
-        if spec.transmission or spec.interface_limits or spec.groups not in ((), tuple((a,) for a in areas)):
-            raise ValueError(f"area_parts: needs independent single-area blocks, got {spec}")
-        grouped = bool(spec.groups)
-        c, _, _, _, _ = self.last_vectors
+        if spec.transmission or spec.interface_limits or (m.group_area < 0).any() or m.y.stop > m.y.start:
+            raise ValueError(f"area_parts: needs independent areas, got {spec}")
+        c = self.last_vectors[0]
         z = res.z
         ok = res.ok and z is not None and len(z) == m.n_col
         if ok:
             obj = np.bincount(m.col_area + 1, weights=c * z + 0.5 * m.quad * z * z,
-                              minlength=max(areas, default=-1) + 2)
+                              minlength=max(spec.areas, default=-1) + 2)
         parts = []
-        for g, a in enumerate(areas):
+        for a in spec.areas:
             k = bid_area == a
-            rows = slice(g, g + 1) if grouped else slice(0, 0)
+            rows = m.group_area == a
             parts.append(ProgramResult(
                 res.status, float(obj[a + 1]) if ok else float("nan"), res.x_mw[k], res.y_mw,
                 res.balance_slack_mw[rows], float(z[m.cols[f"dslack{a}"]].sum()) if ok else 0.0,
                 float(z[m.cols[f"vslack{a}"]].sum()) / W_SCALE if ok else 0.0, res.uniform_price[rows],
-                res.bid_price[k], res.solve_ms / len(areas), z))
+                res.bid_price[k], res.solve_ms / len(spec.areas), z))
         return parts
 
     def _result(self, sol: Solution, needs: np.ndarray, book: BidBook, buy: BuyBook | None) -> ProgramResult:

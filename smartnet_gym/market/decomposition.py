@@ -16,7 +16,7 @@ import numpy as np
 
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.program import DT_H, ProgramSpec
-from smartnet_gym.market.stages import T, Stage, _apply, _sub, bid_areas
+from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas
 
 MAX_ROUNDS = 200
 REL_GAP = 1e-9
@@ -53,23 +53,32 @@ class DecentralizedJoint(Stage):
         area = bid_areas(self.lin, book)
         t_idx = np.flatnonzero(area == T)
         t_book = _sub(book, t_idx, state, inst.horizon)
-        areas = [f.area for f in self.lin.feeders]
-        # interface virtual bids: per (area, root, period) one up and one down, price 0
-        subs, v_bus, v_dir, v_per, v_qty, v_key = [], [], [], [], [], []
+        areas = tuple(f.area for f in self.lin.feeders)
+        # the DSOs' programs: independent, so solved as one block-diagonal program and split per
+        # area (as in LocalClearing); one balance group per feeding tree (root T bus) of each area
+        d_idx = np.flatnonzero(np.isin(area, areas))
+        d_area = area[d_idx]
+        d_book = _sub(book, d_idx, state, inst.horizon)
+        groups, group_of_area = [], []
+        # interface virtual bids: per (tree, period) one up and one down, price 0
+        v_bus, v_dir, v_per, v_qty, v_group = [], [], [], [], []
         for a in areas:
-            a_idx = np.flatnonzero(area == a)
-            a_book = _sub(book, a_idx, state, inst.horizon)
-            roots, members = self._trees(book, a_idx, a)
-            spec = ProgramSpec(False, (a,), tuple(members))
-            subs.append((a, a_idx, a_book, roots, self.program(a_book, spec, h, tag=f"sub{a}", cfg=self.sub_cfg)))
-            for j, r in enumerate(roots):
-                mem = members[j]
+            a_pos = np.flatnonzero(d_area == a)
+            roots, members = self._trees(book, d_idx[a_pos], a)
+            group_of_area.append(np.arange(len(groups), len(groups) + len(roots)))
+            for r, mem in zip(roots, members):
+                g = len(groups)
+                groups.append(a_pos[mem])
                 for t in range(h):
                     for d in (1, -1):
-                        sel = mem[(a_book.period[mem] == t) & (a_book.direction[mem] == d)]
+                        sel = groups[g][(d_book.period[groups[g]] == t) & (d_book.direction[groups[g]] == d)]
                         v_bus.append(self.lin.dc.bus[r]); v_dir.append(d); v_per.append(t)
-                        v_qty.append(a_book.qty_mw[sel].sum()); v_key.append((len(subs) - 1, j, t))
+                        v_qty.append(d_book.qty_mw[sel].sum()); v_group.append(g)
+        tree_area = tuple(a for a, gs in zip(areas, group_of_area) for _ in gs)
+        subs = self.program(d_book, ProgramSpec(False, areas, tuple(groups), group_areas=tree_area), h, tag="subs",
+                            cfg=self.sub_cfg)
         nv = len(v_bus)
+        v_dir, v_per, v_group = np.asarray(v_dir, float), np.asarray(v_per, int), np.asarray(v_group, int)
         master_book = BidBook.from_arrays(
             bus=np.r_[t_book.bus, v_bus], direction=np.r_[t_book.direction, v_dir],
             period=np.r_[t_book.period, v_per], qty_mw=np.r_[t_book.qty_mw, v_qty],
@@ -79,9 +88,9 @@ class DecentralizedJoint(Stage):
         hs = master.backend.h
         n0 = master.m.n_col
         if not hasattr(master, "eta_cols"):
-            for _ in subs:   # one cost-to-go variable η_a ≥ 0 per area (φ_a ≥ 0: costs ≥ 0)
+            for _ in areas:   # one cost-to-go variable η_a ≥ 0 per area (φ_a ≥ 0: costs ≥ 0)
                 hs.addCol(1.0, 0.0, np.inf, 0, np.zeros(0, np.int32), np.zeros(0))
-            master.eta_cols = np.arange(n0, n0 + len(subs))
+            master.eta_cols = np.arange(n0, n0 + len(areas))
         # drop the previous clearing's cuts
         n_rows = hs.getNumRow()
         if n_rows > master.m.n_row:
@@ -90,43 +99,35 @@ class DecentralizedJoint(Stage):
         xcols = np.arange(master.m.x.start, master.m.x.stop)
         v_cols = xcols[len(t_idx):]
         need = inst.need_mw[None, :]
-        sub_res = [None] * len(subs)
+        sub_res = None
         for rnd in range(MAX_ROUNDS):
             mres = master.solve(master_book, state.base, need)
             if not mres.ok:
                 break
             x_v = mres.x_mw[len(t_idx):]
-            p_hat = np.zeros((len(subs), max(len(s[3]) for s in subs), h)) if subs else np.zeros((0, 0, h))
-            for k, (si, j, t) in enumerate(v_key):
-                p_hat[si, j, t] += v_dir[k] * x_v[k]
+            p_hat = np.zeros((len(groups), h))            # exchange the TSO asks of each tree
+            np.add.at(p_hat, (v_group, v_per), v_dir * x_v)
             eta = mres.z[master.eta_cols]
-            master_cost = mres.objective_eur
-            ub = master_cost - eta.sum()
-            cuts = []
-            for si, (a, a_idx, a_book, roots, prog) in enumerate(subs):
-                nr = len(roots)
-                res = prog.solve(a_book, state.base, p_hat[si, :nr, :])
-                sub_res[si] = res
-                if not res.ok:
-                    ub = np.inf
-                    continue
-                ub += res.objective_eur
-                g = res.uniform_price[:nr, :] * DT_H  # ∂φ/∂P̂ [EUR/MW], the balance duals
-                cuts.append((si, nr, g, res.objective_eur))
-            lb = master_cost
+            lb = mres.objective_eur
+            sub_res = subs.solve(d_book, state.base, p_hat)
+            parts = subs.area_parts(sub_res, d_area)
+            ub = lb - eta.sum() + (sum(p.objective_eur for p in parts) if sub_res.ok else np.inf)
             self.rounds, self.gap = rnd + 1, ub - lb
-            if ub - lb <= REL_GAP * max(1.0, abs(ub)) + 1e-7:
+            if ub - lb <= REL_GAP * max(1.0, abs(ub)) + 1e-7 or not sub_res.ok:
                 break
-            for si, nr, g, phi in cuts:
-                # η_a − Σ g (x_up − x_dn) ≥ φ_a − Σ g P̂
-                idx, val = [int(master.eta_cols[si])], [1.0]
-                for k, (sj, j, t) in enumerate(v_key):
-                    if sj == si and g[j, t] != 0.0:
-                        idx.append(int(v_cols[k])); val.append(-v_dir[k] * g[j, t])
-                rhs = phi - float((g * p_hat[si, :nr, :]).sum())
-                hs.addRow(rhs, np.inf, len(idx), np.array(idx, np.int32), np.array(val))
-        if not mres.ok or any(r is None or not r.ok for r in sub_res):
-            bad = mres if not mres.ok else next(r for r in sub_res if r is not None and not r.ok)
+            g_all = sub_res.uniform_price * DT_H      # ∂φ/∂P̂ per tree and period [EUR/MW], balance duals
+            for si, part in enumerate(parts):
+                # η_a − Σ g (x_up − x_dn) ≥ φ_a − Σ g P̂   over the virtual bids of area a's trees
+                mine = np.isin(v_group, group_of_area[si])
+                gk = g_all[v_group[mine], v_per[mine]]
+                nz = gk != 0.0
+                idx = np.r_[master.eta_cols[si], v_cols[mine][nz]].astype(np.int32)
+                val = np.r_[1.0, -v_dir[mine][nz] * gk[nz]]
+                rows = group_of_area[si]
+                rhs = part.objective_eur - float((g_all[rows] * p_hat[rows]).sum())
+                hs.addRow(rhs, np.inf, len(idx), idx, val)
+        if not mres.ok or sub_res is None or not sub_res.ok:
+            bad = mres if not mres.ok else sub_res
             _apply(state, inst, t_idx, replace(mres, x_mw=np.zeros(len(t_idx)), status=bad.status,
                                                bid_price=np.zeros(len(t_idx))), "tso_master", response)
             return
@@ -134,5 +135,6 @@ class DecentralizedJoint(Stage):
         t_res = replace(mres, objective_eur=mres.objective_eur - eta_sum, x_mw=mres.x_mw[:len(t_idx)],
                         bid_price=mres.bid_price[:len(t_idx)], flow_slack_mw=mres.flow_slack_mw)
         _apply(state, inst, t_idx, t_res, "tso_master", response)
-        for (a, a_idx, _, _, prog), res in zip(subs, sub_res):
-            _apply(state, inst, a_idx, res, f"dso_{a}", response, prog)
+        for a, part in zip(areas, parts):
+            _book(state, inst, d_idx[d_area == a], part, f"dso_{a}", subs)
+        _queue_shift(state, inst, response, d_idx, sub_res.x_mw)

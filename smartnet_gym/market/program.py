@@ -38,12 +38,15 @@ class ProgramSpec:
     whose bids count in that group's balance row, or an array of bid indices (used to balance
     each feeding tree of an area separately); ``()`` means no balance row.
     ``interface_limits``: areas whose aggregate net activation per period gets a limit row.
+    ``group_areas``: the area each group belongs to, for bid-index groups that may be empty
+    (default: inferred from the group's areas or bids).
     """
 
     transmission: bool
     areas: tuple[int, ...]
     groups: tuple[tuple[int, ...] | np.ndarray, ...] = ()
     interface_limits: tuple[int, ...] = ()
+    group_areas: tuple[int, ...] = ()
 
 
 @dataclass
@@ -77,6 +80,7 @@ class ProgramMatrices:
     group_members: list[np.ndarray] = field(default_factory=list)       # bid idx per group
     limit_areas: tuple[int, ...] = ()
     col_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # owner area of each column (−1 = T)
+    group_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # area of each balance group
 
     @property
     def eq_rows(self) -> np.ndarray:
@@ -299,7 +303,8 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         row_range=np.concatenate(range_parts) if range_parts else np.zeros(0, bool),
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
-        group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area)
+        group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
+        group_area=_group_areas(spec, area))
 
 
 def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpec, h: int, n_col: int) -> np.ndarray:
@@ -310,8 +315,19 @@ def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpe
     for a in spec.areas:
         for name in (f"dp{a}", f"dw{a}", f"dslack{a}", f"vslack{a}"):
             out[cols[name]] = a
-    group_area = [g[0] if not isinstance(g, np.ndarray) and len(g) == 1 else -1 for g in spec.groups]
-    out[cols["bal"]] = np.repeat(np.asarray(group_area, int), 2 * h)
+    out[cols["bal"]] = np.repeat(_group_areas(spec, bid_area), 2 * h)
+    return out
+
+
+def _group_areas(spec: ProgramSpec, bid_area: np.ndarray) -> np.ndarray:
+    """The one area each balance group belongs to (its areas or its bids' areas), −1 if several."""
+    if spec.group_areas:
+        return np.asarray(spec.group_areas, int)
+    out = np.full(len(spec.groups), -1)
+    for g, members in enumerate(spec.groups):
+        areas = np.unique(bid_area[members]) if isinstance(members, np.ndarray) else np.unique(members)
+        if len(areas) == 1:
+            out[g] = areas[0]
     return out
 
 
