@@ -37,6 +37,30 @@ class StorageState:
         return len(self.energy_mwh)
 
 
+def tie_break(book: BidBook) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per bid identity: (unit, bus, direction, period)
+    and, for rows sharing those, their order in the book.
+
+    It depends on the bid, not on the program that clears it (a sub-book keeps the order of
+    its rows), so a tiny cost perturbation by it picks the same optimum among equal-price bids
+    whichever stages, program grouping or solver path clear them.
+    """
+    key = (((book.unit.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
+           ^ (book.bus.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+           ^ ((book.period.astype(np.uint64) * np.uint64(2) + (book.direction > 0).astype(np.uint64))
+              * np.uint64(0x165667B19E3779F9)))
+    order = np.argsort(key, kind="stable")
+    first = np.r_[True, key[order][1:] != key[order][:-1]] if len(key) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
+    occurrence = np.empty(len(key), np.uint64)
+    occurrence[order] = (np.arange(len(key)) - start).astype(np.uint64)
+    key += occurrence * np.uint64(0x94D049BB133111EB)
+    key ^= key >> np.uint64(29)
+    key *= np.uint64(0xBF58476D1CE4E5B9)
+    key ^= key >> np.uint64(32)
+    return (key >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
 @dataclass(frozen=True)
 class BidBook:
     """Sell bids of flexibility providers for one clearing (all periods of the horizon)."""

@@ -13,9 +13,15 @@ import numpy as np
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
-from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.bids import BidBook, BuyBook, tie_break
 from smartnet_gym.market.program import DT_H, W_SCALE, ProgramInputs, ProgramSpec, build_matrices, fill_vectors
 from smartnet_gym.market.solvers import Backend, Solution, make_backend
+
+
+#: cost perturbation per bid [EUR/MWh] × :func:`tie_break`: equal-price bids are not tied, so the
+#: LP optimum is unique and the same whichever program groups them or path solves them; far
+#: below any price step, and 250× HiGHS's dual feasibility tolerance per MW of a 15-min bid
+TIE_EUR_PER_MWH = 1e-6
 
 
 @dataclass(frozen=True)
@@ -53,11 +59,14 @@ class ClearingProgram:
         self.backend: Backend = make_backend(self.m, backend)
         self.n_bids = len(layout)
         self.last_vectors: tuple | None = None
+        self.last_tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
 
     def vectors(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
                 limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None):
         st = book.storage_state
-        inp = ProgramInputs(price=book.price_eur_per_mwh, qty=book.qty_mw, needs=needs, base=base,
+        tie = TIE_EUR_PER_MWH * tie_break(book)
+        self.last_tie_cost = DT_H * tie
+        inp = ProgramInputs(price=book.price_eur_per_mwh + tie, qty=book.qty_mw, needs=needs, base=base,
                             storage_soc_mwh=st.soc_mwh, storage_energy_mwh=st.energy_mwh,
                             storage_committed_mwh=st.committed_mwh,
                             limits_lo=None if limits is None else limits[0],
@@ -96,8 +105,9 @@ class ClearingProgram:
         for a in spec.areas:
             k = bid_area == a
             rows = m.group_area == a
+            tie = float(self.last_tie_cost[k] @ res.x_mw[k])
             parts.append(ProgramResult(
-                res.status, float(obj[a + 1]) if ok else float("nan"), res.x_mw[k], res.y_mw,
+                res.status, float(obj[a + 1]) - tie if ok else float("nan"), res.x_mw[k], res.y_mw,
                 res.balance_slack_mw[rows], float(z[m.cols[f"dslack{a}"]].sum()) if ok else 0.0,
                 float(z[m.cols[f"vslack{a}"]].sum()) / W_SCALE if ok else 0.0, res.uniform_price[rows],
                 res.bid_price[k], res.solve_ms / len(spec.areas), z))
@@ -131,5 +141,6 @@ class ClearingProgram:
             uniform = np.zeros((0, h))
         g = np.where(m.bid_group_row >= 0, dual[np.maximum(m.bid_group_row, 0)], 0.0)
         nd = np.where(m.bid_node_row >= 0, dual[np.maximum(m.bid_node_row, 0)], 0.0)
-        return ProgramResult(sol.status, sol.objective_eur, x, y, unmet, float(flow), float(volt), uniform,
+        objective = sol.objective_eur - float(self.last_tie_cost @ x)   # at the bids' own prices
+        return ProgramResult(sol.status, objective, x, y, unmet, float(flow), float(volt), uniform,
                              (g - nd) / DT_H, sol.solve_ms, z)
