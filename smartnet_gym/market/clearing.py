@@ -60,11 +60,13 @@ class ClearingProgram:
         self.n_bids = len(layout)
         self.last_vectors: tuple | None = None
         self.last_tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
+        self._tie_units: np.ndarray | None = None
+        self._tie_price = np.zeros(len(layout))
 
     def vectors(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
                 limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None):
         st = book.storage_state
-        tie = TIE_EUR_PER_MWH * tie_break(book)
+        tie = self._tie(book)
         self.last_tie_cost = DT_H * tie
         inp = ProgramInputs(price=book.price_eur_per_mwh + tie, qty=book.qty_mw, needs=needs, base=base,
                             storage_soc_mwh=st.soc_mwh, storage_energy_mwh=st.energy_mwh,
@@ -72,6 +74,14 @@ class ClearingProgram:
                             limits_lo=None if limits is None else limits[0],
                             limits_hi=None if limits is None else limits[1], buy=buy)
         return fill_vectors(self.m, self.lin, inp)
+
+    def _tie(self, book: BidBook) -> np.ndarray:
+        """TIE_EUR_PER_MWH × :func:`tie_break` of ``book``; the layout is this program's, so it is
+        recomputed only when the units change."""
+        if self._tie_units is None or not np.array_equal(self._tie_units, book.unit):
+            self._tie_units = book.unit.copy()
+            self._tie_price = TIE_EUR_PER_MWH * tie_break(book)
+        return self._tie_price
 
     def solve(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
               limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None,
