@@ -14,7 +14,14 @@ from random_instances import random_instance, random_linear_td
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.market.schemes import make_scheme
-from smartnet_gym.market.stages import ClearingState, ForwardLimits, LocalClearing, NetworkResponse, bid_areas
+from smartnet_gym.market.stages import (
+    ClearingState,
+    ForwardLimits,
+    LocalClearing,
+    NetworkResponse,
+    bid_areas,
+    dso_blocks,
+)
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 
@@ -102,3 +109,14 @@ def test_all_dsos_share_one_local_program(scheme):
     programs = {id(r.program) for r in out.records}
     assert len(programs) == 2
     assert len(out.records) == len(lin.feeders) + 1
+
+
+def test_cvxpy_reference_path_keeps_one_program_per_dso():
+    """OSQP would converge at the pace of the hardest block, so the reference path does not merge."""
+    rng = np.random.default_rng(3)
+    lin = random_linear_td(rng)
+    n = len(lin.feeders)
+    assert dso_blocks(lin, "highs") == dso_blocks(lin, "highs-full") == [tuple(f.area for f in lin.feeders)]
+    assert dso_blocks(lin, "cvxpy") == [(f.area,) for f in lin.feeders]
+    b = make_scheme("CS_B", lin, MarketConfig(qp_epsilon=0.0, backend="cvxpy"))
+    assert len(b.stages) == 2 * n + 1

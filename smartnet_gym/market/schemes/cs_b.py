@@ -6,11 +6,12 @@ local activations created (they cannot net against it — SmartNet's sequential-
 """
 
 from smartnet_gym.market.schemes.base import Scheme
-from smartnet_gym.market.stages import ForwardLimits, LocalClearing, TsoClearing
+from smartnet_gym.market.stages import ForwardLimits, LocalClearing, TsoClearing, dso_blocks
 
 
 def cs_b(lin, cfg, backend: str) -> Scheme:
-    areas = tuple(f.area for f in lin.feeders)
-    stages = [LocalClearing(lin, cfg, backend, areas, balance=False), ForwardLimits(lin, cfg, backend, areas)]
+    blocks = dso_blocks(lin, backend)
+    stages = [LocalClearing(lin, cfg, backend, b, balance=False) for b in blocks]
+    stages += [ForwardLimits(lin, cfg, backend, b) for b in blocks]
     stages.append(TsoClearing(lin, cfg, backend, d_access=True, use_limits=True, need="residual"))
     return Scheme("CS_B", "centralized", stages, lin, cfg)

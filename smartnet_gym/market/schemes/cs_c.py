@@ -5,11 +5,10 @@ limits apply); the TSO covers the transmission-level imbalance with T resources 
 """
 
 from smartnet_gym.market.schemes.base import Scheme
-from smartnet_gym.market.stages import LocalClearing, TsoClearing
+from smartnet_gym.market.stages import LocalClearing, TsoClearing, dso_blocks
 
 
 def cs_c(lin, cfg, backend: str) -> Scheme:
-    areas = tuple(f.area for f in lin.feeders)
-    stages = [LocalClearing(lin, cfg, backend, areas, balance=True)]
+    stages = [LocalClearing(lin, cfg, backend, b, balance=True) for b in dso_blocks(lin, backend)]
     stages.append(TsoClearing(lin, cfg, backend, d_access=False, use_limits=False, need="transmission"))
     return Scheme("CS_C", "centralized", stages, lin, cfg)
