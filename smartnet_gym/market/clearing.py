@@ -142,8 +142,8 @@ class ClearingProgram:
             np.subtract.at(unmet[g], book.period[idx], book.direction[idx] * x[idx])
         if n_groups and buy is not None and len(buy):
             np.add.at(unmet[0], buy.period, buy.direction * y)
-        flow = sum(z[sl].sum() for k, sl in m.cols.items() if k.startswith(("tslack", "dslack")))
-        volt = sum(z[sl].sum() for k, sl in m.cols.items() if k.startswith("vslack")) / W_SCALE
+        flow = z[m.flow_slack_cols].sum()
+        volt = z[m.volt_slack_cols].sum() / W_SCALE
         dual = sol.row_dual
         if n_groups:
             uniform = dual[m.rows["balance"]].reshape(n_groups, h) / DT_H

@@ -81,6 +81,8 @@ class ProgramMatrices:
     limit_areas: tuple[int, ...] = ()
     col_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # owner area of each column (−1 = T)
     group_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # area of each balance group
+    flow_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # T and D flow-limit slacks
+    volt_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # voltage-limit slacks
 
     @property
     def eq_rows(self) -> np.ndarray:
@@ -304,7 +306,14 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
-        group_area=_group_areas(spec, area))
+        group_area=_group_areas(spec, area), flow_slack_cols=block_indices(cols, ("tslack", "dslack")),
+        volt_slack_cols=block_indices(cols, ("vslack",)))
+
+
+def block_indices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> np.ndarray:
+    """Indices of the row or column blocks whose names start with ``prefixes``."""
+    parts = [np.arange(sl.start, sl.stop) for name, sl in blocks.items() if name.startswith(prefixes)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpec, h: int, n_col: int) -> np.ndarray:

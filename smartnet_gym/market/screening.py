@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from smartnet_gym.market.program import ProgramMatrices
+from smartnet_gym.market.program import ProgramMatrices, block_indices
 from smartnet_gym.market.solvers import HighsBackend, SentValues, Solution, new_highs
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
@@ -35,14 +35,9 @@ ROWS_PER_ROUND = 64       # most violated limits added per round
 MAX_ROUNDS = 100
 
 
-def _indices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> np.ndarray:
-    parts = [np.arange(sl.start, sl.stop) for name, sl in blocks.items() if name.startswith(prefixes)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
 def screenable(m: ProgramMatrices) -> bool:
     """Whether the fast path applies: an LP with network limit rows to screen."""
-    return not (m.quad > 0).any() and len(_indices(m.rows, LIMIT_ROWS)) > 0
+    return not (m.quad > 0).any() and len(block_indices(m.rows, LIMIT_ROWS)) > 0
 
 
 class ScreenedBackend:
@@ -53,11 +48,11 @@ class ScreenedBackend:
 
         self.m = m
         a = m.a.tocsr()
-        self.node = _indices(m.rows, NODE_ROWS)
-        self.lim = _indices(m.rows, LIMIT_ROWS)
+        self.node = block_indices(m.rows, NODE_ROWS)
+        self.lim = block_indices(m.rows, LIMIT_ROWS)
         keep_rows = np.setdiff1d(np.arange(m.n_row), np.r_[self.node, self.lim])
-        net = _indices(m.cols, NET_COLS)
-        lim_slack = _indices(m.cols, LIMIT_SLACKS)
+        net = block_indices(m.cols, NET_COLS)
+        lim_slack = block_indices(m.cols, LIMIT_SLACKS)
         self.bid_cols = np.setdiff1d(np.arange(m.n_col), np.r_[net, lim_slack])   # x, y, balance slacks
         self.net_cols, self.keep_rows = net, keep_rows
         a_node = a[self.node]

@@ -190,9 +190,12 @@ def _queue_shift(state: ClearingState, inst: MarketInstance, response: NetworkRe
 
 def _sub(book: BidBook, idx: np.ndarray, state: ClearingState, horizon: int) -> BidBook:
     """The bids ``idx`` with what is left of them, and the battery energy earlier stages used."""
-    keep = np.zeros(len(book), bool)
-    keep[idx] = True
-    sub = book.subset(keep)
+    if len(idx) == len(book):            # every bid (a joint stage): no copy
+        sub = book
+    else:
+        keep = np.zeros(len(book), bool)
+        keep[idx] = True
+        sub = book.subset(keep)
     st = book.storage_state
     if len(st):
         used = np.zeros((len(st), horizon))
