@@ -40,6 +40,7 @@ from smartnet_gym.grid.linearize import (
     _reader,
     _root_voltage_sensitivity,
     _sensitivity,
+    bus_aggregation,
     bus_injections,
     make_point,
 )
@@ -162,8 +163,7 @@ class FastAC:
         def agg(table: str, rows: np.ndarray, sign: float) -> sp.csr_matrix:
             df = net[table]
             w = sign * df["in_service"].to_numpy(float)[rows] * df["scaling"].to_numpy(float)[rows]
-            pos = bus_pos.get_indexer(df["bus"].to_numpy()[rows])
-            return sp.csr_matrix((w, (pos, np.arange(len(rows)))), shape=(n_bus, len(rows)))
+            return bus_aggregation(net, df["bus"].to_numpy()[rows], w)
 
         self.m_p = sp.hstack([agg("load", load_rows, -1.0), agg("sgen", sgen_rows, 1.0),
                               agg("sgen", flex_rows, 1.0)]).tocsr()

@@ -75,6 +75,7 @@ __all__ = [
     "activation_response",
     "base_state",
     "build_linear_td",
+    "bus_aggregation",
     "bus_injections",
     "bus_positions",
     "bus_vector",
@@ -109,10 +110,13 @@ def bus_positions(net: pandapowerNet, buses: np.ndarray | Sequence[int]) -> np.n
     return pos
 
 
-def _aggregation(n_bus: int, pos: np.ndarray) -> sp.csr_matrix:
-    """(n_elements × n_bus) 0/1 matrix: element e sits at bus position pos[e]."""
-    n = len(pos)
-    return sp.csr_matrix((np.ones(n), (np.arange(n), pos)), shape=(n, n_bus))
+def bus_aggregation(net: pandapowerNet, buses: np.ndarray | Sequence[int],
+                    weights: np.ndarray | None = None) -> sp.csr_matrix:
+    """(n_bus × n_elements) matrix that sums element values onto their buses (net.bus.index
+    order), each element scaled by its weight (default 1)."""
+    pos = bus_positions(net, buses)
+    w = np.ones(len(pos)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return sp.csr_matrix((w, (pos, np.arange(len(pos)))), shape=(len(net.bus), len(pos)))
 
 
 def bus_vector(net: pandapowerNet, buses: np.ndarray | Sequence[int], values: np.ndarray) -> np.ndarray:
@@ -122,12 +126,12 @@ def bus_vector(net: pandapowerNet, buses: np.ndarray | Sequence[int], values: np
     this module). Use the sign convention of injections: generation positive, load negative.
     """
     values = np.asarray(values, dtype=np.float64)
-    pos = bus_positions(net, buses)
-    if values.shape[-1] != len(pos):
-        raise ValueError(f"values has {values.shape[-1]} elements in its last axis, buses has {len(pos)}")
-    agg = _aggregation(len(net.bus), pos)
-    flat = values.reshape(-1, len(pos))
-    out = np.asarray((agg.T @ flat.T).T)
+    agg = bus_aggregation(net, buses)
+    n_el = agg.shape[1]
+    if values.shape[-1] != n_el:
+        raise ValueError(f"values has {values.shape[-1]} elements in its last axis, buses has {n_el}")
+    flat = values.reshape(-1, n_el)
+    out = np.asarray((agg @ flat.T).T)
     return out.reshape(*values.shape[:-1], len(net.bus))
 
 

@@ -24,7 +24,14 @@ import numpy as np
 
 from smartnet_gym.grid.fast_ac import FastAC, TapTable
 from smartnet_gym.grid.linear import BaseState
-from smartnet_gym.grid.linearize import LinearizationPoint, base_state, bus_injections, point_from_net, run_ac
+from smartnet_gym.grid.linearize import (
+    LinearizationPoint,
+    base_state,
+    bus_aggregation,
+    bus_injections,
+    point_from_net,
+    run_ac,
+)
 from smartnet_gym.grid.system import TDSystem
 
 RECYCLE = dict(bus_pq=True, trafo=False, gen=False)
@@ -60,20 +67,11 @@ class InjectionMap:
     """Bus injection vectors (net.bus order) from ProfileSet-ordered values and unit activations."""
 
     def __init__(self, system: TDSystem):
-        import scipy.sparse as sp
-
         net = system.net
-        n = len(net.bus)
-        pos = net.bus.index
-        self.n_bus = n
-
-        def agg(buses: np.ndarray) -> sp.csr_matrix:
-            p = pos.get_indexer(np.asarray(buses, dtype=np.int64))
-            return sp.csr_matrix((np.ones(len(p)), (p, np.arange(len(p)))), shape=(n, len(p)))
-
-        self.load = agg(system.load_bus)
-        self.sgen = agg(system.sgen_bus)
-        self.unit = agg(system.units.bus)
+        self.n_bus = len(net.bus)
+        self.load = bus_aggregation(net, system.load_bus)
+        self.sgen = bus_aggregation(net, system.sgen_bus)
+        self.unit = bus_aggregation(net, system.units.bus)
         # everything else that injects (equivalents, shunts ...) stays as built
         p, q = bus_injections(net)
         lp = net.load.p_mw.to_numpy()[net.load.index.get_indexer(system.load_idx)]
