@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from smartnet_gym.market.program import ProgramMatrices, block_indices
-from smartnet_gym.market.solvers import HighsBackend, SentValues, Solution, new_highs
+from smartnet_gym.market.solvers import HighsBackend, SentValues, Solution, highs_lp, new_highs
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -75,19 +75,9 @@ class ScreenedBackend:
         self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
         self.h = h = new_highs()
         self._optimal = highspy.HighsModelStatus.kOptimal
-        lp = highspy.HighsLp()
-        a_keep = self.a_keep.tocsc()
-        lp.num_col_, lp.num_row_ = len(self.bid_cols), len(keep_rows)
-        lp.col_cost_ = m.cost[self.bid_cols]
-        lp.col_lower_ = m.col_lb[self.bid_cols]
-        lp.col_upper_ = m.col_ub[self.bid_cols]
-        lp.row_lower_ = m.row_lo[keep_rows]
-        lp.row_upper_ = m.row_hi[keep_rows]
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a_keep.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a_keep.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a_keep.data
-        h.passModel(lp)
+        b = self.bid_cols
+        h.passModel(highs_lp(self.a_keep, m.cost[b], m.col_lb[b], m.col_ub[b],
+                             m.row_lo[keep_rows], m.row_hi[keep_rows]))
         self._model_cols = self.bid_cols.copy()      # explicit column of each HiGHS column
         self._model_rows = keep_rows.astype(np.int64)    # explicit row of each HiGHS row
         self.sent = SentValues()

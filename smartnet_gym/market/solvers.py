@@ -75,6 +75,23 @@ def new_highs():
     return h
 
 
+def highs_lp(a: sp.spmatrix, cost: np.ndarray, col_lb: np.ndarray, col_ub: np.ndarray,
+             row_lo: np.ndarray, row_hi: np.ndarray):
+    """A ``highspy.HighsLp`` of ``min cost·z  s.t.  row_lo ≤ a z ≤ row_hi, col_lb ≤ z ≤ col_ub``."""
+    import highspy
+
+    a = sp.csc_matrix(a)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lb, col_ub
+    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data
+    return lp
+
+
 class SentValues:
     """The costs and bounds HiGHS holds, so that a solve sends only the entries that changed.
 
@@ -127,21 +144,8 @@ class HighsBackend:
 
         self.m = m
         self.h = h = new_highs()
-        lp = highspy.HighsLp()
-        lp.num_col_ = m.n_col
-        lp.num_row_ = m.n_row
-        lp.col_cost_ = m.cost
-        lp.col_lower_ = m.col_lb
-        lp.col_upper_ = m.col_ub
-        lp.row_lower_ = m.row_lo
-        lp.row_upper_ = m.row_hi
-        a = m.a.tocsc()
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a.data
         model = highspy.HighsModel()
-        model.lp_ = lp
+        model.lp_ = highs_lp(m.a, m.cost, m.col_lb, m.col_ub, m.row_lo, m.row_hi)
         self.qp = bool((m.quad > 0).any())
         if self.qp:
             q = sp.diags(m.quad).tocsc()
