@@ -16,7 +16,7 @@ import numpy as np
 
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.program import DT_H, ProgramSpec
-from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas
+from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas, period_sums
 
 MAX_ROUNDS = 200
 REL_GAP = 1e-9
@@ -105,8 +105,8 @@ class DecentralizedJoint(Stage):
             if not mres.ok:
                 break
             x_v = mres.x_mw[len(t_idx):]
-            p_hat = np.zeros((len(groups), h))            # exchange the TSO asks of each tree
-            np.add.at(p_hat, (v_group, v_per), v_dir * x_v)
+            # the exchange the TSO asks of each tree, per period
+            p_hat = period_sums(v_group, v_per, v_dir * x_v, len(groups), h)
             eta = mres.z[master.eta_cols]
             lb = mres.objective_eur
             sub_res = subs.solve(d_book, state.base, p_hat)

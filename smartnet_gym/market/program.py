@@ -291,7 +291,8 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
                  np.zeros(m), np.zeros(m))
 
     a_mat = sp.vstack(mats, format="csc") if mats else sp.csc_matrix((0, n_col))
-    col_area = _column_areas(cols, area, spec, h, n_col)
+    group_area = _group_areas(spec, area)
+    col_area = _column_areas(cols, area, spec, group_area, h, n_col)
     col_lb = np.concatenate(lb_parts)
     col_ub = np.concatenate(ub_parts)
     quad = np.zeros(n_col)
@@ -306,7 +307,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
-        group_area=_group_areas(spec, area), flow_slack_cols=block_indices(cols, ("tslack", "dslack")),
+        group_area=group_area, flow_slack_cols=block_indices(cols, ("tslack", "dslack")),
         volt_slack_cols=block_indices(cols, ("vslack",)))
 
 
@@ -316,7 +317,8 @@ def block_indices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> np.nda
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
-def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpec, h: int, n_col: int) -> np.ndarray:
+def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpec, group_area: np.ndarray,
+                  h: int, n_col: int) -> np.ndarray:
     """Owner area of every column: a bid's area, an area's network and slack columns, the area of a
     single-area balance group's slacks; −1 for transmission, buyers and multi-area groups."""
     out = np.full(n_col, -1)
@@ -324,7 +326,7 @@ def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpe
     for a in spec.areas:
         for name in (f"dp{a}", f"dw{a}", f"dslack{a}", f"vslack{a}"):
             out[cols[name]] = a
-    out[cols["bal"]] = np.repeat(_group_areas(spec, bid_area), 2 * h)
+    out[cols["bal"]] = np.repeat(group_area, 2 * h)
     return out
 
 

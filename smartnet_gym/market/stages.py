@@ -105,14 +105,14 @@ class NetworkResponse:
         dc = self.lin.dc
         per = book.period
         t = area == T
-        pt = _bus_period_sum(pos[t], per[t], inj[t], dc.n_bus, h)
+        pt = period_sums(pos[t], per[t], inj[t], dc.n_bus, h)
         d_p, d_w = list(base.d_p_mw), list(base.d_w_pu2)
         for i, f in enumerate(self.lin.feeders):
             k = area == f.area
             if not k.any() or not inj[k].any():
                 continue
-            pd = _bus_period_sum(pos[k], per[k], inj[k], f.n_bus, h)
-            pt += _bus_period_sum(self.root[f.area][pos[k]], per[k], inj[k], dc.n_bus, h)
+            pd = period_sums(pos[k], per[k], inj[k], f.n_bus, h)
+            pt += period_sums(self.root[f.area][pos[k]], per[k], inj[k], dc.n_bus, h)
             lu_c, lu_m = self.path[f.area]
             dp = lu_c.solve(pd)                      # C ΔP = Δp
             dw = lu_m.solve(-2 * f.r_pu[:, None] * dp)
@@ -125,10 +125,10 @@ class NetworkResponse:
         return replace(base, t_flow_mw=t_flow, d_p_mw=tuple(d_p), d_w_pu2=tuple(d_w))
 
 
-def _bus_period_sum(bus: np.ndarray, period: np.ndarray, value: np.ndarray, n_bus: int, h: int) -> np.ndarray:
-    """(n_bus, h) sums of ``value`` by (bus, period)."""
-    out = np.bincount(bus * h + period, weights=value, minlength=n_bus * h)
-    return out.reshape(n_bus, h).astype(float, copy=False)
+def period_sums(index: np.ndarray, period: np.ndarray, value: np.ndarray, n: int, h: int) -> np.ndarray:
+    """(n, h) sums of ``value`` by (index, period): per bus, area or tree and period."""
+    out = np.bincount(index * h + period, weights=value, minlength=n * h)
+    return out.reshape(n, h).astype(float, copy=False)
 
 
 class Stage:
@@ -298,10 +298,8 @@ class ForwardLimits(Stage):
         for sign in (1.0, -1.0):   # maximise net up, then net down; one program each (hot starts)
             prog = self.program(sub, ProgramSpec(False, self.areas, ()), h, tag=f"{sign:+}")
             res = prog.solve(sub.with_values(price_eur_per_mwh=-sign * s), state.base, np.zeros((0, h)))
-            net = np.zeros((len(self.areas), h))
-            if res.ok:
-                np.add.at(net, (slot, sub.period), s * res.x_mw)
-            bounds.append(net)
+            bounds.append(period_sums(slot, sub.period, s * res.x_mw, len(self.areas), h) if res.ok
+                          else np.zeros((len(self.areas), h)))
         for j, a in enumerate(self.areas):
             state.limits[a] = (np.minimum(bounds[1][j], 0.0), np.maximum(bounds[0][j], 0.0))
 
@@ -374,4 +372,5 @@ def evaluate_cost(stage: JointClearing, inst: MarketInstance, x: np.ndarray) -> 
 
 
 __all__ = ["ClearingState", "ForwardLimits", "JointClearing", "LocalClearing", "MarketInstance", "NetworkResponse",
-           "Prequalify", "Stage", "StageRecord", "TsoClearing", "dso_blocks", "evaluate_cost", "evaluation_stage"]
+           "Prequalify", "Stage", "StageRecord", "TsoClearing", "dso_blocks", "evaluate_cost", "evaluation_stage",
+           "period_sums"]
