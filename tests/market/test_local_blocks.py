@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from random_instances import random_instance, random_linear_td
+from random_instances import random_case
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.market.schemes import make_scheme
@@ -40,9 +40,8 @@ def _alone(lin, inst, areas, balance):
 @pytest.mark.parametrize("balance", [False, True])
 @pytest.mark.parametrize("seed", range(12))
 def test_merged_local_clearing_equals_each_dso_alone(seed, balance):
-    rng = np.random.default_rng(500 + seed)
-    lin = random_linear_td(rng)
-    inst = random_instance(rng, lin, stress=0.9)
+    case = random_case(500 + seed, stress=0.9)
+    lin, inst = case.lin, case.inst
     areas = tuple(f.area for f in lin.feeders)
     state = ClearingState.start(inst, LP)
     merged = LocalClearing(lin, LP, "highs", areas, balance)
@@ -84,9 +83,8 @@ def test_merged_local_clearing_equals_each_dso_alone(seed, balance):
 def test_merged_forward_limits_equal_each_dso_alone():
     moved = 0
     for seed in range(8):
-        rng = np.random.default_rng(700 + seed)
-        lin = random_linear_td(rng)
-        inst = random_instance(rng, lin, stress=0.9)
+        case = random_case(700 + seed, stress=0.9)
+        lin, inst = case.lin, case.inst
         areas = tuple(f.area for f in lin.feeders)
         state = ClearingState.start(inst, LP)
         ForwardLimits(lin, LP, "highs", areas).run(inst, state, NetworkResponse(lin))
@@ -102,9 +100,8 @@ def test_merged_forward_limits_equal_each_dso_alone():
 @pytest.mark.parametrize("scheme", ["CS_B", "CS_C"])
 def test_all_dsos_share_one_local_program(scheme):
     """The point of the merge: one local program for every DSO, then the TSO's."""
-    rng = np.random.default_rng(3)
-    lin = random_linear_td(rng)
-    inst = random_instance(rng, lin, stress=0.9)
+    case = random_case(3, stress=0.9)
+    lin, inst = case.lin, case.inst
     out = make_scheme(scheme, lin, LP).clear(inst, evaluate=False)
     programs = {id(r.program) for r in out.records}
     assert len(programs) == 2
@@ -113,8 +110,7 @@ def test_all_dsos_share_one_local_program(scheme):
 
 def test_cvxpy_reference_path_keeps_one_program_per_dso():
     """OSQP would converge at the pace of the hardest block, so the reference path does not merge."""
-    rng = np.random.default_rng(3)
-    lin = random_linear_td(rng)
+    lin = random_case(3).lin
     n = len(lin.feeders)
     assert dso_blocks(lin, "highs") == dso_blocks(lin, "highs-full") == [tuple(f.area for f in lin.feeders)]
     assert dso_blocks(lin, "cvxpy") == [(f.area,) for f in lin.feeders]

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from random_instances import random_instance, random_linear_td
+from random_instances import random_case
 
 from smartnet_gym.config import SCHEMES, MarketConfig
 from smartnet_gym.market.bids import tie_break
@@ -24,19 +24,18 @@ from smartnet_gym.market.schemes.base import Scheme
 from smartnet_gym.market.stages import LocalClearing, TsoClearing
 
 
-def _tied(rng, lin, inst):
-    """The instance with every price replaced by one of three values: ties everywhere."""
-    price = rng.choice([20.0, 50.0, 80.0], len(inst.book))
-    return replace(inst, book=inst.book.with_values(price_eur_per_mwh=price))
+def _tied(seed: int, stress: float = 0.9):
+    """A random case whose prices are all one of three values: ties everywhere."""
+    case = random_case(seed, stress=stress)
+    price = np.random.default_rng(seed).choice([20.0, 50.0, 80.0], len(case.inst.book))
+    return case.lin, replace(case.inst, book=case.inst.book.with_values(price_eur_per_mwh=price))
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_fast_and_explicit_paths_activate_the_same_bids(scheme):
     differing_without = 0
     for seed in range(10):
-        rng = np.random.default_rng(4000 + seed)
-        lin = random_linear_td(rng)
-        inst = _tied(rng, lin, random_instance(rng, lin, stress=0.9))
+        lin, inst = _tied(4000 + seed)
         outs = [make_scheme(scheme, lin, MarketConfig(qp_epsilon=0.0, backend=b)).clear(inst, evaluate=False)
                 for b in ("highs", "highs-full")]
         assert outs[0].status == outs[1].status == "optimal"
@@ -63,9 +62,7 @@ def _differs_without_tie_break(lin, inst, scheme) -> bool:
 def test_dsos_cleared_together_or_one_by_one_activate_the_same_bids():
     cfg = MarketConfig(qp_epsilon=0.0, backend="highs")
     for seed in range(10):
-        rng = np.random.default_rng(5000 + seed)
-        lin = random_linear_td(rng)
-        inst = _tied(rng, lin, random_instance(rng, lin, stress=0.9))
+        lin, inst = _tied(5000 + seed)
         areas = tuple(f.area for f in lin.feeders)
         one_by_one = Scheme("CS_C", "centralized", [LocalClearing(lin, cfg, "highs", (a,), True) for a in areas]
                             + [TsoClearing(lin, cfg, "highs", d_access=False, use_limits=False,
@@ -78,9 +75,7 @@ def test_dsos_cleared_together_or_one_by_one_activate_the_same_bids():
 
 def test_reported_cost_is_at_the_bids_own_prices():
     """The objective leaves the perturbation out: Σ Δt·price·x plus the slack penalties, exactly."""
-    rng = np.random.default_rng(7)
-    lin = random_linear_td(rng)
-    inst = _tied(rng, lin, random_instance(rng, lin, stress=0.0))
+    lin, inst = _tied(7, stress=0.0)
     out = make_scheme("CS_D", lin, MarketConfig(qp_epsilon=0.0, backend="highs")).clear(inst, evaluate=False)
     (rec,) = out.records
     bids = float(DT_H * inst.book.price_eur_per_mwh @ out.activated_mw)
