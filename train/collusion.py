@@ -33,7 +33,6 @@ Outputs (written atomically into ``--out``):
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -45,7 +44,7 @@ import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
 from smartnet_gym.errors import ConfigError
-from train.competition import DEFAULT_CONFIG, LOCAL_KEYS, _num, at_least, episode_means, summarize, write_all
+from train.competition import DEFAULT_CONFIG, LOCAL_KEYS, _num, at_least, episode_means, summarize
 from train.config import TrainConfig, algo_arguments, load_train_config
 from train.episodes import EpisodeSpec, plan_episodes, split_days
 from train.multiagent import ParallelVecEnv, day_options
@@ -257,12 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = collusion_experiment(base, args.agents, args.liquidity, args.timesteps, args.episodes)
     r["meta"]["seconds"] = time.perf_counter() - t0
     title = f"{args.agents} agents, liquidity {args.liquidity:g}"
-    write_all(out, {"steps.csv": lambda p: r["steps"].to_csv(p, index=False),
-                    "collusion.csv": lambda p: r["summary"].to_csv(p, index=False),
-                    "training.csv": lambda p: r["training"].to_csv(p, index=False),
-                    "collusion.png": lambda p: plot_collusion(r["summary"], r["training"], p, title),
-                    "model.zip": lambda p: save_model_atomic(r["model"], p, p.with_name("vecnormalize.pkl")),
-                    "run.json": lambda p: p.write_text(json.dumps(r["meta"], indent=2, default=float))})
+    with out:   # committed together, or nothing is left behind
+        out.write("steps.csv", lambda p: r["steps"].to_csv(p, index=False))
+        out.write("collusion.csv", lambda p: r["summary"].to_csv(p, index=False))
+        out.write("training.csv", lambda p: r["training"].to_csv(p, index=False))
+        out.write("collusion.png", lambda p: plot_collusion(r["summary"], r["training"], p, title))
+        out.write("model.zip", lambda p: save_model_atomic(r["model"], p, p.with_name("vecnormalize.pkl")))
+        out.write_json("run.json", r["meta"])
     cols = ["policy", "local_price_eur_per_mwh_mean", "local_price_eur_per_mwh_ci95",
             "local_truthful_price_eur_per_mwh_mean", "local_lerner_mean", "local_uplift_eur_per_mwh_mean",
             "local_uplift_eur_per_mwh_ci95", "local_hhi_activated_mean", "local_rsi_mean", "markup_eur_per_mwh_mean",

@@ -263,17 +263,6 @@ def at_least(flag: str, value: int, low: int) -> None:
         raise ConfigError(f"{flag}: must be >= {low} (got {value})")
 
 
-def write_all(out: OutputDir, writers: dict[str, Callable[[Path], Any]]) -> None:
-    """Write every file into ``out`` and commit; on any error nothing is left behind."""
-    try:
-        for name, writer in writers.items():
-            out.write(name, writer)
-    except BaseException:
-        out.discard()
-        raise
-    out.commit()
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m train.competition``."""
     p = argparse.ArgumentParser(prog="python -m train.competition", description=__doc__.splitlines()[0])
@@ -308,10 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                   args.seed, args.timesteps, args.retrain,
                                                   progress=lambda m: print(m, flush=True))
     meta["seconds"] = time.perf_counter() - t0
-    write_all(out, {"steps.csv": lambda p: steps.to_csv(p, index=False),
-                    "markup_vs_n.csv": lambda p: summary.to_csv(p, index=False),
-                    "markup_vs_n.png": lambda p: plot_markup_vs_n(summary, p, base.env_kwargs.get("scenario", "")),
-                    "run.json": lambda p: p.write_text(json.dumps(meta, indent=2, default=float))})
+    with out:   # committed together, or nothing is left behind
+        out.write("steps.csv", lambda p: steps.to_csv(p, index=False))
+        out.write("markup_vs_n.csv", lambda p: summary.to_csv(p, index=False))
+        out.write("markup_vs_n.png", lambda p: plot_markup_vs_n(summary, p, base.env_kwargs.get("scenario", "")))
+        out.write_json("run.json", meta)
     cols = ["n_competitors", "policy", "markup_eur_per_mwh_mean", "analytic_markup_eur_per_mwh_mean",
             "local_price_eur_per_mwh_mean", "local_lerner_mean", "local_psi_mean", "profit_eur_mean",
             "profit_share_of_best_response"]
