@@ -93,8 +93,8 @@ class ClearingProgram:
             ub = ub.copy()
             lb[self.m.x] = ub[self.m.x] = fix_x
         self.last_vectors = (c, lb, ub, lo, hi)
-        evaluate = getattr(self.backend, "evaluate", None) if fix_x is not None else None
-        sol = evaluate(c, lb, ub, lo, hi) if evaluate is not None else self.backend.solve(c, lb, ub, lo, hi)
+        run = self.backend.solve if fix_x is None else self.backend.evaluate
+        sol = run(c, lb, ub, lo, hi)
         return self._result(sol, needs, book, buy)
 
     def area_parts(self, res: ProgramResult, bid_area: np.ndarray) -> list[ProgramResult]:

@@ -41,6 +41,12 @@ class Backend(Protocol):
     def solve(self, c: np.ndarray, lb: np.ndarray, ub: np.ndarray, lo: np.ndarray,
               hi: np.ndarray) -> Solution: ...
 
+    def evaluate(self, c: np.ndarray, lb: np.ndarray, ub: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray) -> Solution:
+        """The program with its bid and buy columns fixed (``lb == ub``): a solve, unless the
+        backend knows a cheaper way (the screened backend needs no solver)."""
+        ...
+
 
 @contextlib.contextmanager
 def _silenced_stdout():
@@ -186,6 +192,8 @@ class HighsBackend:
         # HiGHS's own objective also covers columns added after the build (Benders η)
         return Solution("optimal", float(h.getObjectiveValue()), z, dual, ms)
 
+    evaluate = solve   # fixed bid columns: the same solve
+
 
 class CvxpyBackend:
     """The readable reference: a CVXPY problem with Parameters (DPP), compiled once, solved by OSQP.
@@ -289,6 +297,8 @@ class CvxpyBackend:
         if len(self.in_rows):
             dual[self.in_rows] = np.asarray(self.c_lo.dual_value) - np.asarray(self.c_hi.dual_value)
         return Solution("optimal", _objective(m, c, z), z, dual, ms)
+
+    evaluate = solve   # fixed bid columns: the same solve
 
 
 def make_backend(m: ProgramMatrices, name: str) -> Backend:
