@@ -59,16 +59,14 @@ class ClearingProgram:
         self.backend: Backend = make_backend(self.m, backend)
         self.n_bids = len(layout)
         self.last_vectors: tuple | None = None
-        self.last_tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
         self._tie_units: np.ndarray | None = None
         self._tie_price = np.zeros(len(layout))
+        self.tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
 
     def vectors(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
                 limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None):
         st = book.storage_state
-        tie = self._tie(book)
-        self.last_tie_cost = DT_H * tie
-        inp = ProgramInputs(price=book.price_eur_per_mwh + tie, qty=book.qty_mw, needs=needs, base=base,
+        inp = ProgramInputs(price=book.price_eur_per_mwh + self._tie(book), qty=book.qty_mw, needs=needs, base=base,
                             storage_soc_mwh=st.soc_mwh, storage_energy_mwh=st.energy_mwh,
                             storage_committed_mwh=st.committed_mwh,
                             limits_lo=None if limits is None else limits[0],
@@ -76,11 +74,12 @@ class ClearingProgram:
         return fill_vectors(self.m, self.lin, inp)
 
     def _tie(self, book: BidBook) -> np.ndarray:
-        """TIE_EUR_PER_MWH × :func:`tie_break` of ``book``; the layout is this program's, so it is
-        recomputed only when the units change."""
+        """TIE_EUR_PER_MWH × :func:`tie_break` of ``book`` (and its cost per MW, ``tie_cost``);
+        the layout is this program's, so it is recomputed only when the units change."""
         if self._tie_units is None or not np.array_equal(self._tie_units, book.unit):
             self._tie_units = book.unit.copy()
             self._tie_price = TIE_EUR_PER_MWH * tie_break(book)
+            self.tie_cost = DT_H * self._tie_price
         return self._tie_price
 
     def solve(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
@@ -115,7 +114,7 @@ class ClearingProgram:
         for a in spec.areas:
             k = bid_area == a
             rows = m.group_area == a
-            tie = float(self.last_tie_cost[k] @ res.x_mw[k])
+            tie = float(self.tie_cost[k] @ res.x_mw[k])
             parts.append(ProgramResult(
                 res.status, float(obj[a + 1]) - tie if ok else float("nan"), res.x_mw[k], res.y_mw,
                 res.balance_slack_mw[rows], float(z[m.cols[f"dslack{a}"]].sum()) if ok else 0.0,
@@ -151,6 +150,6 @@ class ClearingProgram:
             uniform = np.zeros((0, h))
         g = np.where(m.bid_group_row >= 0, dual[np.maximum(m.bid_group_row, 0)], 0.0)
         nd = np.where(m.bid_node_row >= 0, dual[np.maximum(m.bid_node_row, 0)], 0.0)
-        objective = sol.objective_eur - float(self.last_tie_cost @ x)   # at the bids' own prices
+        objective = sol.objective_eur - float(self.tie_cost @ x)   # at the bids' own prices
         return ProgramResult(sol.status, objective, x, y, unmet, float(flow), float(volt), uniform,
                              (g - nd) / DT_H, sol.solve_ms, z)

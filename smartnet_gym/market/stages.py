@@ -262,9 +262,10 @@ class LocalClearing(Stage):
         prog = self.program(sub, self.spec(), inst.horizon)
         needs = inst.area_need_mw[list(self.areas)] if self.balance else np.zeros((0, inst.horizon))
         res = prog.solve(sub, state.base, needs)
-        for a, part in zip(self.areas, prog.area_parts(res, area[idx])):
-            suffix = "_balance" if self.balance else ""
-            _book(state, inst, idx[area[idx] == a], part, f"local_{a}{suffix}", prog)
+        suffix = "_balance" if self.balance else ""
+        sub_area = area[idx]
+        for a, part in zip(self.areas, prog.area_parts(res, sub_area)):
+            _book(state, inst, idx[sub_area == a], part, f"local_{a}{suffix}", prog)
         _queue_shift(state, inst, response, idx, res.x_mw)
 
 

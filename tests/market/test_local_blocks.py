@@ -76,7 +76,7 @@ def test_merged_local_clearing_equals_each_dso_alone(seed, balance):
     x = np.zeros(len(idx))
     for rec in state.records:
         x[np.searchsorted(idx, rec.bids)] = rec.result.x_mw
-    res_total = prog.backend.solve(*whole).objective_eur - prog.last_tie_cost @ x
+    res_total = prog.backend.solve(*whole).objective_eur - prog.tie_cost @ x
     assert total == pytest.approx(res_total, rel=1e-9, abs=1e-9)
 
 
