@@ -11,8 +11,15 @@ reduced LP is a relaxation whose optimum is feasible there at the same cost.
 
 Row duals come back in the explicit program's coordinates, so prices are unchanged: the network
 columns are free with zero cost, hence ``A_nzᵀ π = −Lᵀ μ`` gives the nodal duals π from the
-limit duals μ. Rows found binding stay in the model for the next solve (a rolling market sees
-the same congestion step after step), so later solves usually need one round.
+limit duals μ. Rows found binding stay in the model for the next solves (a rolling market sees
+the same congestion step after step), so later solves usually need one round; a row that has
+stayed slack for ``IDLE_SOLVES`` solves leaves it again, so the LP keeps only the limits that
+matter now (its bid-space coefficients are kept: coming back costs no LU solve).
+
+The reduced LP has few rows and boxed columns, so it is solved by the dense bounded dual
+simplex of ``dual_simplex.py`` from the previous basis (HiGHS's per-call floor would be most
+of a clearing). When it fails, the explicit program is solved by HiGHS instead; the count of
+such fallbacks is kept in ``fallbacks``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from smartnet_gym.market.dual_simplex import DualSimplex
 from smartnet_gym.market.program import ProgramMatrices, block_indices
-from smartnet_gym.market.solvers import HighsBackend, SentValues, Solution, highs_lp, new_highs
+from smartnet_gym.market.solvers import HighsBackend, Solution
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -33,6 +41,7 @@ LIMIT_SLACKS = ("tslack", "dslack", "vslack")
 VIOLATION_TOL = 1e-7      # MW or milli-pu², the units of the limit rows
 ROWS_PER_ROUND = 64       # most violated limits added per round
 MAX_ROUNDS = 100
+IDLE_SOLVES = 16          # a limit row slack for this many solves in a row leaves the LP (until violated)
 
 
 def screenable(m: ProgramMatrices) -> bool:
@@ -41,11 +50,9 @@ def screenable(m: ProgramMatrices) -> bool:
 
 
 class ScreenedBackend:
-    """HiGHS on the bid-space LP with lazily added network limits; answers in explicit coordinates."""
+    """The bid-space LP with lazily added network limits (dual simplex); answers in explicit coordinates."""
 
     def __init__(self, m: ProgramMatrices):
-        import highspy
-
         self.m = m
         a = m.a.tocsr()
         self.node = block_indices(m.rows, NODE_ROWS)
@@ -63,7 +70,9 @@ class ScreenedBackend:
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
-        self.active: list[int] = []                 # limit rows (positions in self.lim) in the model
+        self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
+        self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
+        self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
         self.keep_slack = ~np.isfinite(m.col_ub[self.bid_cols])
@@ -73,51 +82,53 @@ class ScreenedBackend:
         self.keep_down = np.full(len(keep_rows), -1)
         self.keep_up[sl.row[sl.data > 0]] = slack_col[sl.col[sl.data > 0]]
         self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
-        self.h = h = new_highs()
-        self._optimal = highspy.HighsModelStatus.kOptimal
-        b = self.bid_cols
-        h.passModel(highs_lp(self.a_keep, m.cost[b], m.col_lb[b], m.col_ub[b],
-                             m.row_lo[keep_rows], m.row_hi[keep_rows]))
-        self._model_cols = self.bid_cols.copy()      # explicit column of each HiGHS column
-        self._model_rows = keep_rows.astype(np.int64)    # explicit row of each HiGHS row
-        self.sent = SentValues()
+        self.lp = DualSimplex(self.a_keep.toarray())
+        self._model_cols = self.bid_cols.copy()      # explicit column of each LP column
+        self._model_rows = keep_rows.astype(np.int64)    # explicit row of each LP row
         self._fallback: HighsBackend | None = None
         self.rounds = 0                               # rounds of the last solve (diagnostics)
+        self.fallbacks = 0                            # solves the dual simplex handed to HiGHS
 
-    def _bid_rows(self, k: np.ndarray) -> sp.csr_matrix:
-        """Limit rows ``k`` as rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx``."""
-        u = self.lu.solve(np.ascontiguousarray(self.l_net[k].toarray().T), trans="T")
-        r = -(self.a_nx.T @ u).T
-        r[np.abs(r) < 1e-12] = 0.0
-        return sp.csr_matrix(r)
+    def _bid_rows(self, k: np.ndarray) -> np.ndarray:
+        """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
+        new = np.array([j for j in k if j not in self._row_cache], np.int64)
+        if len(new):
+            u = self.lu.solve(np.ascontiguousarray(self.l_net[new].toarray().T), trans="T")
+            r = -(self.a_nx.T @ u).T
+            r[np.abs(r) < 1e-12] = 0.0
+            self._row_cache.update(zip(new.tolist(), r))
+        return np.stack([self._row_cache[j] for j in k.tolist()])
 
-    def _add_rows(self, k: np.ndarray, c: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-                  lo: np.ndarray, hi: np.ndarray) -> None:
-        """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the HiGHS model."""
-        h = self.h
-        n0 = h.getNumCol()
+    def _add_rows(self, k: np.ndarray) -> None:
+        """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the LP."""
+        n0 = self.lp.shape[1]
         cols = self.slack_cols[k].reshape(-1)
-        h.addCols(len(cols), c[cols], lb[cols], ub[cols], 0,
-                  np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        self.lp.add_columns(np.zeros((self.lp.shape[0], len(cols))))
         self._model_cols = np.r_[self._model_cols, cols]
-        rows = self._bid_rows(k)
+        rows = np.zeros((len(k), n0 + len(cols)))
+        rows[:, :len(self.bid_cols)] = self._bid_rows(k)
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
-        starts, index, value = [], [], []
-        for j in range(len(k)):
-            lo_j, hi_j = rows.indptr[j], rows.indptr[j + 1]
-            starts.append(len(index))
-            index += list(rows.indices[lo_j:hi_j]) + list(slack_pos[j])
-            value += list(rows.data[lo_j:hi_j]) + list(self.slack_sign[k[j]])
-        r = self.lim[k]
-        h.addRows(len(k), lo[r], hi[r], len(index), np.asarray(starts, np.int32),
-                  np.asarray(index, np.int32), np.asarray(value, float))
-        self._model_rows = np.r_[self._model_rows, r]
-        self.active += list(k)
+        rows[np.arange(len(k))[:, None], slack_pos] = self.slack_sign[k]
+        self.lp.add_rows(rows)
+        self._model_rows = np.r_[self._model_rows, self.lim[k]]
+        self.active = np.r_[self.active, k]
+        self.idle = np.r_[self.idle, np.zeros(len(k), np.int64)]
 
-    def _update(self, c, lb, ub, lo, hi) -> None:
-        """Send this solve's values of the model's columns and rows (only what changed)."""
-        cols, rows = self._model_cols, self._model_rows
-        self.sent.send(self.h, c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
+    def _retire_idle_rows(self) -> None:
+        """Count the solves each limit row of the LP has stayed slack; drop those idle too long."""
+        if not len(self.active):
+            return
+        n_lp = self.lp.shape[1]
+        rows = len(self.keep_rows) + np.arange(len(self.active))
+        slacks = len(self.bid_cols) + np.arange(2 * len(self.active)).reshape(-1, 2)
+        slack_now = self.lp.is_basic(n_lp + rows) & ~self.lp.is_basic(slacks).any(axis=1)
+        self.idle = np.where(slack_now, self.idle + 1, 0)
+        out = np.flatnonzero(self.idle >= IDLE_SOLVES)
+        if len(out) and self.lp.drop(rows[out], slacks[out].reshape(-1)):
+            self._model_rows = np.delete(self._model_rows, rows[out])
+            self._model_cols = np.delete(self._model_cols, slacks[out].reshape(-1))
+            self.active = np.delete(self.active, out)
+            self.idle = np.delete(self.idle, out)
 
     def _violated(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network state of the bid-space answer and the inactive limit rows it violates (worst first)."""
@@ -125,40 +136,37 @@ class ScreenedBackend:
         val = self.l_net @ z_net
         r = self.lim
         excess = np.maximum(val - hi[r], lo[r] - val)
-        if self.active:
-            excess[self.active] = 0.0
+        excess[self.active] = 0.0
         k = np.flatnonzero(excess > VIOLATION_TOL)
         if len(k) > ROWS_PER_ROUND:
             k = k[np.argsort(-excess[k])[:ROWS_PER_ROUND]]
         return z_net, k
 
     def solve(self, c, lb, ub, lo, hi) -> Solution:
-        m, h = self.m, self.h
+        m = self.m
         t0 = time.perf_counter()
-        self._update(c, lb, ub, lo, hi)
         for self.rounds in range(1, MAX_ROUNDS + 1):
-            h.run()
-            if h.getModelStatus() != self._optimal:
+            cols, rows = self._model_cols, self._model_rows
+            res = self.lp.solve(c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
+            if not res.ok:
                 return self._explicit(c, lb, ub, lo, hi, t0)
-            z_model = np.asarray(h.getSolution().col_value)
-            z_net, k = self._violated(z_model[:len(self.bid_cols)], lo, hi)
+            z_net, k = self._violated(res.x[:len(self.bid_cols)], lo, hi)
             if not len(k):
                 break
-            self._add_rows(k, c, lb, ub, lo, hi)
-            self.sent.forget()
-            self._update(c, lb, ub, lo, hi)
+            self._add_rows(k)
         else:
             return self._explicit(c, lb, ub, lo, hi, t0)
         z = np.zeros(m.n_col)
-        z[self._model_cols] = z_model
+        z[self._model_cols] = res.x
         z[self.net_cols] = z_net
         dual = np.zeros(m.n_row)
-        dual[self._model_rows] = h.getSolution().row_dual
+        dual[self._model_rows] = res.row_dual
         mu = dual[self.lim]
         if mu.any():
             dual[self.node] = -self.lu.solve(self.l_net.T @ mu, trans="T")
+        self._retire_idle_rows()
         ms = (time.perf_counter() - t0) * 1e3
-        return Solution("optimal", float(h.getObjectiveValue()), z, dual, ms)
+        return Solution("optimal", res.objective, z, dual, ms)
 
     def evaluate(self, c, lb, ub, lo, hi) -> Solution:
         """The program with its bid and buy columns fixed (``lb == ub``), without a solver.
@@ -196,9 +204,8 @@ class ScreenedBackend:
         return Solution("optimal", float(c @ z), z, nan_dual, (time.perf_counter() - t0) * 1e3)
 
     def _explicit(self, c, lb, ub, lo, hi, t0: float) -> Solution:
-        """A failed or endless screening: solve the explicit program instead (and start afresh)."""
-        self.h.clearSolver()
-        self.sent.forget()
+        """A failed or endless screening: solve the explicit program by HiGHS instead."""
+        self.fallbacks += 1
         if self._fallback is None:
             self._fallback = HighsBackend(self.m)
         sol = self._fallback.solve(c, lb, ub, lo, hi)

@@ -16,6 +16,8 @@ from random_instances import random_instance, random_linear_td, revalue
 from smartnet_gym.config import SCHEMES, MarketConfig
 from smartnet_gym.market.program import ProgramMatrices
 from smartnet_gym.market.schemes import make_scheme
+from smartnet_gym.market import screening
+from smartnet_gym.market.dual_simplex import SimplexResult
 from smartnet_gym.market.screening import ScreenedBackend, screenable
 from smartnet_gym.market.solvers import HighsBackend, Solution
 from smartnet_gym.market.stages import evaluation_stage
@@ -52,8 +54,11 @@ def _programs(out):
     return [r.program for r in out.records if r.program is not None and r.program.last_vectors is not None]
 
 
+@pytest.mark.parametrize("idle_solves", [screening.IDLE_SOLVES, 1])
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_screened_is_optimal_for_the_explicit_program(scheme):
+def test_screened_is_optimal_for_the_explicit_program(scheme, idle_solves, monkeypatch):
+    """Also with limit rows retired after one slack solve (rows leave and come back)."""
+    monkeypatch.setattr(screening, "IDLE_SOLVES", idle_solves)
     screened_rows = 0
     for seed in range(12):
         rng = np.random.default_rng(1000 + seed)
@@ -71,6 +76,7 @@ def test_screened_is_optimal_for_the_explicit_program(scheme):
                 assert sol.ok and ref.ok
                 assert abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
                 assert_kkt(prog.m, prog.last_vectors, sol)
+                assert prog.backend.fallbacks == 0, "the dual simplex handed a solve to HiGHS"
                 screened_rows += len(prog.backend.active)
             inst = revalue(rng, lin, inst, stress=0.9)
     if scheme != "CS_C":        # CS_C's TSO stage models no limits the stress reaches on every net
@@ -86,10 +92,13 @@ def test_failed_screened_solve_falls_back_to_the_explicit_program(monkeypatch):
     prog = _programs(out)[-1]
     backend = prog.backend
     assert isinstance(backend, ScreenedBackend)
-    monkeypatch.setattr(backend.h, "getModelStatus", lambda: None)
+    fallbacks = backend.fallbacks
+    monkeypatch.setattr(backend.lp, "solve", lambda *a: SimplexResult("failed: broken", np.zeros(0),
+                                                                       np.zeros(0), float("nan"), 0))
     sol = backend.solve(*prog.last_vectors)
     ref = HighsBackend(prog.m).solve(*prog.last_vectors)
     assert sol.ok and abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
+    assert backend.fallbacks == fallbacks + 1
 
 
 @pytest.mark.parametrize("seed", range(40))
