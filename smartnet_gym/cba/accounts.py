@@ -67,7 +67,7 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
     cfg = loop.cfg
     book = inst.book
     n_areas = loop.n_areas
-    area_of_bid = loop.system.linear.locate(book.bus)[0]
+    area_of_bid = loop.bid_areas(book)
     pay = split_payments(inst, out, delivered, n_areas, area_of_bid)
     true_cost = float(DT_H * (book.true_cost_eur_per_mwh * delivered).sum())
     market = float(pay.sum())

@@ -129,10 +129,18 @@ class MarketIndicators:
 
 
 def provider_index(book: BidBook) -> tuple[np.ndarray, int]:
-    """(index of each bid's provider in 0..n−1, n providers)."""
-    _, inv = np.unique(book.unit, return_inverse=True)
-    inv = inv.reshape(-1)
-    return inv, int(inv.max(initial=-1)) + 1
+    """(index of each bid's provider in 0..n−1, n providers), numbered in ``np.unique(book.unit)`` order.
+
+    A table over the range of unit indices instead of a sort: units are small integers.
+    """
+    unit = np.asarray(book.unit, np.int64).reshape(-1)
+    if not len(unit):
+        return unit, 0
+    pos = unit - unit.min()
+    present = np.zeros(int(pos.max()) + 1, bool)
+    present[pos] = True
+    rank = np.cumsum(present) - 1
+    return rank[pos], int(rank[-1]) + 1
 
 
 def _hhi_rows(tot: np.ndarray) -> np.ndarray:
@@ -148,34 +156,37 @@ def need_direction(need_mw: np.ndarray, tol: float = NEED_TOL_MW) -> np.ndarray:
     return np.where(np.abs(need) > tol, np.sign(need), 0.0).astype(int)
 
 
-def _in_need_direction(book: BidBook, needs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n_markets, n_bids) rows that supply each market's need in their period, and (n_markets, H) s_t."""
+def _in_need_direction(book: BidBook, needs: np.ndarray, masks: np.ndarray
+                       ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """(market j, bid i) pairs, ordered by j then i, where bid i supplies market j's need in its period,
+    and (n_markets, H) s_t."""
     h = needs.shape[1]
     s = need_direction(needs)
     per = book.period
     inside = per < h
     s_bid = s[:, np.minimum(per, h - 1)]
-    return masks & inside[None, :] & (book.direction[None, :] == s_bid) & (s_bid != 0), s
+    ok = masks & inside[None, :] & (book.direction[None, :] == s_bid) & (s_bid != 0)
+    return np.divmod(np.flatnonzero(ok), ok.shape[1]), s    # np.nonzero(ok), without its 2-D overhead
 
 
-def _paid_prices(book: BidBook, ok: np.ndarray, h: int, activated_mw: np.ndarray,
+def _paid_prices(book: BidBook, ok: tuple[np.ndarray, np.ndarray], n_m: int, h: int, activated_mw: np.ndarray,
                  payment_eur: np.ndarray) -> np.ndarray:
     """(n_markets, H) :func:`paid_price` of several markets of one book (``ok``: :func:`_in_need_direction`)."""
-    n_m = len(ok)
-    j, i = np.nonzero(ok)
+    j, i = ok
     key = j * h + book.period[i]
     pay = np.bincount(key, weights=np.asarray(payment_eur, float)[i], minlength=n_m * h).reshape(n_m, h)
     mwh = DT_H * np.bincount(key, weights=np.asarray(activated_mw, float)[i], minlength=n_m * h).reshape(n_m, h)
     return np.divide(pay, mwh, out=np.full((n_m, h), np.nan), where=mwh > 1e-9)
 
 
-def _indicators(book: BidBook, ok: np.ndarray, s: np.ndarray, needs: np.ndarray, activated_mw: np.ndarray,
-                prices: np.ndarray, truthful_prices: np.ndarray, names: list[str]) -> dict[str, MarketIndicators]:
+def _indicators(book: BidBook, ok: tuple[np.ndarray, np.ndarray], s: np.ndarray, needs: np.ndarray,
+                activated_mw: np.ndarray, prices: np.ndarray, truthful_prices: np.ndarray,
+                names: list[str]) -> dict[str, MarketIndicators]:
     """Indicators of several markets of one book (rows of ``needs``/``prices``; ``ok``, ``s``:
     :func:`_in_need_direction`) at once."""
     n_m, h = needs.shape
     inv, n_prov = provider_index(book)
-    j, i = np.nonzero(ok)
+    j, i = ok
     key = (j * h + book.period[i]) * n_prov + inv[i]
     size = n_m * h * n_prov
     offer = np.bincount(key, weights=book.qty_mw[i], minlength=size).reshape(n_m, h, n_prov).astype(float)
@@ -233,7 +244,7 @@ def paid_price(book: BidBook, activated_mw: np.ndarray, payment_eur: np.ndarray,
     need = np.asarray(need_mw, float).reshape(1, -1)
     m = np.ones((1, len(book)), bool) if mask is None else np.asarray(mask, bool).reshape(1, -1)
     ok, _ = _in_need_direction(book, need, m)
-    return _paid_prices(book, ok, need.shape[1], activated_mw, payment_eur)[0]
+    return _paid_prices(book, ok, 1, need.shape[1], activated_mw, payment_eur)[0]
 
 
 def uniform_price_in_need_direction(uniform_price_eur_per_mwh: np.ndarray, need_mw: np.ndarray) -> np.ndarray:
@@ -267,9 +278,10 @@ def revealed_local_need(inst: MarketInstance, truthful: ClearingOutcome, area_of
     return out
 
 
-def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: np.ndarray,
+                   ok: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(n_markets, H): row 0 the global market's uniform price, the others their paid prices."""
-    prices = _paid_prices(inst.book, ok, inst.horizon, out.activated_mw, out.payment_eur)
+    prices = _paid_prices(inst.book, ok, len(needs), inst.horizon, out.activated_mw, out.payment_eur)
     prices[0] = uniform_price_in_need_direction(out.uniform_price_eur_per_mwh, needs[0])
     return prices
 

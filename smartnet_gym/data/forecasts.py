@@ -155,11 +155,11 @@ class Forecaster:
     def _apply(self, steps: np.ndarray, e_load: np.ndarray, e_sgen: np.ndarray) -> Snapshot:
         """Actual values at ``steps`` with relative errors per profile column applied."""
         pr = self.profiles
-        fac = np.maximum(1.0 + e_load[..., pr.load_profile], 0.0)
-        load_p = pr.load_p(steps).astype(np.float64) * fac
-        load_q = pr.load_q(steps).astype(np.float64) * fac
+        fac = np.maximum(1.0 + np.take(e_load, pr.load_profile, axis=-1), 0.0)
+        load_p = pr.load_p(steps).astype(np.float64, copy=False) * fac
+        load_q = pr.load_q(steps).astype(np.float64, copy=False) * fac
         cap = np.asarray(pr.sgen_p_mw, dtype=np.float64)
-        sgen = pr.sgen_p(steps).astype(np.float64) + e_sgen[..., pr.sgen_profile] * cap
+        sgen = pr.sgen_p(steps).astype(np.float64, copy=False) + np.take(e_sgen, pr.sgen_profile, axis=-1) * cap
         sgen = np.clip(sgen, 0.0, np.maximum(cap, 0.0))
         return Snapshot(load_p=load_p, load_q=load_q, sgen_p=sgen)
 
@@ -167,9 +167,9 @@ class Forecaster:
         """Realised values at market step ``step``: arrays (n_load,), (n_load,), (n_sgen,)."""
         self._check(step)
         pr = self.profiles
-        return Snapshot(load_p=pr.load_p(int(step)).astype(np.float64),
-                        load_q=pr.load_q(int(step)).astype(np.float64),
-                        sgen_p=pr.sgen_p(int(step)).astype(np.float64))
+        return Snapshot(load_p=pr.load_p(int(step)).astype(np.float64, copy=False),
+                        load_q=pr.load_q(int(step)).astype(np.float64, copy=False),
+                        sgen_p=pr.sgen_p(int(step)).astype(np.float64, copy=False))
 
     def forecast(self, step: int) -> Snapshot:
         """Forecast issued at ``step`` for steps step..step+H−1: arrays (H, n_load)/(H, n_sgen)."""

@@ -1,7 +1,8 @@
 """SimBench 15-min profiles as relative float32 arrays plus per-element scales.
 
-Absolute values are gathered on demand (``rel[step, profile[e]] * scale[e]``), so a process
-holds ~15 MB instead of the 1.9 GB of SimBench's absolute tables. Steps are integers
+Absolute values are gathered on demand (``rel[step, profile[e]] * scale[e]``, columns by ``np.take``,
+several times faster than fancy indexing), so a process holds ~15 MB instead of the 1.9 GB of
+SimBench's absolute tables. Steps are integers
 0..35135 over 2016 (local time; never build a DatetimeIndex, see SIMBENCH-NOTES §6).
 """
 
@@ -33,12 +34,12 @@ class ProfileSet:
 
     def load_p(self, steps: np.ndarray | int) -> np.ndarray:
         """Absolute load p [MW], shape (len(steps), n_load) or (n_load,) for a scalar step."""
-        return self.load_rel_p[steps][..., self.load_profile] * self.load_p_mw
+        return np.take(self.load_rel_p[steps], self.load_profile, axis=-1) * self.load_p_mw
 
     def load_q(self, steps: np.ndarray | int) -> np.ndarray:
         """Absolute load q [Mvar]."""
-        return self.load_rel_q[steps][..., self.load_profile] * self.load_q_mvar
+        return np.take(self.load_rel_q[steps], self.load_profile, axis=-1) * self.load_q_mvar
 
     def sgen_p(self, steps: np.ndarray | int) -> np.ndarray:
         """Absolute generator output p [MW] (before any curtailment)."""
-        return self.sgen_rel[steps][..., self.sgen_profile] * self.sgen_p_mw
+        return np.take(self.sgen_rel[steps], self.sgen_profile, axis=-1) * self.sgen_p_mw

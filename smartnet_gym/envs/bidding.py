@@ -14,7 +14,6 @@ from smartnet_gym.envs.providers import (
     BidMapper,
     ProviderObservation,
     bid_book,
-    delivered_mw,
     provider_reward,
     resolve_provider,
     reward_args,
@@ -202,15 +201,15 @@ class BiddingEnv(MarketEnv):
         return bid_book(self.loop.truthful_book, [self.mapper], [action])
 
     def _act(self, action: np.ndarray) -> tuple[Any, float, dict[str, Any]]:
+        local: dict[str, Any] = {}
         if self.competition is not None:
             res, local, (markup,) = self.competition.step([action])
-            s = settle(res, res.delivered_mw, self.mapper.rows)
-            reward, info = provider_reward(s, self.penalty_eur_per_mwh, self.reward_scale_eur)
-            return res, reward, info | local | {"markup_eur_per_mwh": markup}
-        res = self.loop.step(book=self.book(action))
-        s = settle(res, delivered_mw(self.loop, res), self.mapper.rows)
+            local |= {"markup_eur_per_mwh": markup}
+        else:
+            res = self.loop.step(book=self.book(action))
+        s = settle(res, res.delivered_mw, self.mapper.rows)
         reward, info = provider_reward(s, self.penalty_eur_per_mwh, self.reward_scale_eur)
-        return res, reward, info
+        return res, reward, info | local
 
 
 __all__ = ["BiddingEnv"]

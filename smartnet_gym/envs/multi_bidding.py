@@ -20,7 +20,6 @@ from smartnet_gym.envs.providers import (
     BidMapper,
     ProviderObservation,
     bid_book,
-    delivered_mw,
     provider_reward,
     reward_args,
     settle,
@@ -158,20 +157,18 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         local: dict[str, Any] = {}
         if self.competition is not None:   # every provider is an agent: actions in provider order
             res, local, markups = self.competition.step([checked[a][0] for a in self.possible_agents])
-            delivered = res.delivered_mw
             local_of = {a: local | {"markup_eur_per_mwh": m}
                         for a, m in zip(self.possible_agents, markups, strict=True)}
         else:
             book = bid_book(loop.truthful_book, [self.mappers[a] for a in self.agents],
                             [checked[a][0] for a in self.agents])
             res = loop.step(book=book)
-            delivered = delivered_mw(loop, res)
             local_of = dict.fromkeys(self.agents, local)
         self._last_prices = np.asarray(res.clearing.uniform_price_eur_per_mwh, dtype=float).copy()
         common = self.core.step_info(res, sum(c for _, c in checked.values()))
         rewards, infos = {}, {}
         for a in self.agents:
-            rewards[a], own = provider_reward(settle(res, delivered, self.mappers[a].rows),
+            rewards[a], own = provider_reward(settle(res, res.delivered_mw, self.mappers[a].rows),
                                               self.penalty_eur_per_mwh, self.reward_scale_eur)
             infos[a] = common | local_of[a] | own | {"clipped_actions": checked[a][1],
                                                      "total_clipped_actions": common["clipped_actions"]}

@@ -24,7 +24,6 @@ import numpy as np
 from smartnet_gym.envs.spaces import scaled, share, time_features
 from smartnet_gym.errors import UnknownNameError, did_you_mean
 from smartnet_gym.grid.system import UnitKind
-from smartnet_gym.market.bidders import available_mw
 from smartnet_gym.market.program import DT_H
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from smartnet_gym.grid.system import TDSystem
     from smartnet_gym.market.bids import BidBook
     from smartnet_gym.market.stages import MarketInstance
-    from smartnet_gym.simulation.loop import RollingLoop, StepOutcome
+    from smartnet_gym.simulation.loop import StepOutcome
 
 TRANSMISSION = "transmission"
 
@@ -98,25 +97,6 @@ def bid_book(truthful: BidBook, mappers: Sequence[BidMapper], actions: Sequence[
     for m, a in zip(mappers, actions, strict=True):
         m.apply(price, qty, truthful.true_cost_eur_per_mwh, a)
     return truthful.with_values(qty_mw=qty, price_eur_per_mwh=price)
-
-
-def delivered_mw(loop: RollingLoop, res: StepOutcome) -> np.ndarray:
-    """Per book row, the first-period activation really delivered (the loop's delivery rule).
-
-    Curtailment and demand response cannot exceed what is actually there; batteries and
-    generators deliver what was activated; later periods are not delivered.
-    """
-    book = res.instance.book
-    first = book.period == 0
-    x = np.where(first, res.clearing.activated_mw, 0.0)
-    act = loop.forecaster.actual(res.step)
-    h = loop.horizon
-    real = available_mw(loop.system.units, loop.layout, np.repeat(act.load_p[None, :], h, 0),
-                        np.repeat(act.sgen_p[None, :], h, 0), loop.cfg.flex.load_flex_share)
-    out = np.minimum(x, np.where(first, real, 0.0))
-    st = loop.system.units.kind[book.unit] == UnitKind.STORAGE
-    out[st] = x[st]
-    return out
 
 
 @dataclass(frozen=True)

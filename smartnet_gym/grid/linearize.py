@@ -600,10 +600,10 @@ class _Sensitivity:
         for a, root in enumerate(d_root):
             k = area == a
             tnode[k] = root[pos[k]]
-        # all T nodes (for the voltage coupling), then the free ones (for the DC solve)
+        # all T nodes (for the voltage coupling); the free ones' rows feed the DC solve
         self.a_t_all = sp.csr_matrix((np.ones(len(cols)), (tnode, cols)), shape=(dc.n_bus, n))
         free = np.flatnonzero(~dc.fixed)
-        self.a_t = self.a_t_all[free].tocsr()
+        self.free = free
         self.bf = dc.flow_matrix()[:, free].tocsr()
         self.lu = spla.splu(dc.susceptance_matrix()[free][:, free].tocsc()) if len(free) else None
         s_blocks, anc_blocks = [], []
@@ -631,20 +631,23 @@ class _Sensitivity:
     def apply(self, dp: np.ndarray, dq: np.ndarray,
               point: LinearizationPoint | None = None) -> tuple[np.ndarray, ...]:
         """dp, dq (H, n_bus) → ΔT flows (H, n_br), ΔP, ΔQ, Δw (H, Σ n_d)."""
-        dpt = np.ascontiguousarray(dp.T)
-        dqt = np.ascontiguousarray(dq.T)
+        h = dp.shape[0]
+        # p columns, then q: one sparse product per matrix (the same sums as one product per vector)
+        x = np.ascontiguousarray(np.concatenate([dp, dq]).T)
+        tx = self.a_t_all @ x                            # (n_t, 2H) injection change per T node
         if self.lu is not None:
-            theta = self.lu.solve(np.asarray(self.a_t @ dpt))
+            theta = self.lu.solve(np.ascontiguousarray(tx[self.free, :h]))
             t_flow = (self.bf @ theta).T
         else:
-            t_flow = np.zeros((dp.shape[0], self.bf.shape[0]))
-        d_pt = self.s @ dpt
-        d_qt = self.s @ dqt
+            t_flow = np.zeros((h, self.bf.shape[0]))
+        dx = self.s @ x
+        d_pt, d_qt = dx[:, :h], dx[:, h:]
         d_w = -2.0 * (self.anc @ (self.r * d_pt + self.x * d_qt))
         if point is not None and point.has_voltage_coupling and len(self.d_root_all):
             if not np.array_equal(point.root_t, self.roots):
                 raise ValueError("the point's voltage coupling was computed for another model")
-            dw_root = point.root_dw_dp @ (self.a_t_all @ dpt) + point.root_dw_dq @ (self.a_t_all @ dqt)
+            dw_root = (point.root_dw_dp @ np.ascontiguousarray(tx[:, :h])
+                       + point.root_dw_dq @ np.ascontiguousarray(tx[:, h:]))
             scale = np.concatenate(point.d_root_scale)
             d_w += scale[:, None] * dw_root[self.d_root_idx]
         return t_flow, d_pt.T, d_qt.T, d_w.T

@@ -16,7 +16,7 @@ from smartnet_gym.cba.accounts import step_account
 from smartnet_gym.config import ScenarioConfig
 from smartnet_gym.data.forecasts import Forecaster, Snapshot
 from smartnet_gym.grid.linearize import base_state
-from smartnet_gym.grid.system import TDSystem, UnitKind
+from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bidders import CURTAILABLE, available_mw, book_layout, truthful_book
 from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.program import DT_H
@@ -34,7 +34,7 @@ class StepOutcome:
     step: int
     instance: MarketInstance
     clearing: ClearingOutcome
-    delivered_mw: np.ndarray       # (n_bids,) delivered activation of each first-period bid
+    delivered_mw: np.ndarray       # (n_bids,) delivered activation of each first-period bid (:meth:`RollingLoop.delivered`)
     unit_mw: np.ndarray            # delivered net activation per unit (UnitTable order)
     physical: PhysicalState
     violations: Violations
@@ -65,12 +65,19 @@ class RollingLoop:
         self.load_brp = brp_rng.integers(0, m.brp_count, len(system.load_bus))
         self.sgen_brp = brp_rng.integers(0, m.brp_count, len(system.sgen_bus))
         self.n_areas = n_areas
+        # elements (loads, then sgens: the _net_injection columns) of each area and each BRP
+        self._area_elements = _members(np.r_[self.load_area, self.sgen_area], n_areas)
+        self._brp_elements = _members(np.r_[self.load_brp, self.sgen_brp], m.brp_count)
+        self._layout_area = lin.locate(self.layout.bus)[0]   # area of each layout row (−1 = transmission)
+        self._storage_rows = np.flatnonzero(self.layout.storage >= 0)
+        self._curtailable = np.isin(system.units.kind, CURTAILABLE)   # per unit
         self.storage_units = self.layout.storage_units
         self.soc_mwh = np.zeros(len(self.storage_units))
         self.t = 0
         self.end = 0
         self._instance: MarketInstance | None = None
         self._truthful: BidBook | None = None
+        self._scheduled: tuple[int, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ episode
     def reset(self, start_step: int, n_steps: int, rng: np.random.Generator) -> None:
@@ -89,15 +96,30 @@ class RollingLoop:
         self.physics.relinearize(act.load_p, act.load_q, act.sgen_p, key=start_step)
         self.t, self.end = start_step, start_step + n_steps
         self._instance = None
+        self._scheduled = None
 
     @property
     def done(self) -> bool:
         return self.t >= self.end
 
     # ------------------------------------------------------------------ market instance
-    def _net_injection(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-        """Per element net injection (H, n_load + n_sgen) and the element areas."""
-        return np.concatenate([-snap.load_p, snap.sgen_p], axis=-1), np.r_[self.load_area, self.sgen_area]
+    @staticmethod
+    def _net_injection(load_p: np.ndarray, sgen_p: np.ndarray) -> np.ndarray:
+        """Per element net injection (…, n_load + n_sgen): loads negative, then sgens."""
+        return np.concatenate([-load_p, sgen_p], axis=-1)
+
+    def _scheduled_injection(self) -> np.ndarray:
+        """Net injection (H, n_el) of the current step's day-ahead schedule (computed once per step)."""
+        if self._scheduled is None or self._scheduled[0] != self.t:
+            sch = self.forecaster.schedule(self.t)
+            self._scheduled = (self.t, self._net_injection(sch.load_p, sch.sgen_p))
+        return self._scheduled[1]
+
+    def bid_areas(self, book: BidBook) -> np.ndarray:
+        """Area of each bid of ``book`` (−1 = transmission); the layout's own without a lookup."""
+        if np.array_equal(book.bus, self.layout.bus):
+            return self._layout_area
+        return self.system.linear.locate(book.bus)[0]
 
     def instance(self, book: BidBook | None = None) -> MarketInstance:
         """The clearing instance of the current step (cached); ``book`` replaces the truthful bids."""
@@ -112,18 +134,14 @@ class RollingLoop:
     def instance_for(self, outlook: Snapshot) -> MarketInstance:
         """The current step's instance for an outlook (H, n) of load/RES — the forecast in the loop,
         the actual values for a perfect-foresight baseline — with the truthful book."""
-        sch = self.forecaster.schedule(self.t)
         p, q = self.physics.inj.injections(outlook.load_p, outlook.load_q, outlook.sgen_p)
         base = base_state(self.system.linear, self.physics.point, p, q)
-        inj, area = self._net_injection(outlook)
-        inj_sch, _ = self._net_injection(sch)
-        dev = inj_sch - inj                              # (H, n_el): + = shortage vs schedule
-        area_need = np.zeros((self.n_areas, self.horizon))
-        for a in range(self.n_areas):
-            area_need[a] = dev[:, area == a].sum(axis=1)
-        book = truthful_book(self.system.units, self.layout, outlook.load_p, outlook.sgen_p,
-                             self.cfg.flex.load_flex_share, self.soc_mwh)
-        return MarketInstance(book, base, dev.sum(axis=1), area_need, self._buy_book(dev))
+        # (H, n_el): + = shortage vs schedule
+        dev = self._scheduled_injection() - self._net_injection(outlook.load_p, outlook.sgen_p)
+        book = truthful_book(self.layout, outlook.load_p, outlook.sgen_p, self.cfg.flex.load_flex_share,
+                             self.soc_mwh)
+        return MarketInstance(book, base, dev.sum(axis=1), _group_sums(dev, self._area_elements),
+                              self._buy_book(dev))
 
     @property
     def truthful_book(self) -> BidBook:
@@ -135,10 +153,7 @@ class RollingLoop:
         m = self.cfg.market
         if self.scheme.name != "CS_E":
             return BuyBook.empty()
-        brp = np.r_[self.load_brp, self.sgen_brp]
-        imb = np.zeros((m.brp_count, self.horizon))
-        for k in range(m.brp_count):
-            imb[k] = dev[:, brp == k].sum(axis=1)
+        imb = _group_sums(dev, self._brp_elements)
         names = tuple(f"BRP{k + 1}" for k in range(m.brp_count) for _ in range(self.horizon) for _ in (1, -1))
         direction = np.tile([1, -1], m.brp_count * self.horizon)
         period = np.tile(np.repeat(np.arange(self.horizon), 2), m.brp_count)
@@ -146,6 +161,24 @@ class RollingLoop:
         return BuyBook(names, direction, period, qty, np.full(len(qty), m.brp_wtp_eur_per_mwh))
 
     # ------------------------------------------------------------------ one step
+    def delivered(self, book: BidBook, activated_mw: np.ndarray, act: Snapshot) -> np.ndarray:
+        """Per book row, the first-period activation really delivered; later periods are not delivered.
+
+        On the layout's rows, curtailment and demand response cannot exceed what is actually there
+        (``act``: the realised values); batteries and generators deliver what was activated, as
+        does every row of a book with another layout.
+        """
+        first = book.period == 0
+        x = np.where(first, activated_mw, 0.0)
+        if len(book) != len(self.layout):
+            return x
+        h = self.horizon
+        real = available_mw(self.layout, np.broadcast_to(act.load_p, (h, len(act.load_p))),
+                            np.broadcast_to(act.sgen_p, (h, len(act.sgen_p))), self.cfg.flex.load_flex_share)
+        out = np.minimum(x, np.where(first, real, 0.0))
+        out[self._storage_rows] = x[self._storage_rows]
+        return out
+
     def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
         """Clear (or take the operator's ``outcome``), deliver the first period, settle, account."""
         if self.done:
@@ -153,19 +186,8 @@ class RollingLoop:
         inst = self.instance(book)
         out = outcome if outcome is not None else self.scheme.clear(inst, evaluate=False)
         act = self.forecaster.actual(self.t)
-        sch = self.forecaster.schedule(self.t)
         units = self.system.units
-        first = inst.book.period == 0
-        # delivery: curtailment and demand response cannot exceed what is really there
-        x = np.where(first, out.activated_mw, 0.0)
-        h = self.horizon
-        real = available_mw(units, self.layout, np.repeat(act.load_p[None, :], h, 0),
-                            np.repeat(act.sgen_p[None, :], h, 0),
-                            self.cfg.flex.load_flex_share) if len(inst.book) == len(self.layout) else None
-        delivered = x if real is None else np.minimum(x, np.where(first, real, 0.0))
-        if real is not None:
-            st = units.kind[self.layout.unit] == UnitKind.STORAGE
-            delivered[st] = x[st]
+        delivered = self.delivered(inst.book, out.activated_mw, act)
         unit_mw = np.zeros(len(units))
         np.add.at(unit_mw, inst.book.unit, inst.book.direction * delivered)
         phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
@@ -178,10 +200,9 @@ class RollingLoop:
         if len(self.storage_units):
             self.soc_mwh = np.clip(self.soc_mwh - DT_H * unit_mw[self.storage_units], 0.0,
                                    units.energy_mwh[self.storage_units])
-        inj_act, _ = self._net_injection(Snapshot(act.load_p[None], act.load_q[None], act.sgen_p[None]))
-        inj_sch, _ = self._net_injection(Snapshot(sch.load_p[:1], sch.load_q[:1], sch.sgen_p[:1]))
-        need_real = float((inj_sch - inj_act).sum())
-        curtail = np.isin(units.kind[inst.book.unit], CURTAILABLE) & (inst.book.direction < 0)
+        inj_act = self._net_injection(act.load_p[None], act.sgen_p[None])
+        need_real = float((self._scheduled_injection()[:1] - inj_act).sum())
+        curtail = self._curtailable[inst.book.unit] & (inst.book.direction < 0)
         account = step_account(
             self, inst, out, delivered=delivered, unit_mw=unit_mw, need_real_mw=need_real,
             curtailed_market_mwh=float(DT_H * delivered[curtail].sum()), violations=viol, unwanted=unw,
@@ -190,3 +211,16 @@ class RollingLoop:
         self.t += 1
         self._instance = None
         return res
+
+
+def _members(group: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Positions of the members of each group 0..n−1 (−1 and others: no group)."""
+    return tuple(np.flatnonzero(group == k) for k in range(n))
+
+
+def _group_sums(dev: np.ndarray, members: tuple[np.ndarray, ...]) -> np.ndarray:
+    """(n_groups, H): the sum of ``dev`` (H, n) over each group's columns."""
+    out = np.zeros((len(members), dev.shape[0]))
+    for k, cols in enumerate(members):
+        out[k] = dev[:, cols].sum(axis=1)
+    return out

@@ -14,7 +14,7 @@ from envkit import make
 from smartnet_gym.config import SCHEMES
 from smartnet_gym.envs import multi_bidding_v0
 from smartnet_gym.envs.operator import storage_feasible
-from smartnet_gym.envs.providers import delivered_mw, settle
+from smartnet_gym.envs.providers import settle
 from smartnet_gym.grid.build import build_system
 from smartnet_gym.market.manual import manual_outcome
 from smartnet_gym.simulation.loop import RollingLoop
@@ -65,7 +65,7 @@ def test_truthful_bidding_equals_scripted_run(scheme):
         assert info["clearing_status"] == ref.clearing.status
         assert info["prices_eur_per_mwh"] == tuple(
             None if np.isnan(p) else float(p) for p in ref.clearing.uniform_price_eur_per_mwh)
-        s = settle(ref, delivered_mw(loop, ref), env.unwrapped.mapper.rows)
+        s = settle(ref, ref.delivered_mw, env.unwrapped.mapper.rows)
         assert reward == s.profit_eur / env.unwrapped.reward_scale_eur
 
 
@@ -89,9 +89,9 @@ def test_all_units_as_provider_earn_the_accounts_bidders_profit(scheme):
         ref = loop.step(book=book)
         same_account(info, ref.account)
         assert reward * u.reward_scale_eur == pytest.approx(ref.account["bidders_profit_eur"], rel=1e-12, abs=1e-9)
-        # the delivery rule the env replicates gives the loop's per-unit delivery
+        # the per-row delivery the env settles sums to the loop's per-unit delivery
         unit_mw = np.zeros(len(ref.unit_mw))
-        np.add.at(unit_mw, ref.instance.book.unit, ref.instance.book.direction * delivered_mw(loop, ref))
+        np.add.at(unit_mw, ref.instance.book.unit, ref.instance.book.direction * ref.delivered_mw)
         np.testing.assert_allclose(unit_mw, ref.unit_mw, atol=1e-12)
         profits.append(info["profit_eur"])
     assert max(profits) > 0   # markups above cost earn something
@@ -112,7 +112,7 @@ def test_provider_reward_is_its_share_of_the_profit():
         same_account(info, ref.account)
         first = rows[ref.instance.book.period[rows] == 0]
         out = ref.clearing
-        d = delivered_mw(loop, ref)[first]
+        d = ref.delivered_mw[first]
         x = out.activated_mw[first]
         scale = np.divide(d, x, out=np.zeros(len(x)), where=x > 1e-12)
         profit = float(((out.payment_eur[first] - out.true_cost_eur[first]) * scale).sum())
