@@ -50,7 +50,6 @@ tree. A clearing program that wants the same accuracy can add those rows to its 
 
 from __future__ import annotations
 
-import importlib.util
 import weakref
 from collections import defaultdict
 from collections.abc import Sequence
@@ -87,14 +86,15 @@ __all__ = [
 _BUS_TYPE, _BUS_NONE = 1, 4
 _F_BUS, _T_BUS, _BR_R, _BR_X, _TAP, _BR_STATUS = 0, 1, 2, 3, 8, 10
 
-_HAS_NUMBA = importlib.util.find_spec("numba") is not None
-
 
 def run_ac(net: pandapowerNet, **kwargs: Any) -> None:
-    """``pp.runpp`` with numba when it is installed (no controllers are run)."""
+    """``pp.runpp`` without pandapower's numba JIT (no controllers are run).
+
+    Its ~2.5 s compile in every process (nothing cached) costs more than it saves: the env's AC
+    steps run on :class:`~smartnet_gym.grid.fast_ac.FastAC`, not on ``runpp``."""
     import pandapower as pp
 
-    kwargs.setdefault("numba", _HAS_NUMBA)
+    kwargs.setdefault("numba", False)
     pp.runpp(net, **kwargs)
 
 

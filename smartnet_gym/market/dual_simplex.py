@@ -6,7 +6,8 @@ limits found binding. HiGHS costs ≥ 0.6–1 ms per call on such a model even w
 pivot (its per-call floor), which is most of a clearing. Here the basis is a dense m × m
 inverse; an iteration is three (m × n) products, the bound-flipping ratio test (one merit-order
 step across many bids is one iteration) and a rank-one update, and a rolling market needs a few
-iterations from the previous basis.
+iterations from the previous basis. The iterations run in one numba kernel (compiled once,
+cached on disk): as NumPy calls, their ~30 calls of a few µs each were most of an iteration.
 
 Nothing is guessed: a singular basis, a column that would have to sit at an infinite bound, a
 primal infeasible LP or the iteration limit end the solve with a failed status, and the caller
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 PRIMAL_TOL = 1e-9        # MW (or milli-pu²) a basic variable may sit outside its bounds
@@ -52,7 +54,7 @@ class DualSimplex:
     """
 
     def __init__(self, a: np.ndarray):
-        self.a = np.array(a, dtype=float, ndmin=2)
+        self.a = np.ascontiguousarray(np.array(a, dtype=float, ndmin=2))
         m, n = self.a.shape
         self.basic = np.arange(n, n + m)
         self.upper = np.zeros(n + m, bool)
@@ -68,7 +70,7 @@ class DualSimplex:
         """Append columns (m × k); they start nonbasic at their lower bound (the basis is unchanged)."""
         m, n = self.a.shape
         k = cols.shape[1]
-        self.a = np.hstack([self.a, cols])
+        self.a = np.ascontiguousarray(np.hstack([self.a, cols]))
         self.basic = np.where(self.basic >= n, self.basic + k, self.basic)
         self.upper = np.concatenate((self.upper[:n], np.zeros(k, bool), self.upper[n:]))
 
@@ -80,8 +82,8 @@ class DualSimplex:
         k = rows.shape[0]
         if self._binv is not None:
             r_b = np.where(self.basic < n, rows[:, np.minimum(self.basic, n - 1)], 0.0)
-            self._binv = np.block([[self._binv, np.zeros((m, k))], [r_b @ self._binv, -np.eye(k)]])
-        self.a = np.vstack([self.a, rows])
+            self._binv = np.ascontiguousarray(np.block([[self._binv, np.zeros((m, k))], [r_b @ self._binv, -np.eye(k)]]))
+        self.a = np.ascontiguousarray(np.vstack([self.a, rows]))
         self.basic = np.concatenate((self.basic, n + m + np.arange(k)))
         self.upper = np.concatenate((self.upper, np.zeros(k, bool)))
 
@@ -105,9 +107,9 @@ class DualSimplex:
         keep_var[cols] = False
         keep_var[n + rows] = False
         self.upper = self.upper[keep_var]
-        self.a = np.delete(np.delete(self.a, rows, axis=0), cols, axis=1)
+        self.a = np.ascontiguousarray(np.delete(np.delete(self.a, rows, axis=0), cols, axis=1))
         if self._binv is not None:
-            self._binv = np.delete(self._binv[keep_b], rows, axis=1)
+            self._binv = np.ascontiguousarray(np.delete(self._binv[keep_b], rows, axis=1))
         return True
 
     def is_basic(self, idx: np.ndarray) -> np.ndarray:
@@ -134,171 +136,195 @@ class DualSimplex:
             inv = np.linalg.inv(b)
         except np.linalg.LinAlgError:
             return None
-        return inv if np.isfinite(inv).all() else None
+        return np.ascontiguousarray(inv) if np.isfinite(inv).all() else None
 
     def solve(self, c: np.ndarray, l: np.ndarray, u: np.ndarray, lo: np.ndarray, hi: np.ndarray
               ) -> SimplexResult:
         """Solve from the kept basis; on a singular or failed start, once more from a cold basis."""
-        res = _Run(self, c, l, u, lo, hi).iterate()
+        res = _iterate(self, c, l, u, lo, hi)
         if not res.ok and not res.status.endswith("primal infeasible"):
             self.cold_start()
-            res = _Run(self, c, l, u, lo, hi).iterate()
+            res = _iterate(self, c, l, u, lo, hi)
         if not res.ok:
             self.cold_start()
         return res
 
 
-class _Run:
-    """The state of one solve: basis inverse, reduced costs ``d``, nonbasic values and ``M z_N``."""
+# kernel return codes
+_OPTIMAL, _REFRESH, _PRIMAL_INFEASIBLE, _DUAL_INFEASIBLE, _TINY_PIVOT, _ITERATION_LIMIT = range(6)
+_FAILURES = {_PRIMAL_INFEASIBLE: "primal infeasible", _DUAL_INFEASIBLE: "dual infeasible (a column at an infinite bound)",
+             _TINY_PIVOT: "tiny pivot", _ITERATION_LIMIT: "iteration limit"}
 
-    def __init__(self, lp: DualSimplex, c, l, u, lo, hi):
-        self.lp = lp
-        self.a = a = lp.a
-        self.m, self.n = a.shape
-        self.c = c
-        self.cost = np.concatenate((c, np.zeros(self.m)))
-        self.lb, self.ub = np.concatenate((l, lo)), np.concatenate((u, hi))
-        self.span = self.ub - self.lb
-        self.movable = self.span > 0                        # fixed variables never enter
-        self.has_ub, self.has_lb = np.isfinite(self.ub), np.isfinite(self.lb)
 
-    def fail(self, why: str, it: int) -> SimplexResult:
-        return SimplexResult(f"failed: {why}", np.zeros(self.n), np.zeros(self.m), float("nan"), it)
+def _iterate(lp: DualSimplex, c, l, u, lo, hi) -> SimplexResult:
+    """One solve from the kept basis: the kernel runs until optimal or failed, asking for a fresh
+    basis inverse (every ``REFACTOR_EVERY`` updates, or to confirm an answer) on the way."""
+    m, n = lp.a.shape
+    cost = np.ascontiguousarray(c, dtype=float)
+    lb = np.concatenate((l, lo)).astype(float)
+    ub = np.concatenate((u, hi)).astype(float)
+    x, d = np.zeros(n + m), np.zeros(n + m)
+    if lp._binv is not None and lp._updates < REFACTOR_EVERY:
+        binv, updates = lp._binv, lp._updates     # the last solve confirmed it
+    else:
+        binv, updates = lp._basis_inverse(), 0
+    it = 0
+    while True:
+        if binv is None:
+            return SimplexResult("failed: singular basis", np.zeros(n), np.zeros(m), float("nan"), it)
+        code, it, updates = _kernel(lp.a, cost, lb, ub, lp.basic, lp.upper, binv, updates, it, x, d)
+        if code != _REFRESH:
+            break
+        binv, updates = lp._basis_inverse(), 0
+    lp.iterations = it
+    if code != _OPTIMAL:
+        return SimplexResult(f"failed: {_FAILURES[code]}", np.zeros(n), np.zeros(m), float("nan"), it)
+    lp._binv, lp._updates = binv, updates
+    return SimplexResult("optimal", x[:n].copy(), d[n:].copy(), float(cost @ x[:n]), it)
 
-    def refresh(self, reuse: bool = False) -> bool:
-        """Duals, reduced costs, nonbasic values and ``M z_N`` from a fresh basis inverse (or,
-        with ``reuse``, the one the last solve left); False: singular basis."""
-        lp = self.lp
-        if reuse and lp._binv is not None and lp._updates < REFACTOR_EVERY:
-            self.binv, self.updates = lp._binv, lp._updates
+
+@numba.njit(cache=True)
+def _move(a, at, mz, j, value):
+    """Set nonbasic (or leaving) variable ``j`` to ``value`` and keep ``M z_N`` in step."""
+    n = a.shape[1]
+    delta = value - at[j]
+    at[j] = value
+    if j < n:
+        mz += a[:, j] * delta
+    else:
+        mz[j - n] -= delta
+
+
+@numba.njit(cache=True)
+def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
+    """Bounded dual simplex iterations on a kept inverse ``binv`` (updated in place).
+
+    ``alpha`` is the pivot row signed so that a positive entry moves the violated basic variable
+    towards its bound. Returns (code, next iteration, updates); on ``_OPTIMAL`` ``x`` holds all variables and
+    ``d`` the reduced costs (``d[n:]`` the row duals). ``_REFRESH`` asks the caller for a fresh
+    inverse, after which every derived quantity is recomputed here (the inverse is then
+    trusted: ``updates == 0``).
+    """
+    m, n = a.shape
+    nv = n + m
+    checked = True                             # a fresh inverse, or one the last solve confirmed
+    span = ub - lb
+    nonbasic = np.ones(nv, np.bool_)
+    cb = np.zeros(m)
+    for r in range(m):
+        nonbasic[basic[r]] = False
+        if basic[r] < n:
+            cb[r] = c[basic[r]]
+    y = cb @ binv
+    d[:n] = c - y @ a
+    d[n:] = y
+    at = x
+    for j in range(nv):
+        v = ub[j] if upper[j] else lb[j]
+        at[j] = v if (nonbasic[j] and np.isfinite(v)) else 0.0
+    for r in range(m):
+        d[basic[r]] = 0.0
+    mz = a @ at[:n] - at[n:]
+    cmax = np.abs(c).max() if n else 0.0
+    # each nonbasic variable at the bound its reduced cost asks for (needed as costs and bounds are new)
+    for j in range(nv):
+        has_ub, has_lb = np.isfinite(ub[j]), np.isfinite(lb[j])
+        up = d[j] < -DUAL_TOL
+        upper[j] = ((upper[j] or up) and d[j] <= DUAL_TOL and has_ub) or not has_lb
+        if nonbasic[j]:
+            if (up and not upper[j]) or not (has_ub if upper[j] else has_lb):
+                return _DUAL_INFEASIBLE, it, updates
+            want = ub[j] if upper[j] else lb[j]
+            if want != at[j]:
+                _move(a, at, mz, j, want)
+    xb = np.empty(m)
+    viol = np.empty(m)
+    tol = np.empty(m)
+    alpha = np.empty(nv)
+    while it < MAX_ITERATIONS:
+        xb[:] = -(binv @ mz)
+        worst, r = -1.0, -1
+        for i in range(m):
+            b = basic[i]
+            viol[i] = max(lb[b] - xb[i], xb[i] - ub[b])
+            tol[i] = PRIMAL_TOL * (1.0 + min(abs(xb[i]), 1e6))
+            if viol[i] > tol[i]:
+                score = viol[i] * viol[i] / (binv[i] @ binv[i])
+                if score > worst:
+                    worst, r = score, i
+        if r < 0:                                 # primal feasible: optimal
+            for i in range(m):
+                at[basic[i]] = xb[i]
+            if not checked:                       # residuals of the updated inverse, else refresh
+                primal = np.abs(a @ at[:n] - at[n:]).max() if m else 0.0
+                yd = d[n:]
+                resid = c - yd @ a
+                dual = 0.0
+                for i in range(m):
+                    b = basic[i]
+                    dual = max(dual, abs(resid[b]) if b < n else abs(yd[b - n]))
+                if primal > PRIMAL_TOL or dual > 1e-9 * (1.0 + cmax):
+                    return _REFRESH, it + 1, updates
+            return _OPTIMAL, it, updates
+        above = xb[r] > ub[basic[r]]
+        rho = binv[r]
+        alpha[:n] = rho @ a
+        alpha[n:] = -rho
+        if not above:
+            alpha *= -1.0                         # "signed": > 0 moves the violated variable up
+        cand = np.empty(nv, np.int64)
+        k_c = 0
+        for j in range(nv):
+            if nonbasic[j] and span[j] > 0:
+                if (alpha[j] < -PIVOT_TOL) if upper[j] else (alpha[j] > PIVOT_TOL):
+                    cand[k_c] = j
+                    k_c += 1
+        cand = cand[:k_c]
+        ratio = np.empty(k_c)
+        for i in range(k_c):
+            ratio[i] = max(d[cand[i]] / alpha[cand[i]], 0.0)
+        order = np.argsort(ratio, kind="mergesort")
+        # violation left after passing each breakpoint; within tolerance counts as repaired
+        slope = viol[r]
+        k = -1
+        for i in range(k_c):
+            j = cand[order[i]]
+            slope -= abs(alpha[j]) * span[j]
+            if slope <= tol[r]:
+                k = i
+                break
+        if k < 0:
+            if not checked:                       # an updated inverse may mislead: confirm afresh
+                return _REFRESH, it + 1, updates
+            return _PRIMAL_INFEASIBLE, it, updates
+        q, p = cand[order[k]], basic[r]
+        if q >= n:
+            w = -binv[:, q - n]
         else:
-            self.binv, self.updates = lp._basis_inverse(), 0
-        self.checked = True            # a fresh inverse, or one the last solve confirmed
-        if self.binv is None:
-            return False
-        self.nonbasic = np.ones(self.n + self.m, bool)
-        self.nonbasic[lp.basic] = False
-        y = self.cost[lp.basic] @ self.binv
-        self.d = np.concatenate((self.c - y @ self.a, y))
-        self.d[lp.basic] = 0.0
-        self.at = np.where(lp.upper, self.ub, self.lb)
-        self.at[~self.nonbasic] = 0.0
-        self.at[~np.isfinite(self.at)] = 0.0                # moved to a finite bound below
-        self.mz = self.a @ self.at[:self.n] - self.at[self.n:]
-        return True
-
-    def move(self, idx: np.ndarray, value: np.ndarray) -> None:
-        """Set the values of variables ``idx`` (nonbasic or leaving) and keep ``M z_N`` in step."""
-        n = self.n
-        delta = value - self.at[idx]
-        self.at[idx] = value
-        s = idx < n
-        if s.any():
-            self.mz += self.a[:, idx[s]] @ delta[s]
-        if (~s).any():
-            np.subtract.at(self.mz, idx[~s] - n, delta[~s])
-
-    def place_nonbasic(self) -> bool:
-        """Each nonbasic variable at the bound its reduced cost asks for (False: an infinite one).
-
-        Needed when costs or bounds are new; the ratio test keeps it true afterwards."""
-        lp, d, nb = self.lp, self.d, self.nonbasic
-        up = d < -DUAL_TOL
-        upper = lp.upper
-        upper[:] = ((upper | up) & (d <= DUAL_TOL) & self.has_ub) | ~self.has_lb
-        if (nb & ((up & ~upper) | ~np.where(upper, self.has_ub, self.has_lb))).any():
-            return False
-        want = np.where(upper, self.ub, self.lb)
-        changed = np.flatnonzero(nb & (want != self.at))
-        if len(changed):
-            self.move(changed, want[changed])
-        return True
-
-    def accurate(self, xb: np.ndarray) -> bool:
-        """Primal and dual residuals of the updated inverse are negligible (no refactor needed)."""
-        lp, a, n = self.lp, self.a, self.n
-        x = self.at.copy()
-        x[lp.basic] = xb
-        primal = a @ x[:n] - x[n:]
-        y = self.d[n:]
-        dual = np.concatenate((self.c - y @ a, y))[lp.basic]
-        scale = 1.0 + np.abs(self.cost).max(initial=0.0)
-        return bool(np.abs(primal).max(initial=0.0) <= PRIMAL_TOL and np.abs(dual).max(initial=0.0) <= 1e-9 * scale)
-
-    def iterate(self) -> SimplexResult:
-        lp, a, m, n = self.lp, self.a, self.m, self.n
-        if not self.refresh(reuse=True):
-            return self.fail("singular basis", 0)
-        basic, upper = lp.basic, lp.upper
-        placed = False
-        for it in range(MAX_ITERATIONS):
-            lp.iterations = it
-            if not placed and not self.place_nonbasic():
-                return self.fail("dual infeasible (a column at an infinite bound)", it)
-            placed = True
-            binv = self.binv
-            xb = -binv @ self.mz
-            lbb, ubb = self.lb[basic], self.ub[basic]
-            viol = np.maximum(lbb - xb, xb - ubb)
-            tol = PRIMAL_TOL * (1.0 + np.minimum(np.abs(xb), 1e6))
-            if (viol <= tol).all():
-                if not self.checked and not self.accurate(xb):   # else confirm on a fresh inverse
-                    if not self.refresh():
-                        return self.fail("singular basis", it)
-                    placed = False
-                    continue
-                x = self.at.copy()
-                x[basic] = xb
-                lp._binv, lp._updates = binv, self.updates
-                return SimplexResult("optimal", x[:n], self.d[n:].copy(), float(self.c @ x[:n]), it)
-            score = np.where(viol > tol, viol * viol / np.einsum("ij,ij->i", binv, binv), -1.0)
-            r = int(np.argmax(score))
-            above = bool(xb[r] > ubb[r])
-            rho = binv[r]
-            alpha = np.concatenate((rho @ a, -rho))
-            signed = alpha if above else -alpha
-            cand = np.flatnonzero(self.nonbasic & self.movable
-                                  & np.where(upper, signed < -PIVOT_TOL, signed > PIVOT_TOL))
-            ratio = np.maximum(self.d[cand] / signed[cand], 0.0)
-            order = np.argsort(ratio, kind="stable")
-            # violation left after passing each breakpoint; within tolerance counts as repaired
-            # (flipping every candidate may close it exactly, up to rounding)
-            slope = viol[r] - np.cumsum(np.abs(alpha[cand[order]]) * self.span[cand[order]])
-            stop = np.flatnonzero(slope <= tol[r])
-            if not len(stop):
-                if not self.checked:             # an updated inverse may mislead: confirm afresh
-                    if not self.refresh():
-                        return self.fail("singular basis", it)
-                    placed = False
-                    continue
-                return self.fail("primal infeasible", it)
-            k = int(stop[0])
-            q, p = int(cand[order[k]]), int(basic[r])
-            flip = cand[order[:k]]                          # passed breakpoints: to the other bound
-            upper[flip] = ~upper[flip]
-            flip_to = np.where(upper[flip], self.ub[flip], self.lb[flip])
-            col = -np.eye(m)[q - n] if q >= n else a[:, q]
-            w = binv @ col
-            if abs(w[r]) < PIVOT_TOL:
-                return self.fail("tiny pivot", it)
-            # the dual step: d ← d − t·signed; the entering variable's reduced cost becomes 0
-            self.d -= ratio[order[k]] * signed
-            upper[p] = above                                # p leaves at the bound it violated
-            self.nonbasic[p], self.nonbasic[q] = True, False
-            basic[r] = q
-            self.d[basic] = 0.0
-            self.d[p] = min(self.d[p], 0.0) if above else max(self.d[p], 0.0)
-            # flips to their other bound, q enters the basis (value kept in xb), p to its bound
-            self.move(np.concatenate((flip, (q, p))),
-                      np.concatenate((flip_to, (0.0, self.ub[p] if above else self.lb[p]))))
-            self.updates += 1
-            self.checked = False
-            if self.updates >= REFACTOR_EVERY:
-                if not self.refresh():
-                    return self.fail("singular basis", it)
-                placed = False
-            else:
-                row = binv[r] / w[r]
-                binv -= np.outer(w, row)
-                binv[r] = row
-        return self.fail("iteration limit", MAX_ITERATIONS)
+            w = binv @ np.ascontiguousarray(a[:, q])
+        if abs(w[r]) < PIVOT_TOL:
+            return _TINY_PIVOT, it, updates
+        t = ratio[order[k]]
+        for j in range(nv):
+            d[j] -= t * alpha[j]                  # the dual step; the entering reduced cost becomes 0
+        upper[p] = above                          # p leaves at the bound it violated
+        nonbasic[p], nonbasic[q] = True, False
+        basic[r] = q
+        for i in range(m):
+            d[basic[i]] = 0.0
+        d[p] = min(d[p], 0.0) if above else max(d[p], 0.0)
+        for i in range(k):                        # passed breakpoints: to the other bound
+            j = cand[order[i]]
+            upper[j] = not upper[j]
+            _move(a, at, mz, j, ub[j] if upper[j] else lb[j])
+        _move(a, at, mz, q, 0.0)                  # q's value is kept in xb
+        _move(a, at, mz, p, ub[p] if above else lb[p])
+        updates += 1
+        checked = False
+        it += 1
+        if updates >= REFACTOR_EVERY:
+            return _REFRESH, it, updates
+        row = binv[r] / w[r]
+        binv -= np.outer(w, row)
+        binv[r] = row
+    return _ITERATION_LIMIT, it, updates
