@@ -105,7 +105,7 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
     }
     # market-power indicators of the global market and each local (area) market, binding period;
     # local needs are the areas' own imbalance (their congestion need is not known in advance)
-    ind = outcome_indicators(inst, out, area_of_bid, local_need_mw=inst.area_need_mw)
+    ind = outcome_indicators(inst, out, area_of_bid, local_need_mw=inst.area_need_mw, horizon=1)
     for name, mi in ind.items():
         tag = "" if name == "global" else f"{name}_"
         for k in ("hhi_offered", "hhi_activated", "psi", "rsi"):

@@ -281,14 +281,16 @@ def revealed_local_need(inst: MarketInstance, truthful: ClearingOutcome, area_of
 def _market_prices(inst: MarketInstance, out: ClearingOutcome, needs: np.ndarray,
                    ok: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(n_markets, H): row 0 the global market's uniform price, the others their paid prices."""
-    prices = _paid_prices(inst.book, ok, len(needs), inst.horizon, out.activated_mw, out.payment_eur)
-    prices[0] = uniform_price_in_need_direction(out.uniform_price_eur_per_mwh, needs[0])
+    h = needs.shape[1]
+    prices = _paid_prices(inst.book, ok, len(needs), h, out.activated_mw, out.payment_eur)
+    prices[0] = uniform_price_in_need_direction(np.asarray(out.uniform_price_eur_per_mwh)[:h], needs[0])
     return prices
 
 
 def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: np.ndarray,
                        truthful: ClearingOutcome | None = None, local_need_mw: np.ndarray | None = None,
-                       providers: np.ndarray | None = None) -> dict[str, MarketIndicators]:
+                       providers: np.ndarray | None = None, horizon: int | None = None
+                       ) -> dict[str, MarketIndicators]:
     """Indicators of the global market and of each local market for one clearing.
 
     :param area_of_bid: (n_bids,) area of each bid (−1 = transmission), ``lin.locate(book.bus)[0]``.
@@ -297,6 +299,7 @@ def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: 
     :param local_need_mw: (n_areas, H) signed need of each local market.
     :param providers: (n_bids,) bool, rows that are providers (default all; e.g. exclude a DSO's
         own fallback measure).
+    :param horizon: only the first ``horizon`` periods (default all; the CBA needs the binding one).
     Returns ``{"global": …, "local_0": …, …}``; the global need is ``inst.need_mw`` and its
     price the uniform price in the need direction, a local market's price is :func:`paid_price`.
     """
@@ -309,8 +312,9 @@ def outcome_indicators(inst: MarketInstance, out: ClearingOutcome, area_of_bid: 
     names = ["global"] + [f"local_{a}" for a in range(len(local_need_mw))]
     areas = np.arange(len(local_need_mw))[:, None]
     masks = np.vstack([prov[None, :], prov[None, :] & (area_of_bid[None, :] == areas)])
-    needs = np.vstack([np.asarray(inst.need_mw, float)[None, :],
-                       np.asarray(local_need_mw, float).reshape(-1, inst.horizon)])
+    h = inst.horizon if horizon is None else horizon
+    needs = np.vstack([np.asarray(inst.need_mw, float)[None, :h],
+                       np.asarray(local_need_mw, float).reshape(-1, inst.horizon)[:, :h]])
     ok, s = _in_need_direction(inst.book, needs, masks)
     p = _market_prices(inst, out, needs, ok)
     pt = _market_prices(inst, truthful, needs, ok) if truthful is not None else np.full_like(p, np.nan)

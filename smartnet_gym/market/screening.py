@@ -73,6 +73,8 @@ class ScreenedBackend:
         self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
         self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
         self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
+        self._dual_cache: dict[int, np.ndarray] = {}  # and their A_nz⁻ᵀ L_kᵀ (nodal duals per unit of μ_k)
+        self._solves = 0
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
         self.keep_slack = ~np.isfinite(m.col_ub[self.bid_cols])
@@ -97,6 +99,7 @@ class ScreenedBackend:
             r = -(self.a_nx.T @ u).T
             r[np.abs(r) < 1e-12] = 0.0
             self._row_cache.update(zip(new.tolist(), r))
+            self._dual_cache.update(zip(new.tolist(), np.ascontiguousarray(u.T)))
         return np.stack([self._row_cache[j] for j in k.tolist()])
 
     def _add_rows(self, k: np.ndarray) -> None:
@@ -115,7 +118,8 @@ class ScreenedBackend:
         self.idle = np.r_[self.idle, np.zeros(len(k), np.int64)]
 
     def _retire_idle_rows(self) -> None:
-        """Count the solves each limit row of the LP has stayed slack; drop those idle too long."""
+        """Count the solves each limit row of the LP has stayed slack; every ``IDLE_SOLVES`` solves,
+        drop those idle that long."""
         if not len(self.active):
             return
         n_lp = self.lp.shape[1]
@@ -123,6 +127,9 @@ class ScreenedBackend:
         slacks = len(self.bid_cols) + np.arange(2 * len(self.active)).reshape(-1, 2)
         slack_now = self.lp.is_basic(n_lp + rows) & ~self.lp.is_basic(slacks).any(axis=1)
         self.idle = np.where(slack_now, self.idle + 1, 0)
+        self._solves += 1
+        if self._solves % IDLE_SOLVES:      # retire in batches: a drop copies the LP
+            return
         out = np.flatnonzero(self.idle >= IDLE_SOLVES)
         if len(out) and self.lp.drop(rows[out], slacks[out].reshape(-1)):
             self._model_rows = np.delete(self._model_rows, rows[out])
@@ -161,9 +168,10 @@ class ScreenedBackend:
         z[self.net_cols] = z_net
         dual = np.zeros(m.n_row)
         dual[self._model_rows] = res.row_dual
-        mu = dual[self.lim]
-        if mu.any():
-            dual[self.node] = -self.lu.solve(self.l_net.T @ mu, trans="T")
+        mu = res.row_dual[len(self.keep_rows):]           # the limit rows in the LP, in self.active order
+        bind = np.flatnonzero(mu)
+        if len(bind):                                       # A_nzᵀ π = −Lᵀ μ, from the cached solves
+            dual[self.node] = -(mu[bind] @ np.stack([self._dual_cache[j] for j in self.active[bind].tolist()]))
         self._retire_idle_rows()
         ms = (time.perf_counter() - t0) * 1e3
         return Solution("optimal", res.objective, z, dual, ms)

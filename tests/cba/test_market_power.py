@@ -240,6 +240,12 @@ def test_outcome_indicators_global_and_local(hand):
     rev = outcome_indicators(li.inst, truthful, li.area_of_bid, truthful)["local_0"]
     np.testing.assert_allclose(rev.need_mw, NEEDS, atol=1e-7)
     np.testing.assert_allclose(rev.lerner, 0.0, atol=1e-9)
+    # the first period alone (as the CBA asks for) is the first column of the full answer
+    first = outcome_indicators(li.inst, strategic, li.area_of_bid, truthful, li.local_need_mw, horizon=1)
+    for name, full in ind.items():
+        for field in ("need_mw", "offered_mw", "activated_mw", "hhi_offered", "hhi_activated", "psi", "rsi",
+                      "price_eur_per_mwh", "lerner"):
+            np.testing.assert_array_equal(getattr(first[name], field), getattr(full, field)[:1], err_msg=field)
 
 
 # ------------------------------------------------------------------------ bad input
