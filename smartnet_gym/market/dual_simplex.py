@@ -4,7 +4,7 @@ The screened clearing LP (``screening.py``) has ~2,000 bid columns, each boxed b
 quantity, and a handful of rows: balance per period, storage, interface limits and the network
 limits found binding. HiGHS costs ≥ 0.6–1 ms per call on such a model even with nothing to
 pivot (its per-call floor), which is most of a clearing. Here the basis is a dense m × m
-inverse; an iteration is three (m × n) products, the bound-flipping ratio test (one merit-order
+inverse; an iteration is a row product over the sparse rows, the bound-flipping ratio test (one merit-order
 step across many bids is one iteration) and a rank-one update, and a rolling market needs a few
 iterations from the previous basis. The iterations run in one numba kernel (compiled once,
 cached on disk): as NumPy calls, their ~30 calls of a few µs each were most of an iteration.
@@ -54,13 +54,31 @@ class DualSimplex:
     """
 
     def __init__(self, a: np.ndarray):
-        self.a = np.ascontiguousarray(np.array(a, dtype=float, ndmin=2))
+        self.a = np.array(a, dtype=float, ndmin=2)
         m, n = self.a.shape
         self.basic = np.arange(n, n + m)
         self.upper = np.zeros(n + m, bool)
         self.iterations = 0                       # of the last solve (diagnostics)
         self._binv: np.ndarray | None = None      # inverse of the kept basis, if known
         self._updates = 0                         # rank-one updates since it was computed afresh
+
+    @property
+    def a(self) -> np.ndarray:
+        """The dense matrix (C order: the kernel reads its columns and, through ``_rows``, its rows)."""
+        return self._a
+
+    @a.setter
+    def a(self, value: np.ndarray) -> None:
+        self._a = np.ascontiguousarray(value, dtype=float)
+        self._rows = None
+
+    def sparse_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR arrays (indptr, indices, data) of ``a``, rebuilt after a change: the rows over the
+        bids are sparse (a period's rows touch that period's bids, a limit its area's), so the
+        kernel's row products read a few % of the dense matrix."""
+        if self._rows is None:
+            self._rows = _csr(self._a)
+        return self._rows
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -70,7 +88,7 @@ class DualSimplex:
         """Append columns (m × k); they start nonbasic at their lower bound (the basis is unchanged)."""
         m, n = self.a.shape
         k = cols.shape[1]
-        self.a = np.ascontiguousarray(np.hstack([self.a, cols]))
+        self.a = np.hstack([self.a, cols])
         self.basic = np.where(self.basic >= n, self.basic + k, self.basic)
         self.upper = np.concatenate((self.upper[:n], np.zeros(k, bool), self.upper[n:]))
 
@@ -83,7 +101,7 @@ class DualSimplex:
         if self._binv is not None:
             r_b = np.where(self.basic < n, rows[:, np.minimum(self.basic, n - 1)], 0.0)
             self._binv = np.ascontiguousarray(np.block([[self._binv, np.zeros((m, k))], [r_b @ self._binv, -np.eye(k)]]))
-        self.a = np.ascontiguousarray(np.vstack([self.a, rows]))
+        self.a = np.vstack([self.a, rows])
         self.basic = np.concatenate((self.basic, n + m + np.arange(k)))
         self.upper = np.concatenate((self.upper, np.zeros(k, bool)))
 
@@ -107,7 +125,7 @@ class DualSimplex:
         keep_var[cols] = False
         keep_var[n + rows] = False
         self.upper = self.upper[keep_var]
-        self.a = np.ascontiguousarray(np.delete(np.delete(self.a, rows, axis=0), cols, axis=1))
+        self.a = np.delete(np.delete(self.a, rows, axis=0), cols, axis=1)
         if self._binv is not None:
             self._binv = np.ascontiguousarray(np.delete(self._binv[keep_b], rows, axis=1))
         return True
@@ -172,7 +190,7 @@ def _iterate(lp: DualSimplex, c, l, u, lo, hi) -> SimplexResult:
     while True:
         if binv is None:
             return SimplexResult("failed: singular basis", np.zeros(n), np.zeros(m), float("nan"), it)
-        code, it, updates = _kernel(lp.a, cost, lb, ub, lp.basic, lp.upper, binv, updates, it, x, d)
+        code, it, updates = _kernel(lp.a, lp.sparse_rows(), cost, lb, ub, lp.basic, lp.upper, binv, updates, it, x, d)
         if code != _REFRESH:
             break
         binv, updates = lp._basis_inverse(), 0
@@ -190,13 +208,96 @@ def _move(a, at, mz, j, value):
     delta = value - at[j]
     at[j] = value
     if j < n:
-        mz += a[:, j] * delta
+        for i in range(a.shape[0]):
+            mz[i] += a[i, j] * delta
     else:
         mz[j - n] -= delta
 
 
 @numba.njit(cache=True)
-def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
+def _csr(a):
+    """(indptr, indices, data) of the nonzeros of dense ``a``, row by row."""
+    m, n = a.shape
+    indptr = np.zeros(m + 1, np.int64)
+    for i in range(m):
+        k = 0
+        for j in range(n):
+            if a[i, j] != 0.0:
+                k += 1
+        indptr[i + 1] = indptr[i] + k
+    indices = np.empty(indptr[m], np.int64)
+    data = np.empty(indptr[m])
+    for i in range(m):
+        k = indptr[i]
+        for j in range(n):
+            if a[i, j] != 0.0:
+                indices[k], data[k] = j, a[i, j]
+                k += 1
+    return indptr, indices, data
+
+
+@numba.njit(cache=True)
+def _vec_mat(rows, v, n):
+    """``v @ a`` from the CSR rows (rows with v_i = 0 skipped)."""
+    indptr, indices, data = rows
+    out = np.zeros(n)
+    for i in range(len(indptr) - 1):
+        vi = v[i]
+        if vi != 0.0:
+            for k in range(indptr[i], indptr[i + 1]):
+                out[indices[k]] += vi * data[k]
+    return out
+
+
+@numba.njit(cache=True)
+def _mat_vec(rows, x):
+    """``a @ x`` from the CSR rows."""
+    indptr, indices, data = rows
+    m = len(indptr) - 1
+    out = np.zeros(m)
+    for i in range(m):
+        acc = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            acc += data[k] * x[indices[k]]
+        out[i] = acc
+    return out
+
+
+@numba.njit(cache=True)
+def _breakpoints(ratio, cand, alpha, span, viol, tol):
+    """The ratio test's breakpoints in increasing ratio (ties: candidate order) until the
+    violation left after passing them is within ``tol``: (order, k), ``order[k]`` entering;
+    k = −1 if passing all leaves it violated. The first few are picked one by one (usually
+    the step needs only those), the rest sorted once."""
+    k_c = len(ratio)
+    order = np.empty(k_c, np.int64)
+    taken = np.zeros(k_c, np.bool_)
+    slope = viol
+    for i in range(k_c):
+        if i == 8:                                # many flips: sort what is left once
+            rest = np.flatnonzero(~taken)
+            order[i:] = rest[np.argsort(ratio[rest], kind="mergesort")]
+            for i2 in range(i, k_c):
+                j = cand[order[i2]]
+                slope -= abs(alpha[j]) * span[j]
+                if slope <= tol:
+                    return order, i2
+            return order, -1
+        best = -1
+        for c in range(k_c):
+            if not taken[c] and (best < 0 or ratio[c] < ratio[best]):
+                best = c
+        taken[best] = True
+        order[i] = best
+        j = cand[best]
+        slope -= abs(alpha[j]) * span[j]          # violation left after passing this breakpoint
+        if slope <= tol:
+            return order, i
+    return order, -1
+
+
+@numba.njit(cache=True)
+def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
     """Bounded dual simplex iterations on a kept inverse ``binv`` (updated in place).
 
     ``alpha`` is the pivot row signed so that a positive entry moves the violated basic variable
@@ -216,7 +317,7 @@ def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
         if basic[r] < n:
             cb[r] = c[basic[r]]
     y = cb @ binv
-    d[:n] = c - y @ a
+    d[:n] = c - _vec_mat(rows, y, n)
     d[n:] = y
     at = x
     for j in range(nv):
@@ -224,7 +325,7 @@ def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
         at[j] = v if (nonbasic[j] and np.isfinite(v)) else 0.0
     for r in range(m):
         d[basic[r]] = 0.0
-    mz = a @ at[:n] - at[n:]
+    mz = _mat_vec(rows, at[:n]) - at[n:]
     cmax = np.abs(c).max() if n else 0.0
     # each nonbasic variable at the bound its reduced cost asks for (needed as costs and bounds are new)
     for j in range(nv):
@@ -256,9 +357,9 @@ def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
             for i in range(m):
                 at[basic[i]] = xb[i]
             if not checked:                       # residuals of the updated inverse, else refresh
-                primal = np.abs(a @ at[:n] - at[n:]).max() if m else 0.0
+                primal = np.abs(_mat_vec(rows, at[:n]) - at[n:]).max() if m else 0.0
                 yd = d[n:]
-                resid = c - yd @ a
+                resid = c - _vec_mat(rows, yd, n)
                 dual = 0.0
                 for i in range(m):
                     b = basic[i]
@@ -268,7 +369,7 @@ def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
             return _OPTIMAL, it, updates
         above = xb[r] > ub[basic[r]]
         rho = binv[r]
-        alpha[:n] = rho @ a
+        alpha[:n] = _vec_mat(rows, rho, n)
         alpha[n:] = -rho
         if not above:
             alpha *= -1.0                         # "signed": > 0 moves the violated variable up
@@ -283,16 +384,7 @@ def _kernel(a, c, lb, ub, basic, upper, binv, updates, it, x, d):
         ratio = np.empty(k_c)
         for i in range(k_c):
             ratio[i] = max(d[cand[i]] / alpha[cand[i]], 0.0)
-        order = np.argsort(ratio, kind="mergesort")
-        # violation left after passing each breakpoint; within tolerance counts as repaired
-        slope = viol[r]
-        k = -1
-        for i in range(k_c):
-            j = cand[order[i]]
-            slope -= abs(alpha[j]) * span[j]
-            if slope <= tol[r]:
-                k = i
-                break
+        order, k = _breakpoints(ratio, cand, alpha, span, viol[r], tol[r])
         if k < 0:
             if not checked:                       # an updated inverse may mislead: confirm afresh
                 return _REFRESH, it + 1, updates
