@@ -49,6 +49,40 @@ class ProgramSpec:
     group_areas: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class FeederRows:
+    """Where the distribution limit rows sit, so their bounds are filled for all areas at once.
+
+    Feeder nodes are concatenated over the program's ``areas`` in order (as the base state's
+    per-area arrays are, when stacked along their node axis)."""
+
+    areas: tuple[int, ...]
+    lim_node: np.ndarray        # (Σ n_lim,) concatenated node of each flow-limited feeding branch
+    lim_rating_mva: np.ndarray  # (Σ n_lim,)
+    lim_rows: np.ndarray        # (H, Σ n_lim) d_limit row of each (period, limited branch)
+    v_min2: np.ndarray          # (Σ n_d,) squared voltage limits
+    v_max2: np.ndarray
+    v_rows: np.ndarray          # (H, Σ n_d) v_limit row of each (period, node)
+
+
+def _feeder_rows(lin: LinearTD, areas: tuple[int, ...], d_lim: list[tuple[int, np.ndarray]],
+                 rows: dict[str, slice], h: int) -> FeederRows:
+    feeders = {f.area: f for f in lin.feeders}
+    lim = dict(d_lim)
+    offset = np.cumsum([0] + [feeders[a].n_bus for a in areas])
+    cat = (lambda xs, dtype=float: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype))
+    no_rows = slice(0, 0)                      # an area without limited branches has no d_limit rows
+    lim_rows = [np.arange(rows.get(f"d_limit{a}", no_rows).start, rows.get(f"d_limit{a}", no_rows).stop
+                          ).reshape(h, -1) for a in areas]
+    v_rows = [np.arange(rows[f"v_limit{a}"].start, rows[f"v_limit{a}"].stop).reshape(h, -1) for a in areas]
+    return FeederRows(
+        areas, cat([offset[k] + lim[a] for k, a in enumerate(areas)], np.int64),
+        cat([feeders[a].rating_mva[lim[a]] for a in areas]),
+        np.hstack(lim_rows) if areas else np.zeros((h, 0), np.int64),
+        cat([feeders[a].v_min_pu ** 2 for a in areas]), cat([feeders[a].v_max_pu ** 2 for a in areas]),
+        np.hstack(v_rows) if areas else np.zeros((h, 0), np.int64))
+
+
 @dataclass
 class ProgramMatrices:
     """Constraint matrix, column/row blocks and the map from market data to bounds."""
@@ -83,6 +117,7 @@ class ProgramMatrices:
     group_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # area of each balance group
     flow_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # T and D flow-limit slacks
     volt_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # voltage-limit slacks
+    feeder_rows: FeederRows | None = None
 
     @property
     def eq_rows(self) -> np.ndarray:
@@ -308,7 +343,8 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
         group_area=group_area, flow_slack_cols=block_indices(cols, ("tslack", "dslack")),
-        volt_slack_cols=block_indices(cols, ("vslack",)))
+        volt_slack_cols=block_indices(cols, ("vslack",)),
+        feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h))
 
 
 def block_indices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> np.ndarray:
@@ -379,18 +415,16 @@ def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
         fmax = lin.dc.rating_mw[m.t_lim_branch][None, :]
         lo[m.rows["t_limit"]] = (-fmax - f0).reshape(-1)
         hi[m.rows["t_limit"]] = (fmax - f0).reshape(-1)
-    feeders = {f.area: f for f in lin.feeders}
-    for a, lim in m.d_lim:
-        f = feeders[a]
-        if len(lim):
-            p0 = inp.base.d_p_mw[a][:, lim]
-            q0 = inp.base.d_q_mvar[a][:, lim]
-            pmax = np.sqrt(np.maximum(f.rating_mva[lim][None, :] ** 2 - q0 ** 2, 0.0))
-            lo[m.rows[f"d_limit{a}"]] = (-pmax - p0).reshape(-1)
-            hi[m.rows[f"d_limit{a}"]] = (pmax - p0).reshape(-1)
-        w0 = inp.base.d_w_pu2[a]
-        lo[m.rows[f"v_limit{a}"]] = (W_SCALE * (f.v_min_pu[None, :] ** 2 - w0)).reshape(-1)
-        hi[m.rows[f"v_limit{a}"]] = (W_SCALE * (f.v_max_pu[None, :] ** 2 - w0)).reshape(-1)
+    fr = m.feeder_rows
+    if fr is not None and fr.areas:
+        base = inp.base
+        lim = fr.lim_node
+        p0 = np.concatenate([base.d_p_mw[a] for a in fr.areas], axis=1)[:, lim]
+        q0 = np.concatenate([base.d_q_mvar[a] for a in fr.areas], axis=1)[:, lim]
+        w0 = np.concatenate([base.d_w_pu2[a] for a in fr.areas], axis=1)
+        pmax = np.sqrt(np.maximum(fr.lim_rating_mva ** 2 - q0 ** 2, 0.0))
+        lo[fr.lim_rows], hi[fr.lim_rows] = -pmax - p0, pmax - p0
+        lo[fr.v_rows], hi[fr.v_rows] = W_SCALE * (fr.v_min2 - w0), W_SCALE * (fr.v_max2 - w0)
     if "storage" in m.rows:
         soc = inp.storage_soc_mwh[m.storage_ids]
         e = inp.storage_energy_mwh[m.storage_ids]

@@ -22,7 +22,7 @@ from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.program import DT_H
 from smartnet_gym.market.schemes import ClearingOutcome, make_scheme
 from smartnet_gym.market.stages import MarketInstance
-from smartnet_gym.simulation.physics import Oltc, PhysicalLayer, PhysicalState, Violations, violations
+from smartnet_gym.simulation.physics import Oltc, PhysicalLayer, PhysicalState, ViolationCheck, Violations
 from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
 from smartnet_gym.threads import limit_blas_threads
 
@@ -57,6 +57,7 @@ class RollingLoop:
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
         self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
+        self.violations = ViolationCheck(system)
         lin = system.linear
         n_areas = len(system.areas)
         self.load_area = np.array([lin.bus_area.get(int(b), -1) for b in system.load_bus])
@@ -191,7 +192,7 @@ class RollingLoop:
         unit_mw = np.zeros(len(units))
         np.add.at(unit_mw, inst.book.unit, inst.book.direction * delivered)
         phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
-        viol = violations(self.system, phys.state)
+        viol = self.violations(phys.state)
         unw = None
         if viol.d_total + viol.t_loading > 0:
             pos = self.physics.inj
