@@ -19,7 +19,9 @@ matter now (its bid-space coefficients are kept: coming back costs no LU solve).
 The reduced LP has few rows and boxed columns, so it is solved by the dense bounded dual
 simplex of ``dual_simplex.py`` from the previous basis (HiGHS's per-call floor would be most
 of a clearing). When it fails, the explicit program is solved by HiGHS instead; the count of
-such fallbacks is kept in ``fallbacks``.
+such fallbacks is kept in ``fallbacks``. So is a solve whose binding limits would take the LP
+past ``MAX_LP_ROWS`` rows (congestion all over a feeder, e.g. a voltage band at every node):
+a dense basis of that size costs more than HiGHS's sparse one (counted in ``oversized``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ VIOLATION_TOL = 1e-7      # MW or milli-pu², the units of the limit rows
 ROWS_PER_ROUND = 64       # most violated limits added per round
 MAX_ROUNDS = 100
 IDLE_SOLVES = 16          # a limit row slack for this many solves in a row leaves the LP (until violated)
+MAX_LP_ROWS = 160         # beyond this the dense basis inverse costs more than HiGHS on the explicit program
 
 
 def screenable(m: ProgramMatrices) -> bool:
@@ -89,7 +92,8 @@ class ScreenedBackend:
         self._model_rows = keep_rows.astype(np.int64)    # explicit row of each LP row
         self._fallback: HighsBackend | None = None
         self.rounds = 0                               # rounds of the last solve (diagnostics)
-        self.fallbacks = 0                            # solves the dual simplex handed to HiGHS
+        self.fallbacks = 0                            # solves the dual simplex failed and handed to HiGHS
+        self.oversized = 0                            # solves that needed more than MAX_LP_ROWS rows (HiGHS)
 
     def _bid_rows(self, k: np.ndarray) -> np.ndarray:
         """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
@@ -160,6 +164,9 @@ class ScreenedBackend:
             z_net, k = self._violated(res.x[:len(self.bid_cols)], lo, hi)
             if not len(k):
                 break
+            if self.lp.shape[0] + len(k) > MAX_LP_ROWS:     # congestion everywhere: not a small LP
+                self.oversized += 1
+                return self._explicit(c, lb, ub, lo, hi, t0, failed=False)
             self._add_rows(k)
         else:
             return self._explicit(c, lb, ub, lo, hi, t0)
@@ -211,9 +218,9 @@ class ScreenedBackend:
         z[self.slack_cols[~neg]] += under
         return Solution("optimal", float(c @ z), z, nan_dual, (time.perf_counter() - t0) * 1e3)
 
-    def _explicit(self, c, lb, ub, lo, hi, t0: float) -> Solution:
-        """A failed or endless screening: solve the explicit program by HiGHS instead."""
-        self.fallbacks += 1
+    def _explicit(self, c, lb, ub, lo, hi, t0: float, failed: bool = True) -> Solution:
+        """A failed, endless or oversized screening: solve the explicit program by HiGHS instead."""
+        self.fallbacks += failed
         if self._fallback is None:
             self._fallback = HighsBackend(self.m)
         sol = self._fallback.solve(c, lb, ub, lo, hi)
