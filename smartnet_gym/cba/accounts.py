@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from smartnet_gym.cba.ict import ict_cost_per_step
-from smartnet_gym.cba.market_power import outcome_indicators
+from smartnet_gym.cba.market_power import binding_concentration
 from smartnet_gym.market.program import DT_H
 
 if TYPE_CHECKING:
@@ -105,11 +105,11 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
     }
     # market-power indicators of the global market and each local (area) market, binding period;
     # local needs are the areas' own imbalance (their congestion need is not known in advance)
-    ind = outcome_indicators(inst, out, area_of_bid, local_need_mw=inst.area_need_mw, horizon=1)
-    for name, mi in ind.items():
-        tag = "" if name == "global" else f"{name}_"
+    conc = binding_concentration(book, out.activated_mw, inst.need_mw, area_of_bid, inst.area_need_mw)
+    for j in range(len(inst.area_need_mw) + 1):
+        tag = "" if j == 0 else f"local_{j - 1}_"
         for k in ("hhi_offered", "hhi_activated", "psi", "rsi"):
-            row[f"{tag}{k}"] = float(getattr(mi, k)[0])
+            row[f"{tag}{k}"] = float(conc[k][j])
     row["total_cost_eur"] = sum(row[k] for k in COST_COMPONENTS)
     row["tso_cost_eur"] = float(pay[0]) + afrr_cost + float(unw_area[-1])
     row = {k: float(v) for k, v in row.items()}   # plain floats (logging, JSON, TensorBoard)

@@ -58,6 +58,7 @@ __all__ = [
     "need_direction", "paid_price", "pivotal_supplier", "price_uplift", "residual_supply_index",
     "revealed_local_need",
     "uniform_price_in_need_direction",
+    "binding_concentration",
 ]
 
 
@@ -179,6 +180,40 @@ def _paid_prices(book: BidBook, ok: tuple[np.ndarray, np.ndarray], n_m: int, h: 
     return np.divide(pay, mwh, out=np.full((n_m, h), np.nan), where=mwh > 1e-9)
 
 
+def _concentration(offer: np.ndarray, act: np.ndarray, need_abs: np.ndarray, has_need: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """HHI of offers and activations, RSI and PSI from provider totals (last axis) per market."""
+    rsi = np.divide(offer.sum(axis=-1) - offer.max(axis=-1, initial=0.0), need_abs,
+                    out=np.full(need_abs.shape, np.nan), where=has_need)
+    return dict(hhi_offered=np.where(has_need, _hhi_rows(offer), np.nan),
+                hhi_activated=np.where(has_need, _hhi_rows(act), np.nan),
+                psi=np.where(has_need, (rsi < 1.0 - 1e-9).astype(float), np.nan), rsi=rsi)
+
+
+def binding_concentration(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarray,
+                          area_of_bid: np.ndarray, local_need_mw: np.ndarray) -> dict[str, np.ndarray]:
+    """HHI (offered, activated), PSI and RSI of the global and each local market in the binding
+    period 0: the CBA's per-step figures, as :func:`outcome_indicators` ``(…, horizon=1)`` gives
+    them, without its prices and dataclasses (this runs in every env step).
+
+    Returns ``{field: (1 + n_areas,) array}``, row 0 the global market, row 1 + a area a's.
+    """
+    needs = np.r_[np.asarray(need_mw, float).reshape(-1)[:1], np.asarray(local_need_mw, float)[:, 0]]
+    n_m = len(needs)
+    s = need_direction(needs)
+    inv, n_prov = provider_index(book)
+    first = np.flatnonzero(book.period == 0)
+    d, area = book.direction[first], np.asarray(area_of_bid)[first]
+    glob = first[(d == s[0]) & (s[0] != 0)]
+    market = np.where(area >= 0, 1 + area, 0)
+    loc = (area >= 0) & (d == s[market]) & (s[market] != 0)
+    rows = np.r_[glob, first[loc]]
+    key = np.r_[inv[glob], market[loc] * n_prov + inv[first[loc]]]
+    offer = np.bincount(key, weights=book.qty_mw[rows], minlength=n_m * n_prov).reshape(n_m, n_prov)
+    act = np.bincount(key, weights=np.asarray(activated_mw, float)[rows], minlength=n_m * n_prov)
+    return _concentration(offer.astype(float), act.reshape(n_m, n_prov).astype(float), np.abs(needs), s != 0)
+
+
 def _indicators(book: BidBook, ok: tuple[np.ndarray, np.ndarray], s: np.ndarray, needs: np.ndarray,
                 activated_mw: np.ndarray, prices: np.ndarray, truthful_prices: np.ndarray,
                 names: list[str]) -> dict[str, MarketIndicators]:
@@ -196,16 +231,12 @@ def _indicators(book: BidBook, ok: tuple[np.ndarray, np.ndarray], s: np.ndarray,
     q = offer.sum(axis=-1)
     big = offer.max(axis=-1, initial=0.0)
     n_abs = np.abs(needs)
-    nan = np.full((n_m, h), np.nan)
-    rsi = np.divide(q - big, n_abs, out=nan.copy(), where=has_need)
-    psi = np.where(has_need, (rsi < 1.0 - 1e-9).astype(float), np.nan)
     fields = dict(
         need_mw=n_abs, direction=s,
         offered_mw=np.where(has_need, q, np.nan), largest_offer_mw=np.where(has_need, big, np.nan),
         activated_mw=np.where(has_need, act.sum(axis=-1), np.nan),
-        hhi_offered=np.where(has_need, _hhi_rows(offer), np.nan),
-        hhi_activated=np.where(has_need, _hhi_rows(act), np.nan),
-        psi=psi, rsi=rsi, price_eur_per_mwh=prices, truthful_price_eur_per_mwh=truthful_prices,
+        **_concentration(offer, act, n_abs, has_need),
+        price_eur_per_mwh=prices, truthful_price_eur_per_mwh=truthful_prices,
         lerner=np.where(has_need, lerner_index(prices, truthful_prices), np.nan),
         uplift_eur_per_mwh=np.where(has_need, price_uplift(prices, truthful_prices), np.nan))
     return {name: MarketIndicators(market=name, **{k: v[r] for k, v in fields.items()})

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "market"))
 from handmade import flat_base, three_bus_td  # noqa: E402
 
 from smartnet_gym.cba.market_power import (  # noqa: E402
+    binding_concentration,
     hhi,
     lerner_index,
     market_indicators,
@@ -314,3 +315,18 @@ def test_cli_writes_sweep_and_figure(tmp_path, capsys):
     assert s.loc[("CS_B", 2), "psi"] == 0.0 and s.loc[("CS_B", 2), "markup_eur_mwh"] == 0.0
     with pytest.raises(ConfigError, match="not empty"):
         cmd_market_power(args)
+
+
+def test_binding_concentration_is_outcome_indicators_first_period(hand):
+    """The CBA's lean per-step figures equal the general indicators' period 0, on a real clearing."""
+    lin, inst = hand
+    lm = local_market_config(max_competitors=2, shares=(0.7, 0.3), liquidity=2.0)
+    li = local_instance(lin, inst, 0, 11, -NEEDS, 2, lm)
+    out = make_scheme("CS_B", lin, LP).clear(li.with_markup(CAP - COST, CAP), evaluate=False)
+    for local_need in (li.local_need_mw, -li.local_need_mw, np.zeros_like(li.local_need_mw)):
+        for need in (li.inst.need_mw, np.full_like(li.inst.need_mw, 3.0)):
+            inst2 = replace(li.inst, need_mw=need)
+            full = outcome_indicators(inst2, out, li.area_of_bid, local_need_mw=local_need, horizon=1)
+            lean = binding_concentration(inst2.book, out.activated_mw, need, li.area_of_bid, local_need)
+            for k, v in lean.items():
+                np.testing.assert_array_equal(v, [getattr(full[name], k)[0] for name in full], err_msg=k)
