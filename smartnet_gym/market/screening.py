@@ -21,7 +21,8 @@ simplex of ``dual_simplex.py`` from the previous basis (HiGHS's per-call floor w
 of a clearing). When it fails, the explicit program is solved by HiGHS instead; the count of
 such fallbacks is kept in ``fallbacks``. So is a solve whose binding limits would take the LP
 past ``MAX_LP_ROWS`` rows (congestion all over a feeder, e.g. a voltage band at every node):
-a dense basis of that size costs more than HiGHS's sparse one (counted in ``oversized``).
+a dense basis of that size costs more than HiGHS's sparse one (counted in ``oversized``); the
+next ``EXPLICIT_AFTER_OVERSIZED`` solves then go to HiGHS directly, as such congestion lasts.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ ROWS_PER_ROUND = 64       # most violated limits added per round
 MAX_ROUNDS = 100
 IDLE_SOLVES = 16          # a limit row slack for this many solves in a row leaves the LP (until violated)
 MAX_LP_ROWS = 160         # beyond this the dense basis inverse costs more than HiGHS on the explicit program
+EXPLICIT_AFTER_OVERSIZED = 4   # solves then left to HiGHS directly (such congestion lasts)
 
 
 def screenable(m: ProgramMatrices) -> bool:
@@ -94,6 +96,7 @@ class ScreenedBackend:
         self.rounds = 0                               # rounds of the last solve (diagnostics)
         self.fallbacks = 0                            # solves the dual simplex failed and handed to HiGHS
         self.oversized = 0                            # solves that needed more than MAX_LP_ROWS rows (HiGHS)
+        self._explicit_left = 0                       # solves still left to HiGHS after an oversized one
 
     def _bid_rows(self, k: np.ndarray) -> np.ndarray:
         """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
@@ -156,6 +159,10 @@ class ScreenedBackend:
     def solve(self, c, lb, ub, lo, hi) -> Solution:
         m = self.m
         t0 = time.perf_counter()
+        if self._explicit_left:            # congestion all over: stay with HiGHS for a while
+            self._explicit_left -= 1
+            self.oversized += 1
+            return self._explicit(c, lb, ub, lo, hi, t0, failed=False)
         for self.rounds in range(1, MAX_ROUNDS + 1):
             cols, rows = self._model_cols, self._model_rows
             res = self.lp.solve(c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
@@ -166,6 +173,7 @@ class ScreenedBackend:
                 break
             if self.lp.shape[0] + len(k) > MAX_LP_ROWS:     # congestion everywhere: not a small LP
                 self.oversized += 1
+                self._explicit_left = EXPLICIT_AFTER_OVERSIZED
                 return self._explicit(c, lb, ub, lo, hi, t0, failed=False)
             self._add_rows(k)
         else:
