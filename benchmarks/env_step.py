@@ -4,12 +4,15 @@ Usage::
 
     python benchmarks/env_step.py                       # spain-like, linear and AC, 1 and 2 processes
     python benchmarks/env_step.py --scenario toy --steps 64 --no-subproc
+    python benchmarks/env_step.py --physics linear --no-subproc --steps 90 --days 8   # + 8 days
 
 For each env and physics it prints single-process steps/s (random actions, resets excluded and
 timed separately; also per CPU second of the process, which a busy machine does not inflate), SubprocVecEnv(2) env-steps/s (both workers together, auto-resets included),
 and the split of a step: market clearing (the scheme's ``clear``), physical layer
 (``PhysicalLayer.run``), the CS_D yardstick of Dispatch (optimum + evaluation, ``regret_info``)
-and the rest (forecasts, base state, bids, account, observation).
+and the rest (forecasts, base state, bids, account, observation). With ``--days N`` it also
+times one episode on each of N days (``reset(seed)`` draws the day): a congested day costs
+several times an uncongested one, so one day is not a representative figure.
 """
 
 from __future__ import annotations
@@ -72,6 +75,26 @@ def single_process(env_id: str, kwargs: dict, steps: int, seed: int) -> dict[str
             **{f"{k}_ms": v for k, v in ms.items()}}
 
 
+def across_days(env_id: str, kwargs: dict, steps: int, seeds: range) -> dict[str, object]:
+    """ms per step of one episode per seed (``reset(seed)`` draws the day, so congestion differs):
+    ``{"start_step": [...], "ms_per_step": [...], "median_ms", "mean_ms" (all steps), "max_ms"}``."""
+    env = gym.make(env_id, **kwargs)
+    starts, ms = [], []
+    for seed in seeds:
+        env.action_space.seed(seed)
+        _, info = env.reset(seed=seed)
+        env.step(env.action_space.sample())     # warm-up (first solves of a fresh episode)
+        actions = [env.action_space.sample() for _ in range(steps)]
+        t0 = time.perf_counter()
+        for a in actions:
+            env.step(a)
+        ms.append(1e3 * (time.perf_counter() - t0) / steps)
+        starts.append(int(info["start_step"]))
+    env.close()
+    return {"start_step": starts, "ms_per_step": ms, "median_ms": float(np.median(ms)),
+            "mean_ms": float(np.mean(ms)), "max_ms": float(np.max(ms))}
+
+
 def subproc(env_id: str, kwargs: dict, steps: int, seed: int) -> float:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
@@ -96,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ids", nargs="+", default=list(IDS))
     p.add_argument("--no-subproc", action="store_true", help="skip the SubprocVecEnv(2) runs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--days", type=int, default=0,
+                   help="also time one episode on each of this many days (seeds seed…seed+days−1), linear physics")
     args = p.parse_args(argv)
     print(f"scenario {args.scenario}, {args.steps} timed steps per case, start 11:00 (start_period=44)")
     head = (f"{'env':<22} {'physics':<7} {'steps/s':>8} {'cpu st/s':>8} {'2 procs':>8} {'reset s':>8} {'clear ms':>9} "
@@ -110,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{env_id.split('/')[1]:<22} {phys:<7} {r['steps_per_s']:>8.1f} {r['cpu_steps_per_s']:>8.1f} {sub:>8.1f} {r['reset_s']:>8.2f} "
                   f"{r.get('clearing_ms', 0):>9.1f} {r.get('physics_ms', 0):>8.1f} {r.get('yardstick_ms', 0):>8.1f} "
                   f"{r['rest_ms']:>8.1f}", flush=True)
+    if args.days:
+        print(f"\nms per step on {args.days} days (linear physics, {args.steps} timed steps each, start 11:00)")
+        for env_id in args.ids:
+            kw = {"scenario": args.scenario, "physics": "linear", "episode_steps": 96, "start_period": 44}
+            d = across_days(env_id, kw, args.steps, range(args.seed, args.seed + args.days))
+            per_day = " ".join(f"{m:.2f}" for m in d["ms_per_step"])
+            print(f"{env_id.split('/')[1]:<22} median {d['median_ms']:.2f}  mean {d['mean_ms']:.2f}  "
+                  f"max {d['max_ms']:.2f}  per day: {per_day}", flush=True)
     return 0
 
 
