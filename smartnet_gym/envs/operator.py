@@ -95,22 +95,29 @@ def storage_feasible(book: BidBook, x: np.ndarray) -> np.ndarray:
     """``x`` with battery activations reduced so the state of charge stays in [0, energy] each period.
 
     Period by period, an excess discharge (up) or charge (down) is removed pro rata from that
-    battery's bids in that direction; the clearing program imposes the same bounds.
+    battery's bids in that direction; the clearing program imposes the same bounds. All
+    batteries at once: only the periods are a loop (the state of charge carries over).
     """
     x = np.array(x, dtype=float)
+    rows = np.flatnonzero(book.storage >= 0)
+    if not len(rows):
+        return x
     st = book.storage_state
-    for sid in np.unique(book.storage[book.storage >= 0]):
-        soc, e = float(st.soc_mwh[sid]), float(st.energy_mwh[sid])
-        for t in range(int(book.period.max()) + 1):
-            k = (book.storage == sid) & (book.period == t)
-            up, down = np.flatnonzero(k & (book.direction > 0)), np.flatnonzero(k & (book.direction < 0))
-            net = x[up].sum() - x[down].sum()
-            hi, lo = soc / DT_H, (soc - e) / DT_H
-            if net > hi and x[up].sum() > 0:
-                x[up] *= max(1.0 - (net - hi) / x[up].sum(), 0.0)
-            elif net < lo and x[down].sum() > 0:
-                x[down] *= max(1.0 - (lo - net) / x[down].sum(), 0.0)
-            soc = min(max(soc - DT_H * (x[up].sum() - x[down].sum()), 0.0), e)
+    sid, per, up = book.storage[rows], book.period[rows], book.direction[rows] > 0
+    n = len(st.soc_mwh)
+    soc, e = np.asarray(st.soc_mwh, float).copy(), np.asarray(st.energy_mwh, float)
+    for t in range(int(per.max()) + 1):
+        r_up, r_dn = (per == t) & up, (per == t) & ~up
+        x_up = np.bincount(sid[r_up], weights=x[rows[r_up]], minlength=n)
+        x_dn = np.bincount(sid[r_dn], weights=x[rows[r_dn]], minlength=n)
+        net, hi, lo = x_up - x_dn, soc / DT_H, (soc - e) / DT_H
+        cut_up = (net > hi) & (x_up > 0)
+        cut_dn = ~cut_up & (net < lo) & (x_dn > 0)
+        f_up = np.where(cut_up, np.maximum(1.0 - np.divide(net - hi, x_up, out=np.zeros(n), where=cut_up), 0.0), 1.0)
+        f_dn = np.where(cut_dn, np.maximum(1.0 - np.divide(lo - net, x_dn, out=np.zeros(n), where=cut_dn), 0.0), 1.0)
+        x[rows[r_up]] *= f_up[sid[r_up]]
+        x[rows[r_dn]] *= f_dn[sid[r_dn]]
+        soc = np.minimum(np.maximum(soc - DT_H * (f_up * x_up - f_dn * x_dn), 0.0), e)
     return x
 
 
