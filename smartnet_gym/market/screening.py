@@ -30,12 +30,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from smartnet_gym.market.dual_simplex import DualSimplex
 from smartnet_gym.market.program import ProgramMatrices, block_indices
 from smartnet_gym.market.solvers import HighsBackend, Solution
+from smartnet_gym.market.sparse_lu import FastLU
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -68,7 +67,7 @@ class ScreenedBackend:
         self.bid_cols = np.setdiff1d(np.arange(m.n_col), np.r_[net, lim_slack])   # x, y, balance slacks
         self.net_cols, self.keep_rows = net, keep_rows
         a_node = a[self.node]
-        self.lu = spla.splu(a_node[:, net].tocsc())
+        self.lu = FastLU(a_node[:, net])
         self.a_nx = a_node[:, self.bid_cols].tocsr()
         a_lim = a[self.lim]
         self.l_net = a_lim[:, net].tocsr()
@@ -102,7 +101,7 @@ class ScreenedBackend:
         """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
         new = np.array([j for j in k if j not in self._row_cache], np.int64)
         if len(new):
-            u = self.lu.solve(np.ascontiguousarray(self.l_net[new].toarray().T), trans="T")
+            u = self.lu.lu.solve(np.ascontiguousarray(self.l_net[new].toarray().T), trans="T")
             r = -(self.a_nx.T @ u).T
             r[np.abs(r) < 1e-12] = 0.0
             self._row_cache.update(zip(new.tolist(), r))
