@@ -101,7 +101,7 @@ class ScreenedBackend:
         """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
         new = np.array([j for j in k if j not in self._row_cache], np.int64)
         if len(new):
-            u = self.lu.lu.solve(np.ascontiguousarray(self.l_net[new].toarray().T), trans="T")
+            u = self.lu.solve_t(self.l_net[new].toarray().T)
             r = -(self.a_nx.T @ u).T
             r[np.abs(r) < 1e-12] = 0.0
             self._row_cache.update(zip(new.tolist(), r))

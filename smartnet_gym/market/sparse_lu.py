@@ -15,7 +15,7 @@ import scipy.sparse.linalg as spla
 
 
 class FastLU:
-    """``A x = b`` for a square sparse ``A``, factorised once; ``lu`` keeps SuperLU for ``trans="T"``."""
+    """``A x = b`` and ``Aᵀ X = B`` for a square sparse ``A`` factorised once (``lu``: SuperLU's object)."""
 
     def __init__(self, a: sp.spmatrix):
         self.lu = spla.splu(sp.csc_matrix(a))
@@ -34,6 +34,14 @@ class FastLU:
     def solve(self, b: np.ndarray) -> np.ndarray:
         """x with A x = b (b one vector)."""
         return _solve(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b, dtype=float))
+
+    def solve_t(self, b: np.ndarray) -> np.ndarray:
+        """X with Aᵀ X = B (B: (n, k), one column per right-hand side)."""
+        b = np.asarray(b, dtype=float)
+        out = np.empty_like(b)
+        for j in range(b.shape[1]):
+            out[:, j] = _solve_t(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b[:, j]))
+        return out
 
 
 @numba.njit(cache=True)
@@ -58,4 +66,27 @@ def _solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
     x = np.empty(n)
     for i in range(n):
         x[i] = z[perm_c[i]]
+    return x
+
+
+@numba.njit(cache=True)
+def _solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
+    """Aᵀ = Pc Uᵀ Lᵀ Pr: v[perm_c] = b, Uᵀ s = v, Lᵀ t = s, x = t[perm_r] (columns as rows)."""
+    n = len(b)
+    z = np.empty(n)
+    for i in range(n):
+        z[perm_c[i]] = b[i]
+    for j in range(n):                      # Uᵀ lower triangular: column j of U is row j of Uᵀ
+        acc = z[j]
+        for k in range(u_ptr[j], u_ptr[j + 1] - 1):
+            acc -= u_val[k] * z[u_idx[k]]
+        z[j] = acc / u_val[u_ptr[j + 1] - 1]
+    for j in range(n - 1, -1, -1):          # Lᵀ upper triangular
+        acc = z[j]
+        for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
+            acc -= l_val[k] * z[l_idx[k]]
+        z[j] = acc / l_val[l_ptr[j]]
+    x = np.empty(n)
+    for j in range(n):
+        x[j] = z[perm_r[j]]
     return x

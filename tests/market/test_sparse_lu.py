@@ -1,4 +1,4 @@
-"""FastLU (SuperLU's factors, numba sweeps) solves A x = b: checked by the residual, on matrices
+"""FastLU (SuperLU's factors, numba sweeps) solves A x = b and Aᵀ X = B: checked by the residual, on matrices
 that need row pivoting and on the network block of a screened clearing program."""
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ def test_random_sparse_systems(seed):
     perm = rng.permutation(n)
     a = a + sp.csc_matrix((rng.uniform(1.0, 2.0, n), (perm, np.arange(n))), shape=(n, n))  # zero diagonals: pivoting
     b = rng.normal(size=n)
-    x = FastLU(a).solve(b)
+    lu = FastLU(a)
+    x = lu.solve(b)
     assert np.abs(a @ x - b).max() <= 1e-9 * (1.0 + np.abs(b).max())
+    bb = rng.normal(size=(n, 3))
+    xt = lu.solve_t(bb)
+    assert np.abs(a.T @ xt - bb).max() <= 1e-9 * (1.0 + np.abs(bb).max())
 
 
 def test_network_block_of_a_clearing_program():
