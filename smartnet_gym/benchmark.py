@@ -920,13 +920,13 @@ def format_env(env: dict) -> list[str]:
     if not env:
         return ["env steps/s: - (see notes)"]
     lines = ["Env steps (single process, benchmarks/env_step.py)",
-             f"{'env':22s} {'physics':7s} {'steps/s':>8s} {'clear ms':>9s} {'phys ms':>8s} {'yard ms':>8s} "
+             f"{'env':22s} {'physics':7s} {'steps/s':>8s} {'ms/step':>8s} {'clear ms':>9s} {'phys ms':>8s} {'yard ms':>8s} "
              f"{'rest ms':>8s}"]
     verdicts = []
     for env_id, per in env.items():
         for physics, r in per.items():
             x = r.get("steps_per_s", float("nan"))
-            lines.append(f"{env_id.split('/')[-1]:22s} {physics:7s} {x:8.1f} "
+            lines.append(f"{env_id.split('/')[-1]:22s} {physics:7s} {x:8.1f} {1e3 / x if x > 0 else float('nan'):8.2f} "
                          f"{r.get('clearing_ms', 0):9.1f} {r.get('physics_ms', 0):8.1f} "
                          f"{r.get('yardstick_ms', 0):8.1f} {r.get('rest_ms', 0):8.1f}")
             goal = TARGET_ENV_STEPS_PER_S.get(physics)
