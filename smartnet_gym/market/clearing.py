@@ -84,13 +84,19 @@ class ClearingProgram:
 
     def solve(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
               limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None,
-              fix_x: np.ndarray | None = None) -> ProgramResult:
-        """Clear ``book`` (same layout as built); ``fix_x`` evaluates given activations instead."""
+              fix_x: np.ndarray | None = None, pin: tuple[np.ndarray, np.ndarray] | None = None) -> ProgramResult:
+        """Clear ``book`` (same layout as built); ``fix_x`` evaluates given activations instead;
+        ``pin = (bids, mw)`` clears the rest with those bids' activations fixed."""
         c, lb, ub, lo, hi = self.vectors(book, base, needs, limits, buy)
         if fix_x is not None:
             lb = lb.copy()
             ub = ub.copy()
             lb[self.m.x] = ub[self.m.x] = fix_x
+        elif pin is not None and len(pin[0]):
+            lb = lb.copy()
+            ub = ub.copy()
+            cols = self.m.x.start + np.asarray(pin[0])
+            lb[cols] = ub[cols] = pin[1]
         self.last_vectors = (c, lb, ub, lo, hi)
         run = self.backend.solve if fix_x is None else self.backend.evaluate
         sol = run(c, lb, ub, lo, hi)
@@ -121,6 +127,21 @@ class ClearingProgram:
                 float(z[m.cols[f"vslack{a}"]].sum()) / W_SCALE if ok else 0.0, res.uniform_price[rows],
                 res.bid_price[k], res.solve_ms / len(spec.areas), z))
         return parts
+
+    def area_period_costs(self, res: ProgramResult, skip_bids: np.ndarray | None = None) -> np.ndarray:
+        """(n_areas + 1, H) objective of ``res`` by owner area (row a + 1; row 0 transmission and
+        shared columns) and period, at the bids' own prices; ``skip_bids`` contribute nothing.
+        For a program without inter-period rows among the rest, each entry is that area's and
+        period's own optimal cost."""
+        m = self.m
+        c, z = self.last_vectors[0], res.z
+        w = c * z + 0.5 * m.quad * z * z
+        w[m.x] -= self.tie_cost * res.x_mw
+        if skip_bids is not None:
+            w[m.x.start + np.asarray(skip_bids)] = 0.0
+        n = max(self.spec.areas, default=-1) + 2
+        out = np.bincount((m.col_area + 1) * self.horizon + m.col_period, weights=w, minlength=n * self.horizon)
+        return out.reshape(n, self.horizon)
 
     def _result(self, sol: Solution, needs: np.ndarray, book: BidBook, buy: BuyBook | None) -> ProgramResult:
         m, h = self.m, self.horizon

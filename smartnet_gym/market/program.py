@@ -114,6 +114,7 @@ class ProgramMatrices:
     group_members: list[np.ndarray] = field(default_factory=list)       # bid idx per group
     limit_areas: tuple[int, ...] = ()
     col_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # owner area of each column (−1 = T)
+    col_period: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # period of each column
     group_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # area of each balance group
     flow_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # T and D flow-limit slacks
     volt_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # voltage-limit slacks
@@ -328,6 +329,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
     a_mat = sp.vstack(mats, format="csc") if mats else sp.csc_matrix((0, n_col))
     group_area = _group_areas(spec, area)
     col_area = _column_areas(cols, area, spec, group_area, h, n_col)
+    col_period = _column_periods(cols, per, buy_period, h, n_col)
     col_lb = np.concatenate(lb_parts)
     col_ub = np.concatenate(ub_parts)
     quad = np.zeros(n_col)
@@ -342,6 +344,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
+        col_period=col_period,
         group_area=group_area, flow_slack_cols=block_indices(cols, ("tslack", "dslack")),
         volt_slack_cols=block_indices(cols, ("vslack",)),
         feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h))
@@ -363,6 +366,29 @@ def _column_areas(cols: dict[str, slice], bid_area: np.ndarray, spec: ProgramSpe
         for name in (f"dp{a}", f"dw{a}", f"dslack{a}", f"vslack{a}"):
             out[cols[name]] = a
     out[cols["bal"]] = np.repeat(group_area, 2 * h)
+    return out
+
+
+def _column_periods(cols: dict[str, slice], bid_period: np.ndarray, buy_period: np.ndarray | None, h: int,
+                    n_col: int) -> np.ndarray:
+    """Period of every column, from the block layouts of :func:`build_matrices`: state blocks are
+    period-major (``t·n + i``), slack blocks pairs of period-major rows (``2(t·n + i) + side``),
+    balance slacks pairs per group-major row (``2(g·h + t) + side``)."""
+    out = np.zeros(n_col, int)
+    out[cols["x"]] = bid_period
+    if buy_period is not None and len(buy_period):
+        out[cols["y"]] = buy_period
+    for name, sl in cols.items():
+        n = sl.stop - sl.start
+        k = np.arange(n)
+        if n == 0:
+            continue
+        if name.startswith(("theta", "dp", "dw")):
+            out[sl] = k // (n // h)
+        elif name.startswith(("tslack", "dslack", "vslack")):
+            out[sl] = (k // 2) // (n // (2 * h))
+        elif name == "bal":
+            out[sl] = (k // 2) % h
     return out
 
 
