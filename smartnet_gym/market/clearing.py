@@ -128,6 +128,12 @@ class ClearingProgram:
                 res.bid_price[k], res.solve_ms / len(spec.areas), z))
         return parts
 
+    def resolve(self, needs: np.ndarray, book: BidBook, buy: BuyBook | None = None) -> ProgramResult:
+        """Solve again with the last solve's values, after the model changed in place (rows added
+        to a HiGHS model, as Benders does with its cuts)."""
+        sol = self.backend.solve(*self.last_vectors)
+        return self._result(sol, needs, book, buy)
+
     def area_period_costs(self, res: ProgramResult, skip_bids: np.ndarray | None = None) -> np.ndarray:
         """(n_areas + 1, H) objective of ``res`` by owner area (row a + 1; row 0 transmission and
         shared columns) and period, at the bids' own prices; ``skip_bids`` contribute nothing.

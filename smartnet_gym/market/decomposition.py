@@ -16,7 +16,7 @@ per-period functions φ_(a,t)(P_t, battery_t), and each round returns one cut pe
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,6 +26,32 @@ from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _s
 
 MAX_ROUNDS = 200
 REL_GAP = 1e-9
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a bid layout fixes in the decomposition: trees, interface bids, batteries, cut pattern."""
+
+    d_idx: np.ndarray          # book rows of the D bids (of the modelled areas)
+    d_area: np.ndarray         # their areas
+    groups: tuple[np.ndarray, ...]   # per feeding tree: positions (in d_idx) of its bids
+    tree_area: tuple[int, ...]
+    root_bus: np.ndarray       # (n_trees,) T bus feeding each tree
+    v_dir: np.ndarray          # interface bids, per (tree, period) one up and one down
+    v_per: np.ndarray
+    v_group: np.ndarray
+    v_of_bid: np.ndarray       # (n_d,) interface bid a D bid's quantity adds to (−1: a battery)
+    s_pos: np.ndarray          # positions (in d_idx) of the battery bids
+    s_tree: np.ndarray
+    s_per: np.ndarray
+    s_dir: np.ndarray
+    v_cut: np.ndarray          # cut (area index · H + period) of each interface bid
+    s_cut: np.ndarray          # and of each battery bid
+    order: np.ndarray          # cut entries (cuts' η, then interface bids, then batteries) by cut
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.groups)
 
 
 class DecentralizedJoint(Stage):
@@ -44,6 +70,7 @@ class DecentralizedJoint(Stage):
         self.sub_cfg = cfg.model_copy(update={"balance_penalty_eur_per_mwh": 100 * worst})
         self.rounds = 0
         self.gap = np.nan
+        self._layouts: dict[tuple, _Layout] = {}
 
     def _trees(self, book: BidBook, area_idx: np.ndarray, a: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Root T positions of area ``a`` and, per root, the positions (in area_idx) of its bids."""
@@ -54,114 +81,126 @@ class DecentralizedJoint(Stage):
         bid_root = root[pos]
         return roots, [np.flatnonzero(bid_root == r) for r in roots]
 
+    def _layout(self, book: BidBook, h: int) -> _Layout:
+        """The decomposition's structure for this bid layout (built once, like the programs)."""
+        key = (h, book.layout_key())
+        lay = self._layouts.get(key)
+        if lay is not None:
+            return lay
+        if len(self._layouts) > 8:
+            self._layouts.clear()
+        area = bid_areas(self.lin, book)
+        areas = tuple(f.area for f in self.lin.feeders)
+        d_idx = np.flatnonzero(np.isin(area, areas))
+        d_area = area[d_idx]
+        d_storage = book.storage[d_idx] >= 0
+        groups, tree_area, roots_t, group_area_idx = [], [], [], []
+        for ai, a in enumerate(areas):
+            a_pos = np.flatnonzero(d_area == a)
+            roots, members = self._trees(book, d_idx[a_pos], a)
+            for r, mem in zip(roots, members):
+                groups.append(a_pos[mem])
+                tree_area.append(a)
+                roots_t.append(r)
+                group_area_idx.append(ai)
+        n_trees = len(groups)
+        tree_of = np.full(len(d_idx), -1)
+        for g, mem in enumerate(groups):
+            tree_of[mem] = g
+        per, up = book.period[d_idx], book.direction[d_idx] > 0
+        # interface bid of (tree g, period t, up/down) at index g·2H + 2t + (0 up, 1 down)
+        v_of_bid = np.where(d_storage | (tree_of < 0), -1, tree_of * 2 * h + 2 * per + (~up))
+        v_group = np.repeat(np.arange(n_trees), 2 * h)
+        v_per = np.tile(np.repeat(np.arange(h), 2), n_trees)
+        v_dir = np.tile([1.0, -1.0], n_trees * h)
+        s_pos = np.flatnonzero(d_storage)
+        s_tree, s_per = tree_of[s_pos], per[s_pos]
+        g_area = np.asarray(group_area_idx, int)
+        v_cut = g_area[v_group] * h + v_per
+        s_cut = g_area[s_tree] * h + s_per
+        n_cuts = len(areas) * h
+        order = np.argsort(np.r_[np.arange(n_cuts), v_cut, s_cut], kind="stable")
+        lay = _Layout(d_idx, d_area, tuple(groups), tuple(tree_area),
+                      np.asarray(self.lin.dc.bus[np.asarray(roots_t, int)], int), v_dir, v_per, v_group, v_of_bid,
+                      s_pos, s_tree, s_per, book.direction[d_idx][s_pos].astype(float), v_cut, s_cut, order)
+        self._layouts[key] = lay
+        return lay
+
     def run(self, inst, state, response):
         book, h = inst.book, inst.horizon
         area = bid_areas(self.lin, book)
         t_idx = np.flatnonzero(area == T)
         t_book = _sub(book, t_idx, state, inst.horizon)
         areas = tuple(f.area for f in self.lin.feeders)
+        lay = self._layout(book, h)
         # the DSOs' programs: independent, so solved as one block-diagonal program and split per
         # area (as in LocalClearing); one balance group per feeding tree (root T bus) of each area
-        d_idx = np.flatnonzero(np.isin(area, areas))
-        d_area = area[d_idx]
-        d_book = _sub(book, d_idx, state, inst.horizon)
-        # D batteries go to the master at their tree's root (their state of charge is the only
-        # link between periods) and are pinned in the DSOs' programs: each area's cost is then a
-        # sum of per-period functions, and the master gets one cut per area and period
-        d_storage = d_book.storage >= 0
-        groups, group_of_area = [], []
-        tree_of = np.full(len(d_book), -1)
-        # interface virtual bids: per (tree, period) one up and one down, price 0
-        v_bus, v_dir, v_per, v_qty, v_group = [], [], [], [], []
-        for a in areas:
-            a_pos = np.flatnonzero(d_area == a)
-            roots, members = self._trees(book, d_idx[a_pos], a)
-            group_of_area.append(np.arange(len(groups), len(groups) + len(roots)))
-            for r, mem in zip(roots, members):
-                g = len(groups)
-                groups.append(a_pos[mem])
-                tree_of[groups[g]] = g
-                v_bus.append(self.lin.dc.bus[r])
-                for t in range(h):
-                    for d in (1, -1):
-                        sel = groups[g][(d_book.period[groups[g]] == t) & (d_book.direction[groups[g]] == d)
-                                        & ~d_storage[groups[g]]]
-                        v_dir.append(d); v_per.append(t)
-                        v_qty.append(d_book.qty_mw[sel].sum()); v_group.append(g)
-        root_bus = np.asarray(v_bus, int)
-        tree_area = tuple(a for a, gs in zip(areas, group_of_area) for _ in gs)
-        subs = self.program(d_book, ProgramSpec(False, areas, tuple(groups), group_areas=tree_area), h, tag="subs",
-                            cfg=self.sub_cfg)
-        nv = len(v_dir)
-        v_dir, v_per, v_group = np.asarray(v_dir, float), np.asarray(v_per, int), np.asarray(v_group, int)
-        v_bus = np.repeat(root_bus, 2 * h)
-        s_pos = np.flatnonzero(d_storage)
-        s_tree, s_per = tree_of[s_pos], d_book.period[s_pos]
-        s_dir = d_book.direction[s_pos].astype(float)
-        ns = len(s_pos)
+        d_book = _sub(book, lay.d_idx, state, inst.horizon)
+        subs = self.program(d_book, ProgramSpec(False, areas, lay.groups, group_areas=lay.tree_area), h,
+                            tag="subs", cfg=self.sub_cfg)
+        # the master: T bids, interface bids (price 0) and the D batteries at their tree's root
+        s_pos, s_dir = lay.s_pos, lay.s_dir
+        nv, nt = len(lay.v_dir), len(t_idx)
+        keep = lay.v_of_bid >= 0
+        v_qty = np.bincount(lay.v_of_bid[keep], weights=d_book.qty_mw[keep], minlength=nv)
         master_book = BidBook.from_arrays(
-            bus=np.r_[t_book.bus, v_bus, root_bus[s_tree]], direction=np.r_[t_book.direction, v_dir, s_dir],
-            period=np.r_[t_book.period, v_per, s_per], qty_mw=np.r_[t_book.qty_mw, v_qty, d_book.qty_mw[s_pos]],
+            bus=np.r_[t_book.bus, np.repeat(lay.root_bus, 2 * h), lay.root_bus[lay.s_tree]],
+            direction=np.r_[t_book.direction, lay.v_dir, s_dir], period=np.r_[t_book.period, lay.v_per, lay.s_per],
+            qty_mw=np.r_[t_book.qty_mw, v_qty, d_book.qty_mw[s_pos]],
             price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, np.zeros(nv), d_book.price_eur_per_mwh[s_pos]],
             unit=np.r_[t_book.unit, np.full(nv, -1), d_book.unit[s_pos]],
             storage=np.r_[t_book.storage, np.full(nv, -1), d_book.storage[s_pos]], storage_state=t_book.storage_state)
         master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master", backend="highs-full")
         hs = master.backend.h
-        n0 = master.m.n_col
-        n_eta = len(areas) * h
+        n_cuts = len(areas) * h
         if not hasattr(master, "eta_cols"):
-            for _ in range(n_eta):   # cost-to-go η_(a,t) ≥ 0 per area and period (costs ≥ 0)
+            n0 = master.m.n_col
+            for _ in range(n_cuts):   # cost-to-go η_(a,t) ≥ 0 per area and period (costs ≥ 0)
                 hs.addCol(1.0, 0.0, np.inf, 0, np.zeros(0, np.int32), np.zeros(0))
-            master.eta_cols = np.arange(n0, n0 + n_eta)
+            master.eta_cols = np.arange(n0, n0 + n_cuts)
         # drop the previous clearing's cuts
         n_rows = hs.getNumRow()
         if n_rows > master.m.n_row:
             extra = np.arange(master.m.n_row, n_rows, dtype=np.int32)
             hs.deleteRows(len(extra), extra)
-        xcols = np.arange(master.m.x.start, master.m.x.stop)
-        nt = len(t_idx)
-        v_cols, s_cols = xcols[nt:nt + nv], xcols[nt + nv:]
-        v_cell = v_group * h + v_per        # (tree, period) of each virtual bid and battery bid
-        s_cell = s_tree * h + s_per
-        # the master's columns of each (area, period) cut
-        cut_v = [[np.flatnonzero(np.isin(v_group, gs) & (v_per == t)) for t in range(h)] for gs in group_of_area]
-        cut_s = [[np.flatnonzero(np.isin(s_tree, gs) & (s_per == t)) for t in range(h)] for gs in group_of_area]
+        x0 = master.m.x.start
+        entry_col = np.r_[master.eta_cols, x0 + nt + np.arange(nv + len(s_pos))][lay.order].astype(np.int32)
+        entry_cut = np.r_[np.arange(n_cuts), lay.v_cut, lay.s_cut][lay.order]
+        v_cell = lay.v_group * h + lay.v_per        # (tree, period) of each interface and battery bid
+        s_cell = lay.s_tree * h + lay.s_per
         need = inst.need_mw[None, :]
+        upper = np.full(n_cuts, np.inf)
         sub_res = None
         for rnd in range(MAX_ROUNDS):
-            mres = master.solve(master_book, state.base, need)
+            mres = master.solve(master_book, state.base, need) if rnd == 0 else master.resolve(need, master_book)
             if not mres.ok:
                 break
             x_v, x_s = mres.x_mw[nt:nt + nv], mres.x_mw[nt + nv:]
             # the exchange the TSO asks of each tree per period: interface bids and its batteries
-            p_v = period_sums(v_group, v_per, v_dir * x_v, len(groups), h)
-            p_hat = p_v + period_sums(s_tree, s_per, s_dir * x_s, len(groups), h)
-            eta = mres.z[master.eta_cols]
+            p_hat = (period_sums(lay.v_group, lay.v_per, lay.v_dir * x_v, lay.n_trees, h)
+                     + period_sums(lay.s_tree, lay.s_per, s_dir * x_s, lay.n_trees, h))
             lb = mres.objective_eur
             sub_res = subs.solve(d_book, state.base, p_hat, pin=(s_pos, x_s))
             if not sub_res.ok:
                 self.rounds, self.gap = rnd + 1, np.inf
                 break
-            phi = subs.area_period_costs(sub_res, s_pos)[np.asarray(areas) + 1]     # (n_areas, H)
-            ub = lb - eta.sum() + phi.sum()
+            phi = subs.area_period_costs(sub_res, s_pos)[np.asarray(areas) + 1].reshape(-1)   # (n_areas·H,)
+            ub = lb - mres.z[master.eta_cols].sum() + phi.sum()
             self.rounds, self.gap = rnd + 1, ub - lb
             if ub - lb <= REL_GAP * max(1.0, abs(ub)) + 1e-7:
                 break
             # ∂φ/∂P̂ per tree and period [EUR/MW] (balance duals); a pinned battery moves only
             # the network rows: ∂φ/∂x = s (g − Δt · locational price at its bus)
             g = (sub_res.uniform_price * DT_H).reshape(-1)
-            gv = v_dir * g[v_cell]
-            gs_ = s_dir * (g[s_cell] - DT_H * sub_res.bid_price[s_pos])
-            for ai in range(len(areas)):
-                for t in range(h):
-                    # η_(a,t) − Σ g (x_up − x_dn) − Σ h x_s ≥ φ_(a,t) − Σ g x̂_v − Σ h x̂_s
-                    kv, ks = cut_v[ai][t], cut_s[ai][t]
-                    idx = np.r_[master.eta_cols[ai * h + t], v_cols[kv], s_cols[ks]].astype(np.int32)
-                    val = np.r_[1.0, -gv[kv], -gs_[ks]]
-                    nz = val != 0.0
-                    nz[0] = True
-                    rhs = phi[ai, t] - float(gv[kv] @ x_v[kv]) - float(gs_[ks] @ x_s[ks])
-                    hs.addRow(rhs, np.inf, int(nz.sum()), idx[nz], val[nz])
+            gv = lay.v_dir * g[v_cell]
+            gs = s_dir * (g[s_cell] - DT_H * sub_res.bid_price[s_pos])
+            # per (area, period): η − Σ g (x_up − x_dn) − Σ h x_s ≥ φ − Σ g x̂_v − Σ h x̂_s
+            rhs = (phi - np.bincount(lay.v_cut, weights=gv * x_v, minlength=n_cuts)
+                   - np.bincount(lay.s_cut, weights=gs * x_s, minlength=n_cuts))
+            val = np.r_[np.ones(n_cuts), -gv, -gs][lay.order]
+            nz = val != 0.0
+            starts = np.r_[0, np.cumsum(np.bincount(entry_cut[nz], minlength=n_cuts))[:-1]].astype(np.int32)
+            hs.addRows(n_cuts, rhs, upper, int(nz.sum()), starts, entry_col[nz], val[nz])
         if not mres.ok or sub_res is None or not sub_res.ok:
             bad = mres if not mres.ok else sub_res
             _apply(state, inst, t_idx, replace(mres, x_mw=np.zeros(nt), status=bad.status,
@@ -172,7 +211,7 @@ class DecentralizedJoint(Stage):
         t_res = replace(mres, objective_eur=mres.objective_eur - eta_sum - battery_eur, x_mw=mres.x_mw[:nt],
                         bid_price=mres.bid_price[:nt], flow_slack_mw=mres.flow_slack_mw)
         _apply(state, inst, t_idx, t_res, "tso_master", response)
-        parts = subs.area_parts(sub_res, d_area)
+        parts = subs.area_parts(sub_res, lay.d_area)
         for a, part in zip(areas, parts):
-            _book(state, inst, d_idx[d_area == a], part, f"dso_{a}", subs)
-        _queue_shift(state, inst, response, d_idx, sub_res.x_mw)
+            _book(state, inst, lay.d_idx[lay.d_area == a], part, f"dso_{a}", subs)
+        _queue_shift(state, inst, response, lay.d_idx, sub_res.x_mw)
