@@ -1,4 +1,4 @@
-"""Market clearing time per scheme, bid count and solver path: fast (HiGHS hot start), CVXPY+OSQP
+"""Market clearing time per scheme, bid count and solver path: fast (bid-space LP, hot start), CVXPY+OSQP
 (compiled once) and the naive baseline (CVXPY problem rebuilt and compiled for every clearing).
 
 Usage::

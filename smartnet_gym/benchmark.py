@@ -7,8 +7,9 @@ What is measured (all times are wall-clock medians over ``repeats`` after ``warm
   stage of the scheme, prices and settlement included);
 * three **paths**, in the same run:
 
-  - ``fast``: backend ``"highs"``; the programs are built at the warm-up and then only re-solved
-    (new costs and bounds, HiGHS hot start);
+  - ``fast``: backend ``"highs"`` (the bid-space LP of ``market/screening.py`` on the numba dual
+    simplex, HiGHS on the explicit program as its fallback); the programs are built at the
+    warm-up and then only re-solved (new costs and bounds, hot start from the last basis);
   - ``cvxpy``: backend ``"cvxpy"`` (CVXPY DPP Parameters, compiled once, OSQP with Clarabel as
     fallback); the programs are built at the warm-up and then only re-solved;
   - ``naive``: backend ``"cvxpy"`` with a fresh scheme per clearing, so every clearing builds the
@@ -812,7 +813,7 @@ def format_clearing(rep: dict) -> str:
              f"{rep['cvxpy_repeats']}, limit {rep['cvxpy_limit_s']:g} s per clearing)",
              f"machine: {m['cpu_usable']} usable cores, Python {m['python']}, load avg (1/5/15 min) "
              f"{m['load_avg_1_5_15']} at start, {m.get('load_avg_end')} at end",
-             "fast = HiGHS on the bid-space LP, network limits added when they bind (built once, hot start); "
+             "fast = dual simplex (numba) on the bid-space LP, network limits added when they bind (built once, hot start); "
              "explicit = HiGHS on the explicit program (every bus and branch, built once, hot start); cvxpy = CVXPY DPP, compiled once, OSQP (Clarabel fallback); "
              "naive = CVXPY rebuilt + compiled every clearing; '>N' = killed after N ms; '-' = not run; "
              "'*' = median of the clearings done before one was killed (the true median is higher)", ""]
