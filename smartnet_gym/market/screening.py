@@ -23,6 +23,15 @@ such fallbacks is kept in ``fallbacks``. So is a solve whose binding limits woul
 past ``MAX_LP_ROWS`` rows (congestion all over a feeder, e.g. a voltage band at every node):
 a dense basis of that size costs more than HiGHS's sparse one (counted in ``oversized``); the
 next ``EXPLICIT_AFTER_OVERSIZED`` solves then go to HiGHS directly, as such congestion lasts.
+
+A violated limit that finds no room in the LP is *folded* instead: its slack's penalty ``c_s·(r_k x − hi_k)`` (or
+``c_s·(lo_k − r_k x)``) becomes a linear cost on the bids, ``Σ w_k r_k = −A_nxᵀ A_nz⁻ᵀ L_Fᵀ w``
+(one LU solve for all folded rows), instead of a row of the LP. The linear penalty is below the
+true one (``max(0, v) ≥ v``), so this is again a relaxation; where the answer still violates
+every folded row in its direction, the relaxation is tight there and the answer is optimal. A
+folded row the answer no longer violates is unfolded into an ordinary LP row. So a voltage band
+that no activation can restore (violated at every node of a feeder, 1,840 rows on the default
+preset) costs one LU solve per round, not 1,840 rows of a dense basis.
 """
 
 from __future__ import annotations
@@ -75,6 +84,9 @@ class ScreenedBackend:
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
         self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
+        self.folded = np.zeros(0, np.int64)         # violated limit rows priced as linear costs
+        self.fold_above = np.zeros(0, bool)         # … violated above hi (else below lo)
+        self._close = np.argmin(self.slack_sign, axis=1)   # per row: which of its slacks closes an excess above
         self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
         self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
         self._dual_cache: dict[int, np.ndarray] = {}  # and their A_nz⁻ᵀ L_kᵀ (nodal duals per unit of μ_k)
@@ -123,37 +135,52 @@ class ScreenedBackend:
         self.active = np.r_[self.active, k]
         self.idle = np.r_[self.idle, np.zeros(len(k), np.int64)]
 
-    def _retire_idle_rows(self) -> None:
-        """Count the solves each limit row of the LP has stayed slack; every ``IDLE_SOLVES`` solves,
-        drop those idle that long."""
-        if not len(self.active):
-            return
+    def _lp_limit_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LP positions of the limit rows and their slacks, and which rows are slack in the basis."""
         n_lp = self.lp.shape[1]
         rows = len(self.keep_rows) + np.arange(len(self.active))
         slacks = len(self.bid_cols) + np.arange(2 * len(self.active)).reshape(-1, 2)
         slack_now = self.lp.is_basic(n_lp + rows) & ~self.lp.is_basic(slacks).any(axis=1)
-        self.idle = np.where(slack_now, self.idle + 1, 0)
-        self._solves += 1
-        if self._solves % IDLE_SOLVES:      # retire in batches: a drop copies the LP
-            return
-        out = np.flatnonzero(self.idle >= IDLE_SOLVES)
+        return rows, slacks, slack_now
+
+    def _drop(self, out: np.ndarray, rows: np.ndarray, slacks: np.ndarray) -> None:
+        """Take limit rows ``out`` (positions in ``self.active``) and their slacks out of the LP."""
         if len(out) and self.lp.drop(rows[out], slacks[out].reshape(-1)):
             self._model_rows = np.delete(self._model_rows, rows[out])
             self._model_cols = np.delete(self._model_cols, slacks[out].reshape(-1))
             self.active = np.delete(self.active, out)
             self.idle = np.delete(self.idle, out)
 
-    def _violated(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network state of the bid-space answer and the inactive limit rows it violates (worst first)."""
+    def _retire_idle_rows(self) -> None:
+        """Count the solves each limit row of the LP has stayed slack; every ``IDLE_SOLVES`` solves,
+        drop those idle that long."""
+        if not len(self.active):
+            return
+        rows, slacks, slack_now = self._lp_limit_rows()
+        self.idle = np.where(slack_now, self.idle + 1, 0)
+        self._solves += 1
+        if self._solves % IDLE_SOLVES:      # retire in batches: a drop copies the LP
+            return
+        self._drop(np.flatnonzero(self.idle >= IDLE_SOLVES), rows, slacks)
+
+    def _state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Network state of the bid-space answer and every limit row's excess above hi and below lo."""
         z_net = self.lu.solve(-(self.a_nx @ x_bid))
         val = self.l_net @ z_net
         r = self.lim
-        excess = np.maximum(val - hi[r], lo[r] - val)
-        excess[self.active] = 0.0
-        k = np.flatnonzero(excess > VIOLATION_TOL)
-        if len(k) > ROWS_PER_ROUND:
-            k = k[np.argsort(-excess[k])[:ROWS_PER_ROUND]]
-        return z_net, k
+        return z_net, val - hi[r], lo[r] - val
+
+    def _fold_weights(self, c: np.ndarray) -> np.ndarray:
+        """EUR per unit of each folded row's value: + closing slack's cost above hi, − below lo."""
+        k = self.folded
+        up = self.slack_cols[k, self._close[k]]
+        down = self.slack_cols[k, 1 - self._close[k]]
+        return np.where(self.fold_above, c[up], -c[down])
+
+    def _fold_cost(self, w: np.ndarray) -> np.ndarray:
+        """Σ_k w_k r_k over the bid-space columns, r_k = −L_k A_nz⁻¹ A_nx: one LU solve."""
+        u = self.lu.solve_t((self.l_net[self.folded].T @ w)[:, None])[:, 0]
+        return -(self.a_nx.T @ u)
 
     def solve(self, c, lb, ub, lo, hi) -> Solution:
         m = self.m
@@ -162,19 +189,48 @@ class ScreenedBackend:
             self._explicit_left -= 1
             self.oversized += 1
             return self._explicit(c, lb, ub, lo, hi, t0, failed=False)
+        n_bid = len(self.bid_cols)
+        unfolded = np.zeros(len(self.lim), bool)    # rows unfolded in this solve: LP rows from now on
         for self.rounds in range(1, MAX_ROUNDS + 1):
             cols, rows = self._model_cols, self._model_rows
-            res = self.lp.solve(c[cols], lb[cols], ub[cols], lo[rows], hi[rows])
+            c_lp = c[cols]
+            if len(self.folded):
+                c_lp = c_lp.copy()
+                c_lp[:n_bid] += self._fold_cost(self._fold_weights(c))
+            res = self.lp.solve(c_lp, lb[cols], ub[cols], lo[rows], hi[rows])
             if not res.ok:
                 return self._explicit(c, lb, ub, lo, hi, t0)
-            z_net, k = self._violated(res.x[:len(self.bid_cols)], lo, hi)
-            if not len(k):
+            z_net, above, below = self._state(res.x[:n_bid], lo, hi)
+            # folded rows the answer no longer violates in their direction: ordinary rows again
+            still = np.where(self.fold_above, above[self.folded], below[self.folded]) > VIOLATION_TOL
+            back = self.folded[~still]
+            self.folded, self.fold_above = self.folded[still], self.fold_above[still]
+            unfolded[back] = True
+            excess = np.maximum(above, below)
+            excess[self.active] = 0.0
+            excess[self.folded] = 0.0
+            excess[back] = 0.0
+            k = np.flatnonzero(excess > VIOLATION_TOL)
+            add = np.r_[back, k[unfolded[k]]].astype(np.int64)
+            new = k[~unfolded[k]]
+            if not len(new) and not len(add):
                 break
-            if self.lp.shape[0] + len(k) > MAX_LP_ROWS:     # congestion everywhere: not a small LP
+            if self.lp.shape[0] + len(add) + len(new) <= MAX_LP_ROWS:
+                add = np.r_[add, new]
+            else:                          # no room in the LP: price them as linear costs first
+                self.folded = np.r_[self.folded, new]
+                self.fold_above = np.r_[self.fold_above, above[new] > 0]
+            if len(add) > ROWS_PER_ROUND:
+                add = add[np.argsort(-np.maximum(above, below)[add])[:ROWS_PER_ROUND]]
+            if len(add) and self.lp.shape[0] + len(add) > MAX_LP_ROWS and len(self.active):
+                rows, slacks, slack_now = self._lp_limit_rows()    # make room: rows slack right now leave
+                self._drop(np.flatnonzero(slack_now), rows, slacks)
+            if len(add) and self.lp.shape[0] + len(add) > MAX_LP_ROWS:   # congestion everywhere: not a small LP
                 self.oversized += 1
                 self._explicit_left = EXPLICIT_AFTER_OVERSIZED
                 return self._explicit(c, lb, ub, lo, hi, t0, failed=False)
-            self._add_rows(k)
+            if len(add):
+                self._add_rows(add)
         else:
             return self._explicit(c, lb, ub, lo, hi, t0)
         z = np.zeros(m.n_col)
@@ -186,9 +242,20 @@ class ScreenedBackend:
         bind = np.flatnonzero(mu)
         if len(bind):                                       # A_nzᵀ π = −Lᵀ μ, from the cached solves
             dual[self.node] = -(mu[bind] @ np.stack([self._dual_cache[j] for j in self.active[bind].tolist()]))
+        objective = res.objective
+        if len(self.folded):
+            # each folded row closed by its slack, priced by it: μ = sign · cost of that slack
+            k, up = self.folded, self.fold_above
+            close = np.where(up, self._close[k], 1 - self._close[k])
+            cols_k = self.slack_cols[k, close]
+            z[cols_k] = np.where(up, above[k], below[k])
+            mu_f = self.slack_sign[k, close] * c[cols_k]
+            dual[self.lim[k]] = mu_f
+            dual[self.node] -= self.lu.solve_t((self.l_net[k].T @ mu_f)[:, None])[:, 0]
+            objective = float(c @ z)
         self._retire_idle_rows()
         ms = (time.perf_counter() - t0) * 1e3
-        return Solution("optimal", res.objective, z, dual, ms)
+        return Solution("optimal", objective, z, dual, ms)
 
     def evaluate(self, c, lb, ub, lo, hi) -> Solution:
         """The program with its bid and buy columns fixed (``lb == ub``), without a solver.

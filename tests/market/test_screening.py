@@ -135,3 +135,34 @@ def test_a_solve_past_the_row_cap_is_answered_by_the_explicit_program(monkeypatc
         assert prog.backend.fallbacks == 0
         oversized += prog.backend.oversized
     assert oversized > 0, "no solve needed a limit row: the test would not exercise the cap"
+
+
+@pytest.mark.parametrize("cap", [6, 12, 24])
+@pytest.mark.parametrize("scheme", ["CS_D", "CS_A", "CS_B"])
+def test_limits_folded_into_costs_give_the_explicit_optimum(scheme, cap, monkeypatch):
+    """With little room in the LP, violated limits are priced as linear costs (folded); the answer
+    is still the explicit program's optimum and a KKT pair of it, also when the layout is re-solved
+    and folded rows are unfolded again."""
+    monkeypatch.setattr(screening, "MAX_LP_ROWS", cap)
+    folded = 0
+    for seed in range(10):
+        rng = np.random.default_rng(4000 + seed)
+        lin = random_linear_td(rng)
+        inst = random_instance(rng, lin, stress=0.9)
+        sch = make_scheme(scheme, lin, LP)
+        for _ in range(3):
+            out = sch.clear(inst, evaluate=False)
+            for prog in _programs(out):
+                if not isinstance(prog.backend, ScreenedBackend):
+                    continue
+                backend = prog.backend
+                before = (backend.oversized, backend.fallbacks)
+                sol = backend.solve(*prog.last_vectors)
+                ref = HighsBackend(prog.m).solve(*prog.last_vectors)
+                assert sol.ok and ref.ok
+                assert abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
+                assert_kkt(prog.m, prog.last_vectors, sol)
+                if (backend.oversized, backend.fallbacks) == before:   # the bid-space LP answered
+                    folded += len(backend.folded)
+            inst = revalue(rng, lin, inst, stress=0.9)
+    assert folded > 0, "no limit was ever folded: the test would not exercise folding"
