@@ -54,6 +54,17 @@ def _programs(out):
     return [r.program for r in out.records if r.program is not None and r.program.last_vectors is not None]
 
 
+def assert_explicit_optimum(prog) -> Solution:
+    """Re-solve ``prog``'s last values on its backend: HiGHS's optimum of the explicit program, and
+    a KKT pair of it."""
+    sol = prog.backend.solve(*prog.last_vectors)
+    ref = HighsBackend(prog.m).solve(*prog.last_vectors)
+    assert sol.ok and ref.ok
+    assert abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
+    assert_kkt(prog.m, prog.last_vectors, sol)
+    return sol
+
+
 @pytest.mark.parametrize("idle_solves", [screening.IDLE_SOLVES, 1])
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_screened_is_optimal_for_the_explicit_program(scheme, idle_solves, monkeypatch):
@@ -71,11 +82,7 @@ def test_screened_is_optimal_for_the_explicit_program(scheme, idle_solves, monke
                 if not isinstance(prog.backend, ScreenedBackend):
                     assert not screenable(prog.m)
                     continue
-                sol = prog.backend.solve(*prog.last_vectors)
-                ref = HighsBackend(prog.m).solve(*prog.last_vectors)
-                assert sol.ok and ref.ok
-                assert abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
-                assert_kkt(prog.m, prog.last_vectors, sol)
+                assert_explicit_optimum(prog)
                 assert prog.backend.fallbacks == 0, "the dual simplex handed a solve to HiGHS"
                 screened_rows += len(prog.backend.active)
             inst = revalue(rng, lin, inst, stress=0.9)
@@ -157,11 +164,7 @@ def test_limits_folded_into_costs_give_the_explicit_optimum(scheme, cap, monkeyp
                     continue
                 backend = prog.backend
                 before = (backend.oversized, backend.fallbacks)
-                sol = backend.solve(*prog.last_vectors)
-                ref = HighsBackend(prog.m).solve(*prog.last_vectors)
-                assert sol.ok and ref.ok
-                assert abs(sol.objective_eur - ref.objective_eur) <= 1e-6 * (1.0 + abs(ref.objective_eur))
-                assert_kkt(prog.m, prog.last_vectors, sol)
+                assert_explicit_optimum(prog)
                 if (backend.oversized, backend.fallbacks) == before:   # the bid-space LP answered
                     folded += len(backend.folded)
             inst = revalue(rng, lin, inst, stress=0.9)
