@@ -145,18 +145,27 @@ class EpisodeCore:
         return start
 
     def fresh_solvers(self) -> None:
-        """New scheme objects (cold solvers) for the loop and the yardsticks.
+        """Cold solvers for the loop's scheme, the yardsticks and the unwanted measures.
 
-        HiGHS hot-starts each solve from the previous basis, so the last bits of a clearing (and,
-        for a degenerate program, which optimal vertex it returns) depend on every earlier solve.
-        Starting each episode from fresh programs makes an episode depend only on its seed and
+        The solvers hot-start each solve from the previous basis, so the last bits of a clearing
+        (and, for a degenerate program, which optimal vertex it returns) depend on every earlier
+        solve. Starting each episode from cold solvers makes an episode depend only on its seed and
         actions: ``reset(seed)`` replays bit-identically after any history, and so does an
-        unpickled or a new env.
+        unpickled or a new env. The programs themselves (matrices, network factors, bid-space
+        rows) depend only on the bid layout and are kept (``Scheme.reset``).
         """
         from smartnet_gym.market.schemes import make_scheme
+        from smartnet_gym.simulation.unwanted import UnwantedMeasures
 
-        self.loop.scheme = make_scheme(self.scheme_name, self.system.linear, self.cfg.market)
-        self._schemes.clear()
+        loop = self.loop
+        if loop.scheme.name == self.scheme_name:
+            loop.scheme.reset()
+        else:
+            loop.scheme = make_scheme(self.scheme_name, self.system.linear, self.cfg.market)
+        for scheme in self._schemes.values():
+            scheme.reset()
+        if not loop.unwanted.prog.reset():
+            loop.unwanted = UnwantedMeasures(self.system, self.cfg.market, self.cfg.simulation.voll_eur_per_mwh)
 
     def require_started(self) -> None:
         if not self.started:

@@ -63,6 +63,16 @@ class ClearingProgram:
         self._tie_price = np.zeros(len(layout))
         self.tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
 
+    def reset(self) -> bool:
+        """Cold solver state, as if new, keeping what depends on the layout only; False when the
+        backend cannot (then build a new program)."""
+        reset = getattr(self.backend, "reset", None)
+        if reset is None:
+            return False
+        reset()
+        self.last_vectors = None
+        return True
+
     def vectors(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
                 limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None):
         st = book.storage_state

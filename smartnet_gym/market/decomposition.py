@@ -72,6 +72,11 @@ class DecentralizedJoint(Stage):
         self.gap = np.nan
         self._layouts: dict[tuple, _Layout] = {}
 
+    def reset(self) -> None:
+        super().reset()       # the master (HiGHS with its cuts) is dropped, the DSOs' programs reset
+        self.rounds = 0
+        self.gap = np.nan
+
     def _trees(self, book: BidBook, area_idx: np.ndarray, a: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Root T positions of area ``a`` and, per root, the positions (in area_idx) of its bids."""
         f = next(f for f in self.lin.feeders if f.area == a)

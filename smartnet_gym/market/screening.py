@@ -83,14 +83,9 @@ class ScreenedBackend:
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
-        self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
-        self.folded = np.zeros(0, np.int64)         # violated limit rows priced as linear costs
-        self.fold_above = np.zeros(0, bool)         # … violated above hi (else below lo)
         self._close = np.argmin(self.slack_sign, axis=1)   # per row: which of its slacks closes an excess above
-        self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
         self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
         self._dual_cache: dict[int, np.ndarray] = {}  # and their A_nz⁻ᵀ L_kᵀ (nodal duals per unit of μ_k)
-        self._solves = 0
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
         self.keep_slack = ~np.isfinite(m.col_ub[self.bid_cols])
@@ -100,9 +95,19 @@ class ScreenedBackend:
         self.keep_down = np.full(len(keep_rows), -1)
         self.keep_up[sl.row[sl.data > 0]] = slack_col[sl.col[sl.data > 0]]
         self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the state of a new backend (no limit rows, no basis, no counts); the network's
+        factors and the bid-space rows computed so far are kept, as they depend on the layout only."""
         self.lp = DualSimplex(self.a_keep.toarray())
         self._model_cols = self.bid_cols.copy()      # explicit column of each LP column
-        self._model_rows = keep_rows.astype(np.int64)    # explicit row of each LP row
+        self._model_rows = self.keep_rows.astype(np.int64)    # explicit row of each LP row
+        self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
+        self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
+        self.folded = np.zeros(0, np.int64)         # violated limit rows priced as linear costs
+        self.fold_above = np.zeros(0, bool)         # … violated above hi (else below lo)
+        self._solves = 0
         self._fallback: HighsBackend | None = None
         self.rounds = 0                               # rounds of the last solve (diagnostics)
         self.fallbacks = 0                            # solves the dual simplex failed and handed to HiGHS

@@ -140,6 +140,12 @@ class Stage:
         self.lin, self.cfg, self.backend = lin, cfg, backend
         self._programs: dict[tuple, ClearingProgram] = {}
 
+    def reset(self) -> None:
+        """Cold solvers for a new episode: programs that can reset do, the others are dropped."""
+        for key, prog in list(self._programs.items()):
+            if not prog.reset():
+                del self._programs[key]
+
     def program(self, book: BidBook, spec: ProgramSpec, horizon: int, buy: BuyBook | None = None,
                 tag: str = "", cfg: MarketConfig | None = None, backend: str | None = None) -> ClearingProgram:
         key = (tag, horizon, book.layout_key(), None if buy is None else buy.direction.tobytes()

@@ -66,6 +66,13 @@ class Scheme:
         self.response = NetworkResponse(lin)
         self._evaluator: JointClearing | None = None
 
+    def reset(self) -> None:
+        """Cold solvers (as a new scheme would have), keeping the built programs' static parts."""
+        for stage in self.stages:
+            stage.reset()
+        if self._evaluator is not None:
+            self._evaluator.reset()
+
     def clear(self, inst: MarketInstance, evaluate: bool = True) -> ClearingOutcome:
         """Run the stages in order; never raises on solver trouble (statuses are reported)."""
         state = ClearingState.start(inst, self.cfg)
