@@ -11,7 +11,9 @@ A battery's state of charge is the only constraint that links the periods of a D
 The D batteries are therefore offered to the TSO's master (at their tree's root, with their
 energy limits) and pinned to the master's schedule in the DSOs' programs; φ_a is then a sum of
 per-period functions φ_(a,t)(P_t, battery_t), and each round returns one cut per area and period
-(48 → 9 rounds on the default preset at 1,000 bids).
+(48 → 9 rounds on the default preset at 1,000 bids). The master itself is solved in bid space
+(``cut_master.py``): its few bids, the cost-to-go columns, the cuts and the line limits that
+bind, on HiGHS.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from smartnet_gym.market.bids import BidBook
+from smartnet_gym.market.cut_master import CutMasterBackend, ExplicitCutMaster
+from smartnet_gym.market.screening import ScreenedBackend
+from smartnet_gym.market.solvers import HighsBackend
 from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas, period_sums
 
@@ -61,7 +66,7 @@ class DecentralizedJoint(Stage):
 
     def __init__(self, lin, cfg, backend):
         # HiGHS only: the DSOs' programs on the configured HiGHS path; the TSO's master gets its cuts
-        # added to its HiGHS model in place, so it runs on the explicit program
+        # added to a HiGHS model in place (bid space, or the explicit program: ``_cuts``)
         super().__init__(lin, cfg, backend if backend in ("highs", "highs-full") else "highs")
         # a DSO must deliver the exchange the TSO cleared: missing it costs more than any network
         # slack, otherwise the shortfall would act as a fake flexible unit at the interface
@@ -76,6 +81,22 @@ class DecentralizedJoint(Stage):
         super().reset()       # the master (HiGHS with its cuts) is dropped, the DSOs' programs reset
         self.rounds = 0
         self.gap = np.nan
+
+    @staticmethod
+    def _cuts(master, n_cuts: int):
+        """The master's cut model: the bid-space one for an LP with line limits, else HiGHS's
+        explicit program with η columns and cuts added in place (built once per program)."""
+        cuts = getattr(master, "cuts", None)
+        if cuts is None:
+            if isinstance(master.backend, ScreenedBackend):
+                master.backend = CutMasterBackend(master.m, n_cuts)
+                cuts = master.backend
+            else:
+                if not isinstance(master.backend, HighsBackend):
+                    master.backend = HighsBackend(master.m)
+                cuts = ExplicitCutMaster(master.backend, n_cuts)
+            master.cuts = cuts
+        return cuts
 
     def _trees(self, book: BidBook, area_idx: np.ndarray, a: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Root T positions of area ``a`` and, per root, the positions (in area_idx) of its bids."""
@@ -155,26 +176,17 @@ class DecentralizedJoint(Stage):
             price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, np.zeros(nv), d_book.price_eur_per_mwh[s_pos]],
             unit=np.r_[t_book.unit, np.full(nv, -1), d_book.unit[s_pos]],
             storage=np.r_[t_book.storage, np.full(nv, -1), d_book.storage[s_pos]], storage_state=t_book.storage_state)
-        master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master", backend="highs-full")
-        hs = master.backend.h
         n_cuts = len(areas) * h
-        if not hasattr(master, "eta_cols"):
-            n0 = master.m.n_col
-            for _ in range(n_cuts):   # cost-to-go η_(a,t) ≥ 0 per area and period (costs ≥ 0)
-                hs.addCol(1.0, 0.0, np.inf, 0, np.zeros(0, np.int32), np.zeros(0))
-            master.eta_cols = np.arange(n0, n0 + n_cuts)
-        # drop the previous clearing's cuts
-        n_rows = hs.getNumRow()
-        if n_rows > master.m.n_row:
-            extra = np.arange(master.m.n_row, n_rows, dtype=np.int32)
-            hs.deleteRows(len(extra), extra)
+        master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master")
+        cuts = self._cuts(master, n_cuts)
+        cuts.drop_cuts()            # the previous clearing's cuts need not hold for this one
         x0 = master.m.x.start
-        entry_col = np.r_[master.eta_cols, x0 + nt + np.arange(nv + len(s_pos))][lay.order].astype(np.int32)
+        entry_col = np.r_[cuts.eta_col(np.arange(n_cuts)),
+                          cuts.bid_col(x0 + nt + np.arange(nv + len(s_pos)))][lay.order].astype(np.int32)
         entry_cut = np.r_[np.arange(n_cuts), lay.v_cut, lay.s_cut][lay.order]
         v_cell = lay.v_group * h + lay.v_per        # (tree, period) of each interface and battery bid
         s_cell = lay.s_tree * h + lay.s_per
         need = inst.need_mw[None, :]
-        upper = np.full(n_cuts, np.inf)
         sub_res = None
         for rnd in range(MAX_ROUNDS):
             mres = master.solve(master_book, state.base, need) if rnd == 0 else master.resolve(need, master_book)
@@ -190,7 +202,7 @@ class DecentralizedJoint(Stage):
                 self.rounds, self.gap = rnd + 1, np.inf
                 break
             phi = subs.area_period_costs(sub_res, s_pos)[np.asarray(areas) + 1].reshape(-1)   # (n_areas·H,)
-            ub = lb - mres.z[master.eta_cols].sum() + phi.sum()
+            ub = lb - cuts.eta_of(mres.z).sum() + phi.sum()
             self.rounds, self.gap = rnd + 1, ub - lb
             if ub - lb <= REL_GAP * max(1.0, abs(ub)) + 1e-7:
                 break
@@ -205,13 +217,13 @@ class DecentralizedJoint(Stage):
             val = np.r_[np.ones(n_cuts), -gv, -gs][lay.order]
             nz = val != 0.0
             starts = np.r_[0, np.cumsum(np.bincount(entry_cut[nz], minlength=n_cuts))[:-1]].astype(np.int32)
-            hs.addRows(n_cuts, rhs, upper, int(nz.sum()), starts, entry_col[nz], val[nz])
+            cuts.add_cuts(rhs, starts, entry_col[nz], val[nz])
         if not mres.ok or sub_res is None or not sub_res.ok:
             bad = mres if not mres.ok else sub_res
             _apply(state, inst, t_idx, replace(mres, x_mw=np.zeros(nt), status=bad.status,
                                                bid_price=np.zeros(nt)), "tso_master", response)
             return
-        eta_sum = float(mres.z[master.eta_cols].sum())
+        eta_sum = float(cuts.eta_of(mres.z).sum())
         battery_eur = DT_H * float(master_book.price_eur_per_mwh[nt + nv:] @ mres.x_mw[nt + nv:])
         t_res = replace(mres, objective_eur=mres.objective_eur - eta_sum - battery_eur, x_mw=mres.x_mw[:nt],
                         bid_price=mres.bid_price[:nt], flow_slack_mw=mres.flow_slack_mw)

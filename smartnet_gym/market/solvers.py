@@ -111,6 +111,12 @@ class SentValues:
         """After a model change or a failed solve: the next :meth:`send` sends everything."""
         self._last.clear()
 
+    def extend(self, key: str, *arrays: np.ndarray) -> None:
+        """Rows or columns added to the model with these values: they count as sent."""
+        last = self._last.get(key)
+        if last is not None:
+            self._last[key] = tuple(np.r_[a, b] for a, b in zip(last, arrays, strict=True))
+
     def _changed(self, key: str, *arrays: np.ndarray) -> np.ndarray:
         """Indices where any of ``arrays`` differs from what was sent under ``key``."""
         last = self._last.get(key)
