@@ -81,7 +81,7 @@ class CutMasterBackend:
     def _add_limits(self, k: np.ndarray, c, lb, ub, lo, hi) -> None:
         """Line limits ``k`` as rows over the bids, with their two slacks."""
         net = self.net
-        rows = net._bid_rows(k)
+        rows = net.bid_rows(k)
         n_model = len(self.col_explicit)
         new_cols = net.slack_cols[k].reshape(-1)
         self.h.addCols(len(new_cols), c[new_cols], lb[new_cols], ub[new_cols], 0,
@@ -120,7 +120,7 @@ class CutMasterBackend:
                 return Solution(f"failed: {h.modelStatusToString(h.getModelStatus())}", float("nan"),
                                 np.zeros(m.n_col), np.zeros(m.n_row), (time.perf_counter() - t0) * 1e3)
             zm = np.asarray(h.getSolution().col_value)
-            z_net, above, below = net._state(zm[:self.n_bid], lo, hi)
+            z_net, above, below = net.network_state(zm[:self.n_bid], lo, hi)
             excess = np.maximum(above, below)
             excess[self.active] = 0.0
             k = np.flatnonzero(excess > VIOLATION_TOL)
@@ -139,10 +139,7 @@ class CutMasterBackend:
         lim_rows = kind >= 0
         dual[kind[lim_rows]] = y[lim_rows]
         limit_pos = np.flatnonzero(lim_rows)[len(net.keep_rows):]       # model rows of the line limits
-        mu = y[limit_pos]
-        bind = np.flatnonzero(mu)
-        if len(bind):
-            dual[net.node] = -(mu[bind] @ np.stack([net._dual_cache[j] for j in self.active[bind].tolist()]))
+        dual[net.node] = net.nodal_duals(y[limit_pos], self.active)
         return Solution("optimal", float(h.getObjectiveValue()), z, dual, (time.perf_counter() - t0) * 1e3)
 
 

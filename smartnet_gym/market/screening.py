@@ -114,7 +114,7 @@ class ScreenedBackend:
         self.oversized = 0                            # solves that needed more than MAX_LP_ROWS rows (HiGHS)
         self._explicit_left = 0                       # solves still left to HiGHS after an oversized one
 
-    def _bid_rows(self, k: np.ndarray) -> np.ndarray:
+    def bid_rows(self, k: np.ndarray) -> np.ndarray:
         """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
         new = np.array([j for j in k if j not in self._row_cache], np.int64)
         if len(new):
@@ -125,6 +125,14 @@ class ScreenedBackend:
             self._dual_cache.update(zip(new.tolist(), np.ascontiguousarray(u.T)))
         return np.stack([self._row_cache[j] for j in k.tolist()])
 
+    def nodal_duals(self, mu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Duals of the eliminated network rows for limit duals ``mu`` of ``rows`` (positions in
+        ``self.lim``, each passed through :meth:`bid_rows`): ``A_nzᵀ π = −Lᵀ μ``, from the cached solves."""
+        bind = np.flatnonzero(mu)
+        if not len(bind):
+            return np.zeros(len(self.node))
+        return -(mu[bind] @ np.stack([self._dual_cache[j] for j in rows[bind].tolist()]))
+
     def _add_rows(self, k: np.ndarray) -> None:
         """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the LP."""
         n0 = self.lp.shape[1]
@@ -132,7 +140,7 @@ class ScreenedBackend:
         self.lp.add_columns(np.zeros((self.lp.shape[0], len(cols))))
         self._model_cols = np.r_[self._model_cols, cols]
         rows = np.zeros((len(k), n0 + len(cols)))
-        rows[:, :len(self.bid_cols)] = self._bid_rows(k)
+        rows[:, :len(self.bid_cols)] = self.bid_rows(k)
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
         rows[np.arange(len(k))[:, None], slack_pos] = self.slack_sign[k]
         self.lp.add_rows(rows)
@@ -168,7 +176,7 @@ class ScreenedBackend:
             return
         self._drop(np.flatnonzero(self.idle >= IDLE_SOLVES), rows, slacks)
 
-    def _state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def network_state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Network state of the bid-space answer and every limit row's excess above hi and below lo."""
         z_net = self.lu.solve(-(self.a_nx @ x_bid))
         val = self.l_net @ z_net
@@ -205,7 +213,7 @@ class ScreenedBackend:
             res = self.lp.solve(c_lp, lb[cols], ub[cols], lo[rows], hi[rows])
             if not res.ok:
                 return self._explicit(c, lb, ub, lo, hi, t0)
-            z_net, above, below = self._state(res.x[:n_bid], lo, hi)
+            z_net, above, below = self.network_state(res.x[:n_bid], lo, hi)
             # folded rows the answer no longer violates in their direction: ordinary rows again
             still = np.where(self.fold_above, above[self.folded], below[self.folded]) > VIOLATION_TOL
             back = self.folded[~still]
@@ -243,10 +251,7 @@ class ScreenedBackend:
         z[self.net_cols] = z_net
         dual = np.zeros(m.n_row)
         dual[self._model_rows] = res.row_dual
-        mu = res.row_dual[len(self.keep_rows):]           # the limit rows in the LP, in self.active order
-        bind = np.flatnonzero(mu)
-        if len(bind):                                       # A_nzᵀ π = −Lᵀ μ, from the cached solves
-            dual[self.node] = -(mu[bind] @ np.stack([self._dual_cache[j] for j in self.active[bind].tolist()]))
+        dual[self.node] = self.nodal_duals(res.row_dual[len(self.keep_rows):], self.active)
         objective = res.objective
         if len(self.folded):
             # each folded row closed by its slack, priced by it: μ = sign · cost of that slack
