@@ -79,6 +79,7 @@ TARGET_NAIVE_OVER_FAST = 20.0
 RATIO_BIDS = 1000
 TARGET_EXPONENT = 1.2         # "roughly linear": log-log slope at most this
 TARGET_ENV_STEPS_PER_S = {"linear": 1000.0, "ac": 150.0}   # one env step, one process
+TARGET_ENV_STEP_MS = 2.0      # issue #6: one linear env step on the default preset
 
 
 # ---------------------------------------------------------------------------------------------
@@ -755,6 +756,9 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
                                     for k, v in nof.items()},
             "exponent_max": TARGET_EXPONENT,
             "env_steps_per_s_min": TARGET_ENV_STEPS_PER_S,
+            "env_step_ms_max_linear": TARGET_ENV_STEP_MS,
+            "env_step_ms_met": {eid: 1e3 / per["linear"]["steps_per_s"] <= TARGET_ENV_STEP_MS
+                                for eid, per in env.items() if per.get("linear", {}).get("steps_per_s")},
         },
         "scaling": {"bids": bid_scaling(clear), "areas": areas},
         "profile_fast_ms": profile,
@@ -934,7 +938,12 @@ def format_env(env: dict) -> list[str]:
             if goal is not None:
                 verdicts.append(f"{env_id.split('/')[-1]} {physics} {x:.0f} {'ok' if x >= goal else 'MISSED'}")
     targets = ", ".join(f"{v:g} ({k})" for k, v in TARGET_ENV_STEPS_PER_S.items())
-    return lines + [f"target env steps/s >= {targets}: " + ", ".join(verdicts)]
+    ms = [f"{eid.split('/')[-1]} {1e3 / per['linear']['steps_per_s']:.2f} ms "
+          f"{'ok' if 1e3 / per['linear']['steps_per_s'] <= TARGET_ENV_STEP_MS else 'MISSED'}"
+          for eid, per in env.items() if per.get("linear", {}).get("steps_per_s")]
+    return lines + [f"target env steps/s >= {targets}: " + ", ".join(verdicts),
+                    f"target env step <= {TARGET_ENV_STEP_MS:g} ms (linear, default preset, the day above; "
+                    "`benchmarks/env_step.py --days N` for other days): " + ", ".join(ms)]
 
 
 def format_report(rep: dict) -> str:
