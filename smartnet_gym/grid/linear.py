@@ -128,12 +128,16 @@ class LinearTD:
 
     def locate(self, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(area, position) of each pandapower bus id; raises KeyError naming an unknown bus."""
-        keys, area, pos = self._lookup()
         buses = np.asarray(buses, dtype=np.int64)
+        last = self.__dict__.get("_last_located")   # the stages of one clearing ask for the same book
+        if last is not None and np.array_equal(last[0], buses):
+            return last[1].copy(), last[2].copy()
+        keys, area, pos = self._lookup()
         i = np.minimum(np.searchsorted(keys, buses), len(keys) - 1)
         bad = keys[i] != buses if len(keys) else np.ones(len(buses), bool)
         if bad.any():
             raise KeyError(f"bus {int(buses[np.flatnonzero(bad)[0]])} is not part of the linear T&D model")
+        self.__dict__["_last_located"] = (buses.copy(), area[i], pos[i])
         return area[i], pos[i]
 
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

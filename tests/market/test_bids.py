@@ -233,3 +233,20 @@ def test_later_stage_failure_keeps_earlier_activations(monkeypatch):
     net = np.zeros(2)
     np.add.at(net, inst.book.period, inst.book.direction * out.activated_mw)
     np.testing.assert_allclose(out.residual_imbalance_mw, inst.need_mw - net, atol=1e-9)
+
+
+def test_locate_repeats_give_fresh_equal_answers():
+    """``LinearTD.locate`` remembers the last bus array it located (the stages of one clearing ask
+    for the same book): a repeat returns equal arrays that the caller may change freely, and a
+    different array is located anew."""
+    from handmade import three_bus_td
+
+    lin = three_bus_td()
+    buses = np.array(sorted(lin.bus_area))
+    a1, p1 = lin.locate(buses)
+    a1[:] = 99
+    a2, p2 = lin.locate(buses.copy())
+    assert not (a2 == 99).any()
+    np.testing.assert_array_equal(p1, p2)
+    a3, _ = lin.locate(buses[::-1])
+    np.testing.assert_array_equal(a3, a2[::-1])
