@@ -25,6 +25,11 @@ MAX_ROUNDS = 100
 CUT = -1          # kind of a model row that is a Benders cut (others: the explicit row index)
 
 
+def _add_cut_rows(h, lo: np.ndarray, starts: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+    """Rows ``Σ vals · z[cols] ≥ lo`` (CSR by ``starts``) into the HiGHS model ``h``."""
+    h.addRows(len(lo), lo, np.full(len(lo), np.inf), len(vals), starts.astype(np.int32), cols.astype(np.int32), vals)
+
+
 class CutMasterBackend:
     """Bid-space LP on HiGHS with ``n_eta`` cost-to-go columns, lazily added line limits and cuts."""
 
@@ -64,8 +69,7 @@ class CutMasterBackend:
 
     def add_cuts(self, lo: np.ndarray, starts: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
         """Rows ``Σ vals · z[cols] ≥ lo`` (model columns), one per entry of ``lo``."""
-        self.h.addRows(len(lo), lo, np.full(len(lo), np.inf), len(vals), starts.astype(np.int32),
-                       cols.astype(np.int32), vals)
+        _add_cut_rows(self.h, lo, starts, cols, vals)
         self.row_kind = np.r_[self.row_kind, np.full(len(lo), CUT)]
         self.cut_lo = np.r_[self.cut_lo, lo]
         self.sent.extend("rows", lo, np.full(len(lo), np.inf))
@@ -165,8 +169,7 @@ class ExplicitCutMaster:
         return sol_z[self.eta_cols]
 
     def add_cuts(self, lo: np.ndarray, starts: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
-        self.h.addRows(len(lo), lo, np.full(len(lo), np.inf), len(vals), starts.astype(np.int32),
-                       cols.astype(np.int32), vals)
+        _add_cut_rows(self.h, lo, starts, cols, vals)
 
     def drop_cuts(self) -> None:
         extra = np.arange(self.n_row, self.h.getNumRow(), dtype=np.int32)

@@ -183,17 +183,17 @@ class ScreenedBackend:
         r = self.lim
         return z_net, val - hi[r], lo[r] - val
 
-    def _fold_weights(self, c: np.ndarray) -> np.ndarray:
-        """EUR per unit of each folded row's value: + closing slack's cost above hi, − below lo."""
+    def _closing_slacks(self) -> np.ndarray:
+        """The slack column that closes each folded row (the one lowering it when above hi)."""
         k = self.folded
-        up = self.slack_cols[k, self._close[k]]
-        down = self.slack_cols[k, 1 - self._close[k]]
-        return np.where(self.fold_above, c[up], -c[down])
+        return self.slack_cols[k, np.where(self.fold_above, self._close[k], 1 - self._close[k])]
 
-    def _fold_cost(self, w: np.ndarray) -> np.ndarray:
-        """Σ_k w_k r_k over the bid-space columns, r_k = −L_k A_nz⁻¹ A_nx: one LU solve."""
-        u = self.lu.solve_t((self.l_net[self.folded].T @ w)[:, None])[:, 0]
-        return -(self.a_nx.T @ u)
+    def _fold(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per folded row its weight w (EUR per unit of the row's value: + closing slack's cost
+        above hi, − below lo) and ``u = A_nz⁻ᵀ L_Fᵀ w``; ``Σ_k w_k r_k = −A_nxᵀ u`` is their cost on
+        the bids and ``u`` their part of the nodal duals (``μ_k = −w_k``): one LU solve for all."""
+        w = np.where(self.fold_above, 1.0, -1.0) * c[self._closing_slacks()]
+        return w, self.lu.solve_t((self.l_net[self.folded].T @ w)[:, None])[:, 0]
 
     def solve(self, c, lb, ub, lo, hi) -> Solution:
         m = self.m
@@ -208,8 +208,9 @@ class ScreenedBackend:
             cols, rows = self._model_cols, self._model_rows
             c_lp = c[cols]
             if len(self.folded):
+                w_fold, u_fold = self._fold(c)
                 c_lp = c_lp.copy()
-                c_lp[:n_bid] += self._fold_cost(self._fold_weights(c))
+                c_lp[:n_bid] -= self.a_nx.T @ u_fold
             res = self.lp.solve(c_lp, lb[cols], ub[cols], lo[rows], hi[rows])
             if not res.ok:
                 return self._explicit(c, lb, ub, lo, hi, t0)
@@ -254,14 +255,12 @@ class ScreenedBackend:
         dual[self.node] = self.nodal_duals(res.row_dual[len(self.keep_rows):], self.active)
         objective = res.objective
         if len(self.folded):
-            # each folded row closed by its slack, priced by it: μ = sign · cost of that slack
+            # each folded row closed by its slack, priced by it: μ = sign · cost of that slack = −w;
+            # the folded set is the one the last LP was priced with (it ends a solve unchanged)
             k, up = self.folded, self.fold_above
-            close = np.where(up, self._close[k], 1 - self._close[k])
-            cols_k = self.slack_cols[k, close]
-            z[cols_k] = np.where(up, above[k], below[k])
-            mu_f = self.slack_sign[k, close] * c[cols_k]
-            dual[self.lim[k]] = mu_f
-            dual[self.node] -= self.lu.solve_t((self.l_net[k].T @ mu_f)[:, None])[:, 0]
+            z[self._closing_slacks()] = np.where(up, above[k], below[k])
+            dual[self.lim[k]] = -w_fold
+            dual[self.node] += u_fold
             objective = float(c @ z)
         self._retire_idle_rows()
         ms = (time.perf_counter() - t0) * 1e3
