@@ -10,10 +10,12 @@ disaggregation. For an LP this terminates exactly in finitely many rounds.
 A battery's state of charge is the only constraint that links the periods of a DSO's program.
 The D batteries are therefore offered to the TSO's master (at their tree's root, with their
 energy limits) and pinned to the master's schedule in the DSOs' programs; φ_a is then a sum of
-per-period functions φ_(a,t)(P_t, battery_t), and each round returns one cut per area and period
-(48 → 9 rounds on the default preset at 1,000 bids). The master itself is solved in bid space
-(``cut_master.py``): its few bids, the cost-to-go columns, the cuts and the line limits that
-bind, on HiGHS.
+per-period functions φ_(a,t)(P_t, battery_t), and each round returns one cut per area and period.
+The master's first estimate of φ_(a,t) is the DSO's merit order without its network limits
+(its D bids at their own prices at the tree's root, a lower bound of φ): when no D limit binds,
+round 1 is the centralized optimum (1 round instead of 9 at 1,000 bids on the default preset).
+Round 1 runs on the fast path (``screening.py``); later rounds on a HiGHS master in bid space
+with the cuts (``cut_master.py``).
 """
 
 from __future__ import annotations
@@ -35,28 +37,34 @@ REL_GAP = 1e-9
 
 @dataclass(frozen=True)
 class _Layout:
-    """What a bid layout fixes in the decomposition: trees, interface bids, batteries, cut pattern."""
+    """What a bid layout fixes in the decomposition: trees, the master's D bids, batteries, cut pattern."""
 
     d_idx: np.ndarray          # book rows of the D bids (of the modelled areas)
     d_area: np.ndarray         # their areas
     groups: tuple[np.ndarray, ...]   # per feeding tree: positions (in d_idx) of its bids
     tree_area: tuple[int, ...]
     root_bus: np.ndarray       # (n_trees,) T bus feeding each tree
-    v_dir: np.ndarray          # interface bids, per (tree, period) one up and one down
-    v_per: np.ndarray
-    v_group: np.ndarray
-    v_of_bid: np.ndarray       # (n_d,) interface bid a D bid's quantity adds to (−1: a battery)
+    y_pos: np.ndarray          # positions (in d_idx) of the D bids the master sees at their root
+    y_tree: np.ndarray
+    y_per: np.ndarray
+    y_dir: np.ndarray
     s_pos: np.ndarray          # positions (in d_idx) of the battery bids
     s_tree: np.ndarray
     s_per: np.ndarray
     s_dir: np.ndarray
-    v_cut: np.ndarray          # cut (area index · H + period) of each interface bid
+    y_cut: np.ndarray          # cut (area index · H + period) of each master D bid
     s_cut: np.ndarray          # and of each battery bid
-    order: np.ndarray          # cut entries (cuts' η, then interface bids, then batteries) by cut
+    order: np.ndarray          # cut entries (cuts' η, then D bids, then batteries) by cut
+    merit_order: np.ndarray    # merit-row entries (η, then D bids) by cut
 
     @property
     def n_trees(self) -> int:
         return len(self.groups)
+
+
+def _starts(cut: np.ndarray, n_cuts: int) -> np.ndarray:
+    """CSR row starts of cut entries sorted by ``cut``."""
+    return np.r_[0, np.cumsum(np.bincount(cut, minlength=n_cuts))[:-1]].astype(np.int32)
 
 
 class DecentralizedJoint(Stage):
@@ -73,6 +81,9 @@ class DecentralizedJoint(Stage):
         worst = max(cfg.balance_penalty_eur_per_mwh, cfg.network_penalty_eur_per_mwh,
                     cfg.voltage_penalty_eur_per_pu2h * 0.1)
         self.sub_cfg = cfg.model_copy(update={"balance_penalty_eur_per_mwh": 100 * worst})
+        # the master is an LP (the DSOs' programs carry any quadratic regularisation): its D bids'
+        # linear cost is then a lower bound of φ that the cuts can raise exactly
+        self.master_cfg = cfg.model_copy(update={"qp_epsilon": 0.0})
         self.rounds = 0
         self.gap = np.nan
         self._layouts: dict[tuple, _Layout] = {}
@@ -133,22 +144,19 @@ class DecentralizedJoint(Stage):
         tree_of = np.full(len(d_idx), -1)
         for g, mem in enumerate(groups):
             tree_of[mem] = g
-        per, up = book.period[d_idx], book.direction[d_idx] > 0
-        # interface bid of (tree g, period t, up/down) at index g·2H + 2t + (0 up, 1 down)
-        v_of_bid = np.where(d_storage | (tree_of < 0), -1, tree_of * 2 * h + 2 * per + (~up))
-        v_group = np.repeat(np.arange(n_trees), 2 * h)
-        v_per = np.tile(np.repeat(np.arange(h), 2), n_trees)
-        v_dir = np.tile([1.0, -1.0], n_trees * h)
+        per, direction = book.period[d_idx], book.direction[d_idx].astype(float)
+        y_pos = np.flatnonzero(~d_storage & (tree_of >= 0))
         s_pos = np.flatnonzero(d_storage)
-        s_tree, s_per = tree_of[s_pos], per[s_pos]
         g_area = np.asarray(group_area_idx, int)
-        v_cut = g_area[v_group] * h + v_per
-        s_cut = g_area[s_tree] * h + s_per
+        y_cut = g_area[tree_of[y_pos]] * h + per[y_pos]
+        s_cut = g_area[tree_of[s_pos]] * h + per[s_pos]
         n_cuts = len(areas) * h
-        order = np.argsort(np.r_[np.arange(n_cuts), v_cut, s_cut], kind="stable")
+        order = np.argsort(np.r_[np.arange(n_cuts), y_cut, s_cut], kind="stable")
+        merit_order = np.argsort(np.r_[np.arange(n_cuts), y_cut], kind="stable")
         lay = _Layout(d_idx, d_area, tuple(groups), tuple(tree_area),
-                      np.asarray(self.lin.dc.bus[np.asarray(roots_t, int)], int), v_dir, v_per, v_group, v_of_bid,
-                      s_pos, s_tree, s_per, book.direction[d_idx][s_pos].astype(float), v_cut, s_cut, order)
+                      np.asarray(self.lin.dc.bus[np.asarray(roots_t, int)], int), y_pos, tree_of[y_pos], per[y_pos],
+                      direction[y_pos], s_pos, tree_of[s_pos], per[s_pos], direction[s_pos], y_cut, s_cut, order,
+                      merit_order)
         self._layouts[key] = lay
         return lay
 
@@ -164,68 +172,79 @@ class DecentralizedJoint(Stage):
         d_book = _sub(book, lay.d_idx, state, inst.horizon)
         subs = self.program(d_book, ProgramSpec(False, areas, lay.groups, group_areas=lay.tree_area), h,
                             tag="subs", cfg=self.sub_cfg)
-        # the master: T bids, interface bids (price 0) and the D batteries at their tree's root
-        s_pos, s_dir = lay.s_pos, lay.s_dir
-        nv, nt = len(lay.v_dir), len(t_idx)
-        keep = lay.v_of_bid >= 0
-        v_qty = np.bincount(lay.v_of_bid[keep], weights=d_book.qty_mw[keep], minlength=nv)
+        # the master: T bids, and the D bids and batteries at their tree's root
+        y_pos, s_pos, s_dir = lay.y_pos, lay.s_pos, lay.s_dir
+        ny, nt = len(y_pos), len(t_idx)
+        y_bus = lay.root_bus[lay.y_tree]
         master_book = BidBook.from_arrays(
-            bus=np.r_[t_book.bus, np.repeat(lay.root_bus, 2 * h), lay.root_bus[lay.s_tree]],
-            direction=np.r_[t_book.direction, lay.v_dir, s_dir], period=np.r_[t_book.period, lay.v_per, lay.s_per],
-            qty_mw=np.r_[t_book.qty_mw, v_qty, d_book.qty_mw[s_pos]],
-            price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, np.zeros(nv), d_book.price_eur_per_mwh[s_pos]],
-            unit=np.r_[t_book.unit, np.full(nv, -1), d_book.unit[s_pos]],
-            storage=np.r_[t_book.storage, np.full(nv, -1), d_book.storage[s_pos]], storage_state=t_book.storage_state)
+            bus=np.r_[t_book.bus, y_bus, lay.root_bus[lay.s_tree]],
+            direction=np.r_[t_book.direction, lay.y_dir, s_dir], period=np.r_[t_book.period, lay.y_per, lay.s_per],
+            qty_mw=np.r_[t_book.qty_mw, d_book.qty_mw[y_pos], d_book.qty_mw[s_pos]],
+            price_eur_per_mwh=np.r_[t_book.price_eur_per_mwh, d_book.price_eur_per_mwh[y_pos], d_book.price_eur_per_mwh[s_pos]],
+            unit=np.r_[t_book.unit, d_book.unit[y_pos], d_book.unit[s_pos]],
+            storage=np.r_[t_book.storage, np.full(ny, -1), d_book.storage[s_pos]], storage_state=t_book.storage_state)
         n_cuts = len(areas) * h
-        master = self.program(master_book, ProgramSpec(True, (), ((T,),)), h, tag="master")
-        cuts = self._cuts(master, n_cuts)
-        cuts.drop_cuts()            # the previous clearing's cuts need not hold for this one
-        x0 = master.m.x.start
-        entry_col = np.r_[cuts.eta_col(np.arange(n_cuts)),
-                          cuts.bid_col(x0 + nt + np.arange(nv + len(s_pos)))][lay.order].astype(np.int32)
-        entry_cut = np.r_[np.arange(n_cuts), lay.v_cut, lay.s_cut][lay.order]
-        v_cell = lay.v_group * h + lay.v_per        # (tree, period) of each interface and battery bid
+        spec = ProgramSpec(True, (), ((T,),))
+        # round 1 is the master without cuts: the D bids at their own prices, i.e. every DSO's cost
+        # without its network limits, a lower bound of φ (the fast path, as CS_A's TSO program);
+        # when the DSOs can deliver its exchanges at that cost it is the centralized optimum
+        master = self.program(master_book, spec, h, tag="master", cfg=self.master_cfg)
+        mres = master.solve(master_book, state.base, inst.need_mw[None, :])
+        y_cost = DT_H * d_book.price_eur_per_mwh[y_pos]
+        y_cell = lay.y_tree * h + lay.y_per         # (tree, period) of each master D bid and battery
         s_cell = lay.s_tree * h + lay.s_per
-        need = inst.need_mw[None, :]
-        sub_res = None
+        cuts = cut_prog = sub_res = None
         for rnd in range(MAX_ROUNDS):
-            mres = master.solve(master_book, state.base, need) if rnd == 0 else master.resolve(need, master_book)
             if not mres.ok:
                 break
-            x_v, x_s = mres.x_mw[nt:nt + nv], mres.x_mw[nt + nv:]
-            # the exchange the TSO asks of each tree per period: interface bids and its batteries
-            p_hat = (period_sums(lay.v_group, lay.v_per, lay.v_dir * x_v, lay.n_trees, h)
+            x_y, x_s = mres.x_mw[nt:nt + ny], mres.x_mw[nt + ny:]
+            # the exchange the TSO asks of each tree per period: its D bids and its batteries
+            p_hat = (period_sums(lay.y_tree, lay.y_per, lay.y_dir * x_y, lay.n_trees, h)
                      + period_sums(lay.s_tree, lay.s_per, s_dir * x_s, lay.n_trees, h))
-            lb = mres.objective_eur
+            # the master's estimate of φ_(a,t): its D bids' cost plus the cuts' excess ζ over it
+            est = np.bincount(lay.y_cut, weights=y_cost * x_y, minlength=n_cuts).astype(float)
+            if cuts is not None:
+                est += cuts.eta_of(mres.z)
             sub_res = subs.solve(d_book, state.base, p_hat, pin=(s_pos, x_s))
             if not sub_res.ok:
                 self.rounds, self.gap = rnd + 1, np.inf
                 break
             phi = subs.area_period_costs(sub_res, s_pos)[np.asarray(areas) + 1].reshape(-1)   # (n_areas·H,)
-            ub = lb - cuts.eta_of(mres.z).sum() + phi.sum()
+            lb = mres.objective_eur
+            ub = lb - est.sum() + phi.sum()
             self.rounds, self.gap = rnd + 1, ub - lb
             if ub - lb <= REL_GAP * max(1.0, abs(ub)) + 1e-7:
                 break
+            if cuts is None:
+                # from round 2 on: the master on HiGHS with ζ columns and the cuts (``cut_master.py``)
+                cut_prog = self.program(master_book, spec, h, tag="cut_master", cfg=self.master_cfg)
+                cuts = self._cuts(cut_prog, n_cuts)
+                cuts.drop_cuts()            # the previous clearing's cuts need not hold for this one
+                x0 = cut_prog.m.x.start
+                entry_col = np.r_[cuts.eta_col(np.arange(n_cuts)),
+                                  cuts.bid_col(x0 + nt + np.arange(ny + len(s_pos)))][lay.order]
+                entry_cut = np.r_[np.arange(n_cuts), lay.y_cut, lay.s_cut][lay.order]
             # ∂φ/∂P̂ per tree and period [EUR/MW] (balance duals); a pinned battery moves only
             # the network rows: ∂φ/∂x = s (g − Δt · locational price at its bus)
             g = (sub_res.uniform_price * DT_H).reshape(-1)
-            gv = lay.v_dir * g[v_cell]
+            gy = lay.y_dir * g[y_cell]
             gs = s_dir * (g[s_cell] - DT_H * sub_res.bid_price[s_pos])
-            # per (area, period): η − Σ g (x_up − x_dn) − Σ h x_s ≥ φ − Σ g x̂_v − Σ h x̂_s
-            rhs = (phi - np.bincount(lay.v_cut, weights=gv * x_v, minlength=n_cuts)
+            # per (area, period), η = c'y + ζ ≥ φ̂ + g (y − ŷ) + h (x_s − x̂_s):
+            # ζ + Σ (c_i − g_i) y_i − Σ h x_s ≥ φ̂ − Σ g ŷ − Σ h x̂_s
+            rhs = (phi - np.bincount(lay.y_cut, weights=gy * x_y, minlength=n_cuts)
                    - np.bincount(lay.s_cut, weights=gs * x_s, minlength=n_cuts))
-            val = np.r_[np.ones(n_cuts), -gv, -gs][lay.order]
+            val = np.r_[np.ones(n_cuts), y_cost - gy, -gs][lay.order]
             nz = val != 0.0
-            starts = np.r_[0, np.cumsum(np.bincount(entry_cut[nz], minlength=n_cuts))[:-1]].astype(np.int32)
-            cuts.add_cuts(rhs, starts, entry_col[nz], val[nz])
+            cuts.add_cuts(rhs, _starts(entry_cut[nz], n_cuts), entry_col[nz], val[nz])
+            need = inst.need_mw[None, :]
+            mres = cut_prog.solve(master_book, state.base, need) if rnd == 0 else cut_prog.resolve(need, master_book)
         if not mres.ok or sub_res is None or not sub_res.ok:
             bad = mres if not mres.ok else sub_res
             _apply(state, inst, t_idx, replace(mres, x_mw=np.zeros(nt), status=bad.status,
                                                bid_price=np.zeros(nt)), "tso_master", response)
             return
-        eta_sum = float(cuts.eta_of(mres.z).sum())
-        battery_eur = DT_H * float(master_book.price_eur_per_mwh[nt + nv:] @ mres.x_mw[nt + nv:])
-        t_res = replace(mres, objective_eur=mres.objective_eur - eta_sum - battery_eur, x_mw=mres.x_mw[:nt],
+        battery_eur = DT_H * float(master_book.price_eur_per_mwh[nt + ny:] @ mres.x_mw[nt + ny:])
+        t_res = replace(mres, objective_eur=mres.objective_eur - float(est.sum()) - battery_eur, x_mw=mres.x_mw[:nt],
                         bid_price=mres.bid_price[:nt], flow_slack_mw=mres.flow_slack_mw)
         _apply(state, inst, t_idx, t_res, "tso_master", response)
         parts = subs.area_parts(sub_res, lay.d_area)
