@@ -56,3 +56,24 @@ def test_bid_space_master_clears_like_the_explicit_master(monkeypatch):
         np.testing.assert_allclose(pay, pay_r, rtol=1e-6, atol=1e-5)
         assert obj == pytest.approx(obj_r, rel=1e-7, abs=1e-7)
         assert abs(rounds - rounds_r) <= 1
+
+
+def test_merit_order_start_needs_one_round_exactly_when_no_d_limit_binds():
+    """The master starts from the DSOs' merit orders without their limits, i.e. CS_A's view of the D
+    bids: where CS_A's optimum already costs what CS_D's does (no D limit binds), decentralized
+    CS_D stops after round 1; where D limits bind (CS_A cheaper), cuts are needed. Both reach CS_D."""
+    lp = DEC.model_copy(update={"variant": "centralized"})
+    seen = {True: 0, False: 0}
+    for seed in range(24):
+        rng = np.random.default_rng(7100 + seed)
+        lin = random_linear_td(rng)
+        inst = random_instance(rng, lin, stress=(0.0, 0.5, 1.0)[seed % 3], n_storage=0)
+        a = make_scheme("CS_A", lin, lp).clear(inst, evaluate=False)
+        c = make_scheme("CS_D", lin, lp).clear(inst, evaluate=False)
+        dec = make_scheme("CS_D", lin, DEC)
+        d = dec.clear(inst, evaluate=False)
+        assert d.objective_eur == pytest.approx(c.objective_eur, rel=1e-7, abs=1e-7)
+        unbound = abs(a.objective_eur - c.objective_eur) <= 1e-7 * max(1.0, abs(c.objective_eur))
+        assert (dec.stages[0].rounds == 1) == unbound, (seed, dec.stages[0].rounds, a.objective_eur, c.objective_eur)
+        seen[unbound] += 1
+    assert seen[True] and seen[False], seen
