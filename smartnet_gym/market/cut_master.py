@@ -1,11 +1,11 @@
 """The Benders master of decentralized CS_D in bid space: HiGHS on bids, cost-to-go and cuts.
 
-The TSO's master has few bids (transmission bids, one interface bid per tree, period and
-direction, the D batteries) but its explicit program carries every transmission angle and line
-row, which is what HiGHS spends its time on (~2 ms per round on the default preset). As in the
+Decentralized CS_D's rounds after the first use it. The TSO's master holds the transmission bids
+and, at their tree's root, the D bids and batteries; its explicit program carries every
+transmission angle and line row, which is what HiGHS spends its time on. As in the
 fast path (``screening.py``), the network is eliminated once and a line limit enters as a row
 over the bids when the answer violates it; the cost-to-go columns η and the cut rows are added
-to the same small HiGHS model, so a round costs a few hundred columns instead of thousands.
+to the same small HiGHS model, so a round costs the bid columns instead of the whole network.
 Answers come back in the explicit program's coordinates (network state, limit slacks, nodal
 duals from the limit duals), so the master's prices are those of the explicit master.
 """

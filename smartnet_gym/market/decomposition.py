@@ -55,7 +55,6 @@ class _Layout:
     y_cut: np.ndarray          # cut (area index · H + period) of each master D bid
     s_cut: np.ndarray          # and of each battery bid
     order: np.ndarray          # cut entries (cuts' η, then D bids, then batteries) by cut
-    merit_order: np.ndarray    # merit-row entries (η, then D bids) by cut
 
     @property
     def n_trees(self) -> int:
@@ -152,11 +151,9 @@ class DecentralizedJoint(Stage):
         s_cut = g_area[tree_of[s_pos]] * h + per[s_pos]
         n_cuts = len(areas) * h
         order = np.argsort(np.r_[np.arange(n_cuts), y_cut, s_cut], kind="stable")
-        merit_order = np.argsort(np.r_[np.arange(n_cuts), y_cut], kind="stable")
         lay = _Layout(d_idx, d_area, tuple(groups), tuple(tree_area),
                       np.asarray(self.lin.dc.bus[np.asarray(roots_t, int)], int), y_pos, tree_of[y_pos], per[y_pos],
-                      direction[y_pos], s_pos, tree_of[s_pos], per[s_pos], direction[s_pos], y_cut, s_cut, order,
-                      merit_order)
+                      direction[y_pos], s_pos, tree_of[s_pos], per[s_pos], direction[s_pos], y_cut, s_cut, order)
         self._layouts[key] = lay
         return lay
 
@@ -189,7 +186,8 @@ class DecentralizedJoint(Stage):
         # without its network limits, a lower bound of φ (the fast path, as CS_A's TSO program);
         # when the DSOs can deliver its exchanges at that cost it is the centralized optimum
         master = self.program(master_book, spec, h, tag="master", cfg=self.master_cfg)
-        mres = master.solve(master_book, state.base, inst.need_mw[None, :])
+        need = inst.need_mw[None, :]
+        mres = master.solve(master_book, state.base, need)
         y_cost = DT_H * d_book.price_eur_per_mwh[y_pos]
         y_cell = lay.y_tree * h + lay.y_per         # (tree, period) of each master D bid and battery
         s_cell = lay.s_tree * h + lay.s_per
@@ -236,7 +234,6 @@ class DecentralizedJoint(Stage):
             val = np.r_[np.ones(n_cuts), y_cost - gy, -gs][lay.order]
             nz = val != 0.0
             cuts.add_cuts(rhs, _starts(entry_cut[nz], n_cuts), entry_col[nz], val[nz])
-            need = inst.need_mw[None, :]
             mres = cut_prog.solve(master_book, state.base, need) if rnd == 0 else cut_prog.resolve(need, master_book)
         if not mres.ok or sub_res is None or not sub_res.ok:
             bad = mres if not mres.ok else sub_res
