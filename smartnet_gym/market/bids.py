@@ -92,7 +92,8 @@ class BidBook:
                                           else np.asarray(price_eur_per_mwh, float)))
 
     def subset(self, mask: np.ndarray) -> BidBook:
-        """The bids where ``mask`` is True (storage references kept)."""
+        """The bids where ``mask`` is True, or at the positions ``mask`` lists, in book order
+        (storage references kept)."""
         return replace(self, unit=self.unit[mask], bus=self.bus[mask], direction=self.direction[mask],
                        period=self.period[mask], qty_mw=self.qty_mw[mask],
                        price_eur_per_mwh=self.price_eur_per_mwh[mask],

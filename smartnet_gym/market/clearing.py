@@ -58,7 +58,9 @@ class ClearingProgram:
         self.backend_name = backend
         self.backend: Backend = make_backend(self.m, backend)
         self.n_bids = len(layout)
+        self._quadratic = bool((self.m.quad > 0).any())
         self.last_vectors: tuple | None = None
+        self._buffers: tuple | None = None      # the arrays :meth:`vectors` fills in place
         self._tie_units: np.ndarray | None = None
         self._tie_price = np.zeros(len(layout))
         self.tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
@@ -81,7 +83,9 @@ class ClearingProgram:
                             storage_committed_mwh=st.committed_mwh,
                             limits_lo=None if limits is None else limits[0],
                             limits_hi=None if limits is None else limits[1], buy=buy)
-        return fill_vectors(self.m, self.lin, inp)
+        vec = fill_vectors(self.m, self.lin, inp, self._buffers)
+        self._buffers = (vec[0], vec[2], vec[3], vec[4])
+        return vec
 
     def _tie(self, book: BidBook) -> np.ndarray:
         """TIE_EUR_PER_MWH × :func:`tie_break` of ``book`` (and its cost per MW, ``tie_cost``);
@@ -112,6 +116,14 @@ class ClearingProgram:
         sol = run(c, lb, ub, lo, hi)
         return self._result(sol, needs, book, buy)
 
+    def activations(self, book: BidBook, base: BaseState | None, needs: np.ndarray) -> np.ndarray | None:
+        """Only the bids' activations of a solve (None if it failed): for stages that use no
+        prices, duals or slacks (CS_B's forwarding limits)."""
+        c, lb, ub, lo, hi = self.vectors(book, base, needs)
+        self.last_vectors = (c, lb, ub, lo, hi)
+        sol = self.backend.solve(c, lb, ub, lo, hi)
+        return np.clip(sol.z[self.m.x], 0.0, ub[self.m.x]) if sol.ok else None
+
     def area_parts(self, res: ProgramResult, bid_area: np.ndarray) -> list[ProgramResult]:
         """Split ``res`` of a program over independent areas (no transmission, no buyers, no
         interface limits, each balance group inside one area) into one result per area of
@@ -124,8 +136,9 @@ class ClearingProgram:
         z = res.z
         ok = res.ok and z is not None and len(z) == m.n_col
         if ok:
-            obj = np.bincount(m.col_area + 1, weights=c * z + 0.5 * m.quad * z * z,
-                              minlength=max(spec.areas, default=-1) + 2)
+            w = self._column_costs(c, z)
+            nz = np.flatnonzero(w)               # most columns are free network variables at cost 0
+            obj = np.bincount(m.col_area[nz] + 1, weights=w[nz], minlength=max(spec.areas, default=-1) + 2)
         parts = []
         for a in spec.areas:
             k = bid_area == a
@@ -151,13 +164,17 @@ class ClearingProgram:
         period's own optimal cost."""
         m = self.m
         c, z = self.last_vectors[0], res.z
-        w = c * z + 0.5 * m.quad * z * z
+        w = self._column_costs(c, z)
         w[m.x] -= self.tie_cost * res.x_mw
         if skip_bids is not None:
             w[m.x.start + np.asarray(skip_bids)] = 0.0
         n = max(self.spec.areas, default=-1) + 2
         out = np.bincount((m.col_area + 1) * self.horizon + m.col_period, weights=w, minlength=n * self.horizon)
         return out.reshape(n, self.horizon)
+
+    def _column_costs(self, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Objective term of every column at ``z``."""
+        return c * z + 0.5 * self.m.quad * z * z if self._quadratic else c * z
 
     def _result(self, sol: Solution, needs: np.ndarray, book: BidBook, buy: BuyBook | None) -> ProgramResult:
         m, h = self.m, self.horizon

@@ -29,7 +29,7 @@ from smartnet_gym.market.cut_master import CutMasterBackend, ExplicitCutMaster
 from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.solvers import HighsBackend
 from smartnet_gym.market.program import DT_H, ProgramSpec
-from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas, period_sums
+from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas, in_areas, period_sums
 
 MAX_ROUNDS = 200
 REL_GAP = 1e-9
@@ -127,7 +127,7 @@ class DecentralizedJoint(Stage):
             self._layouts.clear()
         area = bid_areas(self.lin, book)
         areas = tuple(f.area for f in self.lin.feeders)
-        d_idx = np.flatnonzero(np.isin(area, areas))
+        d_idx = in_areas(area, areas)
         d_area = area[d_idx]
         d_storage = book.storage[d_idx] >= 0
         groups, tree_area, roots_t, group_area_idx = [], [], [], []

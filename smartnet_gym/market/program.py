@@ -64,6 +64,16 @@ class FeederRows:
     v_max2: np.ndarray
     v_rows: np.ndarray          # (H, Σ n_d) v_limit row of each (period, node)
 
+    @property
+    def limits_key(self) -> tuple:
+        """What the row bounds depend on besides the base state (equal for equal grids and areas)."""
+        key = self.__dict__.get("_limits_key")
+        if key is None:
+            key = (self.areas, self.lim_node.tobytes(), self.lim_rating_mva.tobytes(), self.v_min2.tobytes(),
+                   self.v_max2.tobytes())
+            object.__setattr__(self, "_limits_key", key)
+        return key
+
 
 def _feeder_rows(lin: LinearTD, areas: tuple[int, ...], d_lim: list[tuple[int, np.ndarray]],
                  rows: dict[str, slice], h: int) -> FeederRows:
@@ -420,19 +430,41 @@ class ProgramInputs:
     buy: BuyBook | None = None
 
 
+def feeder_bounds(fr: FeederRows, base: BaseState) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds of the feeder flow and voltage rows, (H, Σ n_lim) and (H, Σ n_d), around ``base``.
+
+    They depend on the base state and the areas' grids only, and the stages of one clearing often
+    solve the same areas around the same base (CS_B: local clearing, then both forwarding
+    limits), so they are kept on the base state (immutable; a shifted state is a new object)."""
+    memo = base.__dict__.setdefault("_feeder_bounds", {})
+    out = memo.get(fr.limits_key)
+    if out is None:
+        lim = fr.lim_node
+        p0 = np.concatenate([base.d_p_mw[a] for a in fr.areas], axis=1)[:, lim]
+        q0 = np.concatenate([base.d_q_mvar[a] for a in fr.areas], axis=1)[:, lim]
+        w0 = np.concatenate([base.d_w_pu2[a] for a in fr.areas], axis=1)
+        pmax = np.sqrt(np.maximum(fr.lim_rating_mva ** 2 - q0 ** 2, 0.0))
+        out = memo[fr.limits_key] = (-pmax - p0, pmax - p0, W_SCALE * (fr.v_min2 - w0), W_SCALE * (fr.v_max2 - w0))
+    return out
+
+
 def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
-                 v_min_pu: float | None = None, v_max_pu: float | None = None
+                 out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cost, column bounds and row bounds for one solve (no Python loop over bids)."""
+    """Cost, column bounds and row bounds for one solve (no Python loop over bids).
+
+    ``out``: the (cost, upper bound, row lo, row hi) arrays of an earlier call for ``m``, filled
+    again in place (every entry that depends on the inputs is written on every call), which
+    saves four copies of program-sized arrays per solve."""
     h = m.horizon
-    c = m.cost.copy()
+    c, ub, lo, hi = out if out is not None else (m.cost.copy(), m.col_ub.copy(), m.row_lo.copy(), m.row_hi.copy())
     c[m.x] = DT_H * inp.price
-    ub = m.col_ub.copy()
     ub[m.x] = inp.qty
     if inp.buy is not None and len(inp.buy):
         c[m.y] = -DT_H * inp.buy.wtp_eur_per_mwh
         ub[m.y] = inp.buy.qty_mw
-    lo, hi = m.row_lo.copy(), m.row_hi.copy()
+    else:
+        c[m.y], ub[m.y] = m.cost[m.y], m.col_ub[m.y]
     if "balance" in m.rows:
         need = np.asarray(inp.needs, float).reshape(-1)
         lo[m.rows["balance"]] = hi[m.rows["balance"]] = need
@@ -443,14 +475,9 @@ def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
         hi[m.rows["t_limit"]] = (fmax - f0).reshape(-1)
     fr = m.feeder_rows
     if fr is not None and fr.areas:
-        base = inp.base
-        lim = fr.lim_node
-        p0 = np.concatenate([base.d_p_mw[a] for a in fr.areas], axis=1)[:, lim]
-        q0 = np.concatenate([base.d_q_mvar[a] for a in fr.areas], axis=1)[:, lim]
-        w0 = np.concatenate([base.d_w_pu2[a] for a in fr.areas], axis=1)
-        pmax = np.sqrt(np.maximum(fr.lim_rating_mva ** 2 - q0 ** 2, 0.0))
-        lo[fr.lim_rows], hi[fr.lim_rows] = -pmax - p0, pmax - p0
-        lo[fr.v_rows], hi[fr.v_rows] = W_SCALE * (fr.v_min2 - w0), W_SCALE * (fr.v_max2 - w0)
+        lim_lo, lim_hi, v_lo, v_hi = feeder_bounds(fr, inp.base)
+        lo[fr.lim_rows], hi[fr.lim_rows] = lim_lo, lim_hi
+        lo[fr.v_rows], hi[fr.v_rows] = v_lo, v_hi
     if "storage" in m.rows:
         soc = inp.storage_soc_mwh[m.storage_ids]
         e = inp.storage_energy_mwh[m.storage_ids]

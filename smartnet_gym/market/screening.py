@@ -195,6 +195,15 @@ class ScreenedBackend:
         w = np.where(self.fold_above, 1.0, -1.0) * c[self._closing_slacks()]
         return w, self.lu.solve_t((self.l_net[self.folded].T @ w)[:, None])[:, 0]
 
+    def _zero_is_optimal(self, c, lb, ub, lo, hi) -> bool:
+        """Whether nothing activated is an optimum: zero is feasible (every bound admits it; the
+        network rows are homogeneous) and no column has a negative cost. Then the zero duals
+        certify it. A DSO's congestion-only market on an uncongested grid is such a case."""
+        cols, keep, lim = self.bid_cols, self.keep_rows, self.lim
+        return bool((c[cols] >= 0).all() and (lb[cols] <= 0).all() and (ub[cols] >= 0).all()
+                    and (lo[keep] <= 0).all() and (hi[keep] >= 0).all() and (lo[lim] <= 0).all()
+                    and (hi[lim] >= 0).all())
+
     def solve(self, c, lb, ub, lo, hi) -> Solution:
         m = self.m
         t0 = time.perf_counter()
@@ -202,6 +211,9 @@ class ScreenedBackend:
             self._explicit_left -= 1
             self.oversized += 1
             return self._explicit(c, lb, ub, lo, hi, t0, failed=False)
+        if self._zero_is_optimal(c, lb, ub, lo, hi):
+            self.rounds = 0
+            return Solution("optimal", 0.0, np.zeros(m.n_col), np.zeros(m.n_row), (time.perf_counter() - t0) * 1e3)
         n_bid = len(self.bid_cols)
         unfolded = np.zeros(len(self.lim), bool)    # rows unfolded in this solve: LP rows from now on
         for self.rounds in range(1, MAX_ROUNDS + 1):
@@ -225,7 +237,7 @@ class ScreenedBackend:
             excess[self.folded] = 0.0
             excess[back] = 0.0
             k = np.flatnonzero(excess > VIOLATION_TOL)
-            add = np.r_[back, k[unfolded[k]]].astype(np.int64)
+            add = np.concatenate([back, k[unfolded[k]]]).astype(np.int64)
             new = k[~unfolded[k]]
             if not len(new) and not len(add):
                 break

@@ -14,7 +14,7 @@ from scipy.sparse.linalg import splu
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
-from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.bids import BidBook, BuyBook, StorageState
 from smartnet_gym.market.clearing import ClearingProgram, ProgramResult
 from smartnet_gym.market.program import DT_H, ProgramSpec
 
@@ -102,6 +102,8 @@ class NetworkResponse:
         h = base.horizon
         area, pos = self.lin.locate(book.bus)
         inj = book.direction * x
+        if not inj.any():                # nothing moved: the same state (keeps what is memoised on it)
+            return base
         dc = self.lin.dc
         per = book.period
         t = area == T
@@ -173,17 +175,21 @@ def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Pro
 def _book(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
           program: ClearingProgram | None = None) -> None:
     """Record a stage's activations: payments at its prices, remaining quantities."""
-    book = inst.book
-    x = res.x_mw
+    pay = _settle(state, inst.book, idx, res.x_mw, res.bid_price)
+    state.records.append(StageRecord(name, res, idx, program, pay))
+
+
+def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray, bid_price: np.ndarray) -> np.ndarray:
+    """Add activations ``x`` of bids ``idx`` to the state and pay them; returns the payments."""
     state.activated_mw[idx] += x
     state.remaining_mw[idx] = np.maximum(state.remaining_mw[idx] - x, 0.0)
     if state.settlement == "pay_as_bid":
         pay = DT_H * book.price_eur_per_mwh[idx] * x
     else:   # pay-as-clear at the locational price where the bid injects, within ± the price cap
         cap = state.price_cap_eur_per_mwh
-        pay = DT_H * book.direction[idx] * np.clip(np.nan_to_num(res.bid_price), -cap, cap) * x
+        pay = DT_H * book.direction[idx] * np.clip(np.nan_to_num(bid_price), -cap, cap) * x
     state.payment_eur[idx] += pay
-    state.records.append(StageRecord(name, res, idx, program, pay))
+    return pay
 
 
 def _queue_shift(state: ClearingState, inst: MarketInstance, response: NetworkResponse, idx: np.ndarray,
@@ -199,16 +205,15 @@ def _sub(book: BidBook, idx: np.ndarray, state: ClearingState, horizon: int) -> 
     if len(idx) == len(book):            # every bid (a joint stage): no copy
         sub = book
     else:
-        keep = np.zeros(len(book), bool)
-        keep[idx] = True
-        sub = book.subset(keep)
+        sub = book.subset(idx)
     st = book.storage_state
-    if len(st):
-        used = np.zeros((len(st), horizon))
-        k = book.storage >= 0
-        np.add.at(used, (book.storage[k], book.period[k]), DT_H * book.direction[k] * state.activated_mw[k])
-        sub = replace(sub, storage_state=replace(st, committed_mwh=np.cumsum(used, axis=1)))
-    return sub.with_values(qty_mw=state.remaining_mw[idx])
+    if not len(st):
+        return sub.with_values(qty_mw=state.remaining_mw[idx])
+    k = np.flatnonzero(book.storage >= 0)
+    used = period_sums(book.storage[k], book.period[k], DT_H * book.direction[k] * state.activated_mw[k],
+                       len(st), horizon)
+    return replace(sub, qty_mw=state.remaining_mw[idx],
+                   storage_state=StorageState(st.energy_mwh, st.soc_mwh, np.cumsum(used, axis=1)))
 
 
 def _net(book: BidBook, idx: np.ndarray, x: np.ndarray, h: int) -> np.ndarray:
@@ -219,6 +224,13 @@ def _net(book: BidBook, idx: np.ndarray, x: np.ndarray, h: int) -> np.ndarray:
 
 def bid_areas(lin: LinearTD, book: BidBook) -> np.ndarray:
     return lin.locate(book.bus)[0]
+
+
+def in_areas(area: np.ndarray, areas: tuple[int, ...]) -> np.ndarray:
+    """Positions of the bids whose area is one of ``areas`` (a table lookup; ``np.isin`` sorts)."""
+    member = np.zeros(max(max(areas, default=T), int(area.max(initial=T))) + 2, bool)
+    member[np.asarray(areas, int) + 1] = True
+    return np.flatnonzero(member[area + 1])
 
 
 class Prequalify(Stage):
@@ -263,15 +275,17 @@ class LocalClearing(Stage):
 
     def run(self, inst, state, response):
         area = bid_areas(self.lin, inst.book)
-        idx = np.flatnonzero(np.isin(area, self.areas))
+        idx = in_areas(area, self.areas)
         sub = _sub(inst.book, idx, state, inst.horizon)
         prog = self.program(sub, self.spec(), inst.horizon)
         needs = inst.area_need_mw[list(self.areas)] if self.balance else np.zeros((0, inst.horizon))
         res = prog.solve(sub, state.base, needs)
         suffix = "_balance" if self.balance else ""
         sub_area = area[idx]
+        pay = _settle(state, inst.book, idx, res.x_mw, res.bid_price)   # once for all areas, then per DSO
         for a, part in zip(self.areas, prog.area_parts(res, sub_area)):
-            _book(state, inst, idx[sub_area == a], part, f"local_{a}{suffix}", prog)
+            k = sub_area == a
+            state.records.append(StageRecord(f"local_{a}{suffix}", part, idx[k], prog, pay[k]))
         _queue_shift(state, inst, response, idx, res.x_mw)
 
 
@@ -291,7 +305,7 @@ class ForwardLimits(Stage):
 
     def run(self, inst, state, response):
         area = bid_areas(self.lin, inst.book)
-        idx = np.flatnonzero(np.isin(area, self.areas))
+        idx = in_areas(area, self.areas)
         h = inst.horizon
         if not len(idx):
             state.limits.update({a: (np.zeros(h), np.zeros(h)) for a in self.areas})
@@ -304,8 +318,8 @@ class ForwardLimits(Stage):
         bounds = []
         for sign in (1.0, -1.0):   # maximise net up, then net down; one program each (hot starts)
             prog = self.program(sub, ProgramSpec(False, self.areas, ()), h, tag=f"{sign:+}")
-            res = prog.solve(sub.with_values(price_eur_per_mwh=-sign * s), state.base, np.zeros((0, h)))
-            bounds.append(period_sums(slot, sub.period, s * res.x_mw, len(self.areas), h) if res.ok
+            x = prog.activations(sub.with_values(price_eur_per_mwh=-sign * s), state.base, np.zeros((0, h)))
+            bounds.append(period_sums(slot, sub.period, s * x, len(self.areas), h) if x is not None
                           else np.zeros((len(self.areas), h)))
         for j, a in enumerate(self.areas):
             state.limits[a] = (np.minimum(bounds[1][j], 0.0), np.maximum(bounds[0][j], 0.0))
