@@ -195,3 +195,27 @@ def test_a_reset_scheme_replays_like_a_new_one(scheme):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(pa, pb)
         assert oa == ob or (np.isnan(oa) and np.isnan(ob))
+
+
+def test_nothing_activated_is_taken_only_when_it_is_the_optimum():
+    """CS_B's congestion-only local market: on a grid without violations zero is the answer with no
+    simplex solve (rounds 0), and HiGHS and the KKT conditions agree; with violations it is not taken."""
+    shortcut = solved = 0
+    for seed in range(16):
+        rng = np.random.default_rng(3000 + seed)
+        lin = random_linear_td(rng)
+        inst = random_instance(rng, lin, stress=0.9 if seed % 2 else 0.0)
+        out = make_scheme("CS_B", lin, LP).clear(inst, evaluate=False)
+        local = next(r.program for r in out.records if r.name.startswith("local_"))
+        backend = local.backend
+        assert isinstance(backend, ScreenedBackend)
+        sol = assert_explicit_optimum(local)
+        zero_ok = backend._zero_is_optimal(*local.last_vectors)
+        assert (backend.rounds == 0) == zero_ok
+        if zero_ok:
+            shortcut += 1
+            assert sol.objective_eur == 0.0 and not sol.z.any()
+        else:
+            solved += 1
+            assert HighsBackend(local.m).solve(*local.last_vectors).objective_eur > 0.0
+    assert shortcut and solved, (shortcut, solved)
