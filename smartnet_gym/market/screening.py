@@ -80,12 +80,12 @@ class ScreenedBackend:
         self.a_nx = a_node[:, self.bid_cols].tocsr()
         a_lim = a[self.lim]
         self.l_net = a_lim[:, net].tocsr()
+        self.l_net_t = self.l_net.T.tocsr()
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
         self._close = np.argmin(self.slack_sign, axis=1)   # per row: which of its slacks closes an excess above
         self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
-        self._dual_cache: dict[int, np.ndarray] = {}  # and their A_nz⁻ᵀ L_kᵀ (nodal duals per unit of μ_k)
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
         self.keep_slack = ~np.isfinite(m.col_ub[self.bid_cols])
@@ -122,16 +122,19 @@ class ScreenedBackend:
             r = -(self.a_nx.T @ u).T
             r[np.abs(r) < 1e-12] = 0.0
             self._row_cache.update(zip(new.tolist(), r))
-            self._dual_cache.update(zip(new.tolist(), np.ascontiguousarray(u.T)))
         return np.stack([self._row_cache[j] for j in k.tolist()])
 
     def nodal_duals(self, mu: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Duals of the eliminated network rows for limit duals ``mu`` of ``rows`` (positions in
-        ``self.lim``, each passed through :meth:`bid_rows`): ``A_nzᵀ π = −Lᵀ μ``, from the cached solves."""
-        bind = np.flatnonzero(mu)
-        if not len(bind):
+        ``self.lim``): ``A_nzᵀ π = −Lᵀ μ``, one sparse product and one LU solve for all rows."""
+        if not mu.any():
             return np.zeros(len(self.node))
-        return -(mu[bind] @ np.stack([self._dual_cache[j] for j in rows[bind].tolist()]))
+        return -self._through_network(rows, mu)
+
+    def _through_network(self, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (positions in ``self.lim``)."""
+        w_all = np.bincount(rows, weights=w, minlength=len(self.lim))
+        return self.lu.solve_t((self.l_net_t @ w_all)[:, None])[:, 0]
 
     def _add_rows(self, k: np.ndarray) -> None:
         """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the LP."""
@@ -193,7 +196,7 @@ class ScreenedBackend:
         above hi, − below lo) and ``u = A_nz⁻ᵀ L_Fᵀ w``; ``Σ_k w_k r_k = −A_nxᵀ u`` is their cost on
         the bids and ``u`` their part of the nodal duals (``μ_k = −w_k``): one LU solve for all."""
         w = np.where(self.fold_above, 1.0, -1.0) * c[self._closing_slacks()]
-        return w, self.lu.solve_t((self.l_net[self.folded].T @ w)[:, None])[:, 0]
+        return w, self._through_network(self.folded, w)
 
     def _zero_is_optimal(self, c, lb, ub, lo, hi) -> bool:
         """Whether nothing activated is an optimum: zero is feasible (every bound admits it; the
