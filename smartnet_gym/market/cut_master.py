@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from smartnet_gym.market.program import ProgramMatrices
-from smartnet_gym.market.screening import VIOLATION_TOL, ScreenedBackend
+from smartnet_gym.market.screening import VIOLATION_TOL, EliminatedNetwork
 from smartnet_gym.market.solvers import SentValues, Solution, highs_lp, new_highs
 
 MAX_ROUNDS = 100
@@ -37,7 +37,7 @@ class CutMasterBackend:
         import highspy
 
         self.m = m
-        self.net = ScreenedBackend(m)          # the eliminated network: LU, bid-space rows, duals
+        self.net = EliminatedNetwork(m)        # LU, bid-space rows, network state, duals
         net = self.net
         self.n_bid, self.n_eta = len(net.bid_cols), n_eta
         a = sp.hstack([net.a_keep, sp.csr_matrix((net.a_keep.shape[0], n_eta))]).tocsc()

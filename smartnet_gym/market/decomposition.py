@@ -20,6 +20,7 @@ with the cuts (``cut_master.py``).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -86,17 +87,18 @@ class DecentralizedJoint(Stage):
         self.rounds = 0
         self.gap = np.nan
         self._layouts: dict[tuple, _Layout] = {}
+        # the cut model of each master program (gone with the program when the cache drops it)
+        self._cut_models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def reset(self) -> None:
         super().reset()       # the master (HiGHS with its cuts) is dropped, the DSOs' programs reset
         self.rounds = 0
         self.gap = np.nan
 
-    @staticmethod
-    def _cuts(master, n_cuts: int):
+    def _cuts(self, master, n_cuts: int):
         """The master's cut model: the bid-space one for an LP with line limits, else HiGHS's
         explicit program with η columns and cuts added in place (built once per program)."""
-        cuts = getattr(master, "cuts", None)
+        cuts = self._cut_models.get(master)
         if cuts is None:
             if isinstance(master.backend, ScreenedBackend):
                 master.backend = CutMasterBackend(master.m, n_cuts)
@@ -105,7 +107,7 @@ class DecentralizedJoint(Stage):
                 if not isinstance(master.backend, HighsBackend):
                     master.backend = HighsBackend(master.m)
                 cuts = ExplicitCutMaster(master.backend, n_cuts)
-            master.cuts = cuts
+            self._cut_models[master] = cuts
         return cuts
 
     def _trees(self, book: BidBook, area_idx: np.ndarray, a: int) -> tuple[np.ndarray, list[np.ndarray]]:

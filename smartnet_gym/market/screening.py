@@ -62,8 +62,10 @@ def screenable(m: ProgramMatrices) -> bool:
     return not (m.quad > 0).any() and len(block_indices(m.rows, LIMIT_ROWS)) > 0
 
 
-class ScreenedBackend:
-    """The bid-space LP with lazily added network limits (dual simplex); answers in explicit coordinates."""
+class EliminatedNetwork:
+    """The explicit program with its network columns eliminated (one sparse LU, built once per
+    program): limit rows over the bids, the network state of an answer, nodal duals from limit
+    duals. The fast path and decentralized CS_D's cut master both solve in these coordinates."""
 
     def __init__(self, m: ProgramMatrices):
         self.m = m
@@ -84,7 +86,6 @@ class ScreenedBackend:
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
-        self._close = np.argmin(self.slack_sign, axis=1)   # per row: which of its slacks closes an excess above
         self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
@@ -95,24 +96,6 @@ class ScreenedBackend:
         self.keep_down = np.full(len(keep_rows), -1)
         self.keep_up[sl.row[sl.data > 0]] = slack_col[sl.col[sl.data > 0]]
         self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
-        self.reset()
-
-    def reset(self) -> None:
-        """Back to the state of a new backend (no limit rows, no basis, no counts); the network's
-        factors and the bid-space rows computed so far are kept, as they depend on the layout only."""
-        self.lp = DualSimplex(self.a_keep.toarray())
-        self._model_cols = self.bid_cols.copy()      # explicit column of each LP column
-        self._model_rows = self.keep_rows.astype(np.int64)    # explicit row of each LP row
-        self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
-        self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
-        self.folded = np.zeros(0, np.int64)         # violated limit rows priced as linear costs
-        self.fold_above = np.zeros(0, bool)         # … violated above hi (else below lo)
-        self._solves = 0
-        self._fallback: HighsBackend | None = None
-        self.rounds = 0                               # rounds of the last solve (diagnostics)
-        self.fallbacks = 0                            # solves the dual simplex failed and handed to HiGHS
-        self.oversized = 0                            # solves that needed more than MAX_LP_ROWS rows (HiGHS)
-        self._explicit_left = 0                       # solves still left to HiGHS after an oversized one
 
     def bid_rows(self, k: np.ndarray) -> np.ndarray:
         """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
@@ -135,6 +118,38 @@ class ScreenedBackend:
         """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (positions in ``self.lim``)."""
         w_all = np.bincount(rows, weights=w, minlength=len(self.lim))
         return self.lu.solve_t((self.l_net_t @ w_all)[:, None])[:, 0]
+
+    def network_state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Network state of the bid-space answer and every limit row's excess above hi and below lo."""
+        z_net = self.lu.solve(-(self.a_nx @ x_bid))
+        val = self.l_net @ z_net
+        r = self.lim
+        return z_net, val - hi[r], lo[r] - val
+
+class ScreenedBackend(EliminatedNetwork):
+    """The bid-space LP with lazily added network limits (dual simplex); answers in explicit coordinates."""
+
+    def __init__(self, m: ProgramMatrices):
+        super().__init__(m)
+        self._close = np.argmin(self.slack_sign, axis=1)   # per row: which of its slacks closes an excess above
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the state of a new backend (no limit rows, no basis, no counts); the network's
+        factors and the bid-space rows computed so far are kept, as they depend on the layout only."""
+        self.lp = DualSimplex(self.a_keep.toarray())
+        self._model_cols = self.bid_cols.copy()      # explicit column of each LP column
+        self._model_rows = self.keep_rows.astype(np.int64)    # explicit row of each LP row
+        self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
+        self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
+        self.folded = np.zeros(0, np.int64)         # violated limit rows priced as linear costs
+        self.fold_above = np.zeros(0, bool)         # … violated above hi (else below lo)
+        self._solves = 0
+        self._fallback: HighsBackend | None = None
+        self.rounds = 0                               # rounds of the last solve (diagnostics)
+        self.fallbacks = 0                            # solves the dual simplex failed and handed to HiGHS
+        self.oversized = 0                            # solves that needed more than MAX_LP_ROWS rows (HiGHS)
+        self._explicit_left = 0                       # solves still left to HiGHS after an oversized one
 
     def _add_rows(self, k: np.ndarray) -> None:
         """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the LP."""
@@ -178,13 +193,6 @@ class ScreenedBackend:
         if self._solves % IDLE_SOLVES:      # retire in batches: a drop copies the LP
             return
         self._drop(np.flatnonzero(self.idle >= IDLE_SOLVES), rows, slacks)
-
-    def network_state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Network state of the bid-space answer and every limit row's excess above hi and below lo."""
-        z_net = self.lu.solve(-(self.a_nx @ x_bid))
-        val = self.l_net @ z_net
-        r = self.lim
-        return z_net, val - hi[r], lo[r] - val
 
     def _closing_slacks(self) -> np.ndarray:
         """The slack column that closes each folded row (the one lowering it when above hi)."""
