@@ -101,6 +101,19 @@ class ClearingProgram:
               fix_x: np.ndarray | None = None, pin: tuple[np.ndarray, np.ndarray] | None = None) -> ProgramResult:
         """Clear ``book`` (same layout as built); ``fix_x`` evaluates given activations instead;
         ``pin = (bids, mw)`` clears the rest with those bids' activations fixed."""
+        sol = self._run(book, base, needs, limits, buy, fix_x, pin)
+        return self._result(sol, needs, book, buy)
+
+    def activations(self, book: BidBook, base: BaseState | None, needs: np.ndarray) -> np.ndarray | None:
+        """Only the bids' activations of a solve (None if it failed): for stages that use no
+        prices, duals or slacks (CS_B's forwarding limits)."""
+        sol = self._run(book, base, needs)
+        return self._activations_of(sol) if sol.ok else None
+
+    def _run(self, book: BidBook, base: BaseState | None, needs: np.ndarray,
+             limits: tuple[np.ndarray, np.ndarray] | None = None, buy: BuyBook | None = None,
+             fix_x: np.ndarray | None = None, pin: tuple[np.ndarray, np.ndarray] | None = None) -> Solution:
+        """The backend's solve (or evaluation, with ``fix_x``) of this clearing's values."""
         c, lb, ub, lo, hi = self.vectors(book, base, needs, limits, buy)
         if fix_x is not None:
             lb = lb.copy()
@@ -113,16 +126,12 @@ class ClearingProgram:
             lb[cols] = ub[cols] = pin[1]
         self.last_vectors = (c, lb, ub, lo, hi)
         run = self.backend.solve if fix_x is None else self.backend.evaluate
-        sol = run(c, lb, ub, lo, hi)
-        return self._result(sol, needs, book, buy)
+        return run(c, lb, ub, lo, hi)
 
-    def activations(self, book: BidBook, base: BaseState | None, needs: np.ndarray) -> np.ndarray | None:
-        """Only the bids' activations of a solve (None if it failed): for stages that use no
-        prices, duals or slacks (CS_B's forwarding limits)."""
-        c, lb, ub, lo, hi = self.vectors(book, base, needs)
-        self.last_vectors = (c, lb, ub, lo, hi)
-        sol = self.backend.solve(c, lb, ub, lo, hi)
-        return np.clip(sol.z[self.m.x], 0.0, ub[self.m.x]) if sol.ok else None
+    def _activations_of(self, sol: Solution) -> np.ndarray:
+        """The bids' activations of the last solve within their bounds: interior-point / ADMM
+        answers may overshoot a bound by their tolerance (~1e-5)."""
+        return np.clip(sol.z[self.m.x], 0.0, self.last_vectors[2][self.m.x])
 
     def area_parts(self, res: ProgramResult, bid_area: np.ndarray) -> list[ProgramResult]:
         """Split ``res`` of a program over independent areas (no transmission, no buyers, no
@@ -186,8 +195,7 @@ class ClearingProgram:
                                  needs.copy(), 0.0, 0.0, np.full((n_groups, h), np.nan),
                                  np.full(self.n_bids, np.nan), sol.solve_ms, sol.z)
         z = sol.z
-        # interior-point / ADMM answers may overshoot a bound by their tolerance (~1e-5)
-        x = np.clip(z[m.x], 0.0, self.last_vectors[2][m.x]) if self.last_vectors else np.clip(z[m.x], 0.0, None)
+        x = self._activations_of(sol)
         y = np.clip(z[m.y], 0.0, None)
         # unmet need per group from the (clipped) activations, so that balance holds exactly
         unmet = needs.copy()

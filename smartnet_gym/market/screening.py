@@ -126,6 +126,7 @@ class EliminatedNetwork:
         r = self.lim
         return z_net, val - hi[r], lo[r] - val
 
+
 class ScreenedBackend(EliminatedNetwork):
     """The bid-space LP with lazily added network limits (dual simplex); answers in explicit coordinates."""
 
@@ -211,8 +212,9 @@ class ScreenedBackend(EliminatedNetwork):
         network rows are homogeneous) and no column has a negative cost. Then the zero duals
         certify it. A DSO's congestion-only market on an uncongested grid is such a case."""
         cols, keep, lim = self.bid_cols, self.keep_rows, self.lim
-        return bool((c[cols] >= 0).all() and (lb[cols] <= 0).all() and (ub[cols] >= 0).all()
-                    and (lo[keep] <= 0).all() and (hi[keep] >= 0).all() and (lo[lim] <= 0).all()
+        # the few kept rows first: a balance row with a need fails it at once, on most solves
+        return bool((lo[keep] <= 0).all() and (hi[keep] >= 0).all() and (c[cols] >= 0).all()
+                    and (lb[cols] <= 0).all() and (ub[cols] >= 0).all() and (lo[lim] <= 0).all()
                     and (hi[lim] >= 0).all())
 
     def solve(self, c, lb, ub, lo, hi) -> Solution:
