@@ -64,6 +64,18 @@ class ClearingProgram:
         self._tie_units: np.ndarray | None = None
         self._tie_price = np.zeros(len(layout))
         self.tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
+        # per-solve reads of the answer, prepared once for the layout: (group, period) of each
+        # group member (balance rows), the bids without a group or node row, the slack blocks
+        m, h = self.m, horizon
+        members = m.group_members
+        self._members = (None if len(members) == 1 and np.array_equal(members[0], np.arange(self.n_bids))
+                         else np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64))
+        self._member_key = (np.concatenate([g * h + layout.period[idx] for g, idx in enumerate(members)])
+                            if members else np.zeros(0, np.int64)).astype(np.int64)
+        self._group_rows, self._no_group = np.maximum(m.bid_group_row, 0), np.flatnonzero(m.bid_group_row < 0)
+        self._node_rows, self._no_node = np.maximum(m.bid_node_row, 0), np.flatnonzero(m.bid_node_row < 0)
+        self._flow_blocks = _slices(m.cols, ("tslack", "dslack"))
+        self._volt_blocks = _slices(m.cols, ("vslack",))
 
     def reset(self) -> bool:
         """Cold solver state, as if new, keeping what depends on the layout only; False when the
@@ -131,7 +143,8 @@ class ClearingProgram:
     def _activations_of(self, sol: Solution) -> np.ndarray:
         """The bids' activations of the last solve within their bounds: interior-point / ADMM
         answers may overshoot a bound by their tolerance (~1e-5)."""
-        return np.clip(sol.z[self.m.x], 0.0, self.last_vectors[2][self.m.x])
+        x = np.maximum(sol.z[self.m.x], 0.0)
+        return np.minimum(x, self.last_vectors[2][self.m.x], out=x)
 
     def area_parts(self, res: ProgramResult, bid_area: np.ndarray) -> list[ProgramResult]:
         """Split ``res`` of a program over independent areas (no transmission, no buyers, no
@@ -196,22 +209,29 @@ class ClearingProgram:
                                  np.full(self.n_bids, np.nan), sol.solve_ms, sol.z)
         z = sol.z
         x = self._activations_of(sol)
-        y = np.clip(z[m.y], 0.0, None)
+        y = np.maximum(z[m.y], 0.0)
         # unmet need per group from the (clipped) activations, so that balance holds exactly
-        unmet = needs.copy()
-        for g, idx in enumerate(m.group_members):
-            np.subtract.at(unmet[g], book.period[idx], book.direction[idx] * x[idx])
+        moved = book.direction * x
+        if self._members is not None:
+            moved = moved[self._members]
+        unmet = needs - np.bincount(self._member_key, weights=moved, minlength=n_groups * h).reshape(n_groups, h)
         if n_groups and buy is not None and len(buy):
-            np.add.at(unmet[0], buy.period, buy.direction * y)
-        flow = z[m.flow_slack_cols].sum()
-        volt = z[m.volt_slack_cols].sum() / W_SCALE
+            unmet[0] += np.bincount(buy.period, weights=buy.direction * y, minlength=h)
+        flow = sum(float(z[b].sum()) for b in self._flow_blocks)
+        volt = sum(float(z[b].sum()) for b in self._volt_blocks) / W_SCALE
         dual = sol.row_dual
         if n_groups:
             uniform = dual[m.rows["balance"]].reshape(n_groups, h) / DT_H
         else:
             uniform = np.zeros((0, h))
-        g = np.where(m.bid_group_row >= 0, dual[np.maximum(m.bid_group_row, 0)], 0.0)
-        nd = np.where(m.bid_node_row >= 0, dual[np.maximum(m.bid_node_row, 0)], 0.0)
+        g, nd = dual[self._group_rows], dual[self._node_rows]
+        g[self._no_group] = 0.0
+        nd[self._no_node] = 0.0
         objective = sol.objective_eur - float(self.tie_cost @ x)   # at the bids' own prices
-        return ProgramResult(sol.status, objective, x, y, unmet, float(flow), float(volt), uniform,
+        return ProgramResult(sol.status, objective, x, y, unmet, flow, volt, uniform,
                              (g - nd) / DT_H, sol.solve_ms, z)
+
+
+def _slices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> tuple[slice, ...]:
+    """The blocks whose names start with ``prefixes``, as slices (sums over them need no gather)."""
+    return tuple(sl for name, sl in blocks.items() if name.startswith(prefixes))

@@ -126,8 +126,6 @@ class ProgramMatrices:
     col_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # owner area of each column (−1 = T)
     col_period: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # period of each column
     group_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # area of each balance group
-    flow_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # T and D flow-limit slacks
-    volt_slack_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # voltage-limit slacks
     feeder_rows: FeederRows | None = None
 
     @property
@@ -354,9 +352,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
         t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
-        col_period=col_period,
-        group_area=group_area, flow_slack_cols=block_indices(cols, ("tslack", "dslack")),
-        volt_slack_cols=block_indices(cols, ("vslack",)),
+        col_period=col_period, group_area=group_area,
         feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h))
 
 

@@ -181,14 +181,17 @@ def _book(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: Prog
 
 def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray, bid_price: np.ndarray) -> np.ndarray:
     """Add activations ``x`` of bids ``idx`` to the state and pay them; returns the payments."""
-    state.activated_mw[idx] += x
-    state.remaining_mw[idx] = np.maximum(state.remaining_mw[idx] - x, 0.0)
+    at = slice(None) if len(idx) == len(book) else idx     # a joint stage sees every bid: no gathers
+    state.activated_mw[at] += x
+    state.remaining_mw[at] = np.maximum(state.remaining_mw[at] - x, 0.0)
     if state.settlement == "pay_as_bid":
-        pay = DT_H * book.price_eur_per_mwh[idx] * x
-    else:   # pay-as-clear at the locational price where the bid injects, within ± the price cap
+        pay = DT_H * book.price_eur_per_mwh[at] * x
+    else:   # pay-as-clear at the locational price where the bid injects, within ± the price cap (NaN: 0)
         cap = state.price_cap_eur_per_mwh
-        pay = DT_H * book.direction[idx] * np.clip(np.nan_to_num(bid_price), -cap, cap) * x
-    state.payment_eur[idx] += pay
+        price = np.clip(bid_price, -cap, cap)
+        price[np.isnan(price)] = 0.0
+        pay = DT_H * book.direction[at] * price * x
+    state.payment_eur[at] += pay
     return pay
 
 

@@ -70,7 +70,8 @@ class RollingLoop:
         self._area_elements = _members(np.r_[self.load_area, self.sgen_area], n_areas)
         self._brp_elements = _members(np.r_[self.load_brp, self.sgen_brp], m.brp_count)
         self._layout_area = lin.locate(self.layout.bus)[0]   # area of each layout row (−1 = transmission)
-        self._storage_rows = np.flatnonzero(self.layout.storage >= 0)
+        self._first = book_layout(system.units, 1)   # the layout's first-period rows (periods outermost)
+        self._first_storage = np.flatnonzero(self._first.storage >= 0)
         self._curtailable = np.isin(system.units.kind, CURTAILABLE)   # per unit
         self.storage_units = self.layout.storage_units
         self.soc_mwh = np.zeros(len(self.storage_units))
@@ -169,15 +170,13 @@ class RollingLoop:
         (``act``: the realised values); batteries and generators deliver what was activated, as
         does every row of a book with another layout.
         """
-        first = book.period == 0
-        x = np.where(first, activated_mw, 0.0)
         if len(book) != len(self.layout):
-            return x
-        h = self.horizon
-        real = available_mw(self.layout, np.broadcast_to(act.load_p, (h, len(act.load_p))),
-                            np.broadcast_to(act.sgen_p, (h, len(act.sgen_p))), self.cfg.flex.load_flex_share)
-        out = np.minimum(x, np.where(first, real, 0.0))
-        out[self._storage_rows] = x[self._storage_rows]
+            return np.where(book.period == 0, activated_mw, 0.0)
+        n1 = len(self._first)
+        out = np.zeros(len(book))
+        real = available_mw(self._first, act.load_p[None], act.sgen_p[None], self.cfg.flex.load_flex_share)
+        out[:n1] = np.minimum(activated_mw[:n1], real)
+        out[self._first_storage] = activated_mw[self._first_storage]
         return out
 
     def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
@@ -189,8 +188,7 @@ class RollingLoop:
         act = self.forecaster.actual(self.t)
         units = self.system.units
         delivered = self.delivered(inst.book, out.activated_mw, act)
-        unit_mw = np.zeros(len(units))
-        np.add.at(unit_mw, inst.book.unit, inst.book.direction * delivered)
+        unit_mw = np.bincount(inst.book.unit, weights=inst.book.direction * delivered, minlength=len(units))
         phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
         viol = self.violations(phys.state)
         unw = None

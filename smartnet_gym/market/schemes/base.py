@@ -88,8 +88,7 @@ class Scheme:
 
     def _outcome(self, inst: MarketInstance, state: ClearingState, evaluate: bool) -> ClearingOutcome:
         book, h = inst.book, inst.horizon
-        net = np.zeros(h)
-        np.add.at(net, book.period, book.direction * state.activated_mw)
+        net = np.bincount(book.period, weights=book.direction * state.activated_mw, minlength=h)
         results = [r.result for r in state.records]
         failed = [r for r in results if not r.ok]
         price = np.full(h, np.nan)
