@@ -183,7 +183,9 @@ class EpisodeCore:
         and actions give infos that compare equal.
         """
         out = res.clearing
-        info: dict[str, Any] = {k: finite_or_none(v) for k, v in res.account.items() if k not in NONDETERMINISTIC}
+        isfinite = math.isfinite   # the account holds plain floats only (``step_account``)
+        info: dict[str, Any] = {k: v if isfinite(v) else None for k, v in res.account.items()
+                                if k not in NONDETERMINISTIC}
         info.update(
             clearing_status=out.status, failed_stages=int(out.failed_stages), scheme=out.scheme,
             physics=self.physics, slack_mw=float(out.slack_mw),

@@ -8,6 +8,8 @@ bad index), clips the rest into [-1, 1] and counts what it clipped; the envs rep
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from gymnasium import spaces
 
@@ -33,8 +35,9 @@ def check_action(action: object, n: int, who: str = "action") -> tuple[np.ndarra
     if a.size != n:
         raise ActionError(f"{who} has {a.size} entries (shape {a.shape}), expected {n} (shape ({n},))")
     a = a.reshape(n)
-    bad = np.flatnonzero(~np.isfinite(a))
-    if len(bad):
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
         i = int(bad[0])
         raise ActionError(f"{who}[{i}] = {a[i]} is not finite ({len(bad)} non-finite entries); "
                           f"actions must be finite numbers in [-1, 1]")
@@ -52,17 +55,23 @@ def scaled(x: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     s = np.asarray(scale, dtype=np.float64)
     out = np.divide(x, s, out=np.zeros(np.broadcast(x, s).shape), where=s > 0)
-    return np.clip(np.nan_to_num(out, nan=0.0), -1.0, 1.0)
+    return _unit_clip(out)
 
 
 def time_features(step: int) -> np.ndarray:
     """sin/cos of the time of day and of the day of the year of profile ``step`` (4 values)."""
-    tod = 2 * np.pi * (step % STEPS_PER_DAY) / STEPS_PER_DAY
-    doy = 2 * np.pi * (step // STEPS_PER_DAY) / DAYS_PER_YEAR
-    return np.array([np.sin(tod), np.cos(tod), np.sin(doy), np.cos(doy)])
+    tod = 2 * math.pi * (step % STEPS_PER_DAY) / STEPS_PER_DAY
+    doy = 2 * math.pi * (step // STEPS_PER_DAY) / DAYS_PER_YEAR
+    return np.array([math.sin(tod), math.cos(tod), math.sin(doy), math.cos(doy)])
 
 
 def pack(*parts: np.ndarray) -> np.ndarray:
     """Concatenate observation parts into a fresh float32 vector clipped to [-1, 1]."""
-    v = np.concatenate([np.ravel(p) for p in parts]) if parts else np.zeros(0)
-    return np.clip(np.nan_to_num(v, nan=0.0), -1.0, 1.0).astype(np.float32)
+    v = np.concatenate([np.ravel(p) for p in parts], dtype=np.float64) if parts else np.zeros(0)
+    return _unit_clip(v).astype(np.float32)
+
+
+def _unit_clip(v: np.ndarray) -> np.ndarray:
+    """``v`` (a fresh float array) clipped to [-1, 1] in place, NaN → 0 (±inf → ±1)."""
+    v[np.isnan(v)] = 0.0
+    return np.clip(v, -1.0, 1.0, out=v)

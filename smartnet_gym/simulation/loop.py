@@ -66,9 +66,9 @@ class RollingLoop:
         self.load_brp = brp_rng.integers(0, m.brp_count, len(system.load_bus))
         self.sgen_brp = brp_rng.integers(0, m.brp_count, len(system.sgen_bus))
         self.n_areas = n_areas
-        # elements (loads, then sgens: the _net_injection columns) of each area and each BRP
-        self._area_elements = _members(np.r_[self.load_area, self.sgen_area], n_areas)
-        self._brp_elements = _members(np.r_[self.load_brp, self.sgen_brp], m.brp_count)
+        # net injection (sgens − loads) of the system, each area and each BRP: one product per outlook
+        self._group_load = _membership(self.load_area, self.load_brp, n_areas, m.brp_count)
+        self._group_sgen = _membership(self.sgen_area, self.sgen_brp, n_areas, m.brp_count)
         self._layout_area = lin.locate(self.layout.bus)[0]   # area of each layout row (−1 = transmission)
         self._first = book_layout(system.units, 1)   # the layout's first-period rows (periods outermost)
         self._first_storage = np.flatnonzero(self._first.storage >= 0)
@@ -105,16 +105,15 @@ class RollingLoop:
         return self.t >= self.end
 
     # ------------------------------------------------------------------ market instance
-    @staticmethod
-    def _net_injection(load_p: np.ndarray, sgen_p: np.ndarray) -> np.ndarray:
-        """Per element net injection (…, n_load + n_sgen): loads negative, then sgens."""
-        return np.concatenate([-load_p, sgen_p], axis=-1)
+    def _group_injection(self, load_p: np.ndarray, sgen_p: np.ndarray) -> np.ndarray:
+        """(1 + n_areas + n_brp, H) net injection (sgens − loads) of the system, each area, each BRP."""
+        return self._group_sgen @ sgen_p.T - self._group_load @ load_p.T
 
     def _scheduled_injection(self) -> np.ndarray:
-        """Net injection (H, n_el) of the current step's day-ahead schedule (computed once per step)."""
+        """:meth:`_group_injection` of the current step's day-ahead schedule (computed once per step)."""
         if self._scheduled is None or self._scheduled[0] != self.t:
             sch = self.forecaster.schedule(self.t)
-            self._scheduled = (self.t, self._net_injection(sch.load_p, sch.sgen_p))
+            self._scheduled = (self.t, self._group_injection(sch.load_p, sch.sgen_p))
         return self._scheduled[1]
 
     def bid_areas(self, book: BidBook) -> np.ndarray:
@@ -138,24 +137,23 @@ class RollingLoop:
         the actual values for a perfect-foresight baseline — with the truthful book."""
         p, q = self.physics.inj.injections(outlook.load_p, outlook.load_q, outlook.sgen_p)
         base = base_state(self.system.linear, self.physics.point, p, q)
-        # (H, n_el): + = shortage vs schedule
-        dev = self._scheduled_injection() - self._net_injection(outlook.load_p, outlook.sgen_p)
+        # (1 + n_areas + n_brp, H): + = shortage vs schedule
+        dev = self._scheduled_injection() - self._group_injection(outlook.load_p, outlook.sgen_p)
         book = truthful_book(self.layout, outlook.load_p, outlook.sgen_p, self.cfg.flex.load_flex_share,
                              self.soc_mwh)
-        return MarketInstance(book, base, dev.sum(axis=1), _group_sums(dev, self._area_elements),
-                              self._buy_book(dev))
+        n_a = self.n_areas
+        return MarketInstance(book, base, dev[0], dev[1:1 + n_a], self._buy_book(dev[1 + n_a:]))
 
     @property
     def truthful_book(self) -> BidBook:
         self.instance()
         return self._truthful
 
-    def _buy_book(self, dev: np.ndarray) -> BuyBook:
-        """CS_E: each BRP buys up (its shortage) and down (its surplus) per period, at its WTP."""
+    def _buy_book(self, imb: np.ndarray) -> BuyBook:
+        """CS_E: each BRP buys up (its shortage ``imb``, (n_brp, H)) and down (its surplus) per period, at its WTP."""
         m = self.cfg.market
         if self.scheme.name != "CS_E":
             return BuyBook.empty()
-        imb = _group_sums(dev, self._brp_elements)
         names = tuple(f"BRP{k + 1}" for k in range(m.brp_count) for _ in range(self.horizon) for _ in (1, -1))
         direction = np.tile([1, -1], m.brp_count * self.horizon)
         period = np.tile(np.repeat(np.arange(self.horizon), 2), m.brp_count)
@@ -199,8 +197,7 @@ class RollingLoop:
         if len(self.storage_units):
             self.soc_mwh = np.clip(self.soc_mwh - DT_H * unit_mw[self.storage_units], 0.0,
                                    units.energy_mwh[self.storage_units])
-        inj_act = self._net_injection(act.load_p[None], act.sgen_p[None])
-        need_real = float((self._scheduled_injection()[:1] - inj_act).sum())
+        need_real = float(self._scheduled_injection()[0, 0] - (act.sgen_p.sum() - act.load_p.sum()))
         curtail = self._curtailable[inst.book.unit] & (inst.book.direction < 0)
         account = step_account(
             self, inst, out, delivered=delivered, unit_mw=unit_mw, need_real_mw=need_real,
@@ -212,14 +209,12 @@ class RollingLoop:
         return res
 
 
-def _members(group: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    """Positions of the members of each group 0..n−1 (−1 and others: no group)."""
-    return tuple(np.flatnonzero(group == k) for k in range(n))
-
-
-def _group_sums(dev: np.ndarray, members: tuple[np.ndarray, ...]) -> np.ndarray:
-    """(n_groups, H): the sum of ``dev`` (H, n) over each group's columns."""
-    out = np.zeros((len(members), dev.shape[0]))
-    for k, cols in enumerate(members):
-        out[k] = dev[:, cols].sum(axis=1)
+def _membership(area: np.ndarray, brp: np.ndarray, n_areas: int, n_brp: int) -> np.ndarray:
+    """(1 + n_areas + n_brp, n_elements) 0/1 rows: every element, those of each area, of each BRP."""
+    out = np.zeros((1 + n_areas + n_brp, len(area)))
+    cols = np.arange(len(area))
+    out[0] = 1.0
+    inside = area >= 0
+    out[1 + area[inside], cols[inside]] = 1.0
+    out[1 + n_areas + brp, cols] = 1.0
     return out
