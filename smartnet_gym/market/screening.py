@@ -169,10 +169,11 @@ class ScreenedBackend(EliminatedNetwork):
 
     def _lp_limit_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """LP positions of the limit rows and their slacks, and which rows are slack in the basis."""
-        n_lp = self.lp.shape[1]
-        rows = len(self.keep_rows) + np.arange(len(self.active))
-        slacks = len(self.bid_cols) + np.arange(2 * len(self.active)).reshape(-1, 2)
-        slack_now = self.lp.is_basic(n_lp + rows) & ~self.lp.is_basic(slacks).any(axis=1)
+        n_lp, k = self.lp.shape[1], len(self.active)
+        rows = len(self.keep_rows) + np.arange(k)
+        slacks = len(self.bid_cols) + np.arange(2 * k).reshape(-1, 2)
+        basic = self.lp.is_basic(np.concatenate((n_lp + rows, slacks.reshape(-1))))
+        slack_now = basic[:k] & ~(basic[k::2] | basic[k + 1::2])
         return rows, slacks, slack_now
 
     def _drop(self, out: np.ndarray, rows: np.ndarray, slacks: np.ndarray) -> None:
