@@ -110,3 +110,17 @@ def test_env_table_prints_the_targets():
     assert "Bidding-v0 0.83 ms ok" in text     # the 2 ms step of issue #6
     slow = "\n".join(format_env({"smartnet/Dispatch-v0": {"linear": {"steps_per_s": 300.0}}}))
     assert "Dispatch-v0 3.33 ms MISSED" in slow
+
+
+def test_env_episodes_time_whole_default_episodes():
+    """default_episodes times every step of whole episodes (96 each, resets excluded) of each id."""
+    from smartnet_gym.benchmark import env_episodes, format_episodes
+
+    res, note = env_episodes("toy", episodes=1)
+    assert set(res) == {"smartnet/Bidding-v0", "smartnet/Dispatch-v0"}, note
+    for d in res.values():
+        assert len(d["ms_per_step"]) == len(d["start_step"]) == 1
+        assert d["start_step"][0] % 96 == 0                    # registered default: episodes start at 00:00
+        assert d["mean_ms"] == pytest.approx(d["ms_per_step"][0]) and d["max_ms"] >= d["median_ms"] > 0
+    text = "\n".join(format_episodes({"smartnet/Bidding-v0": {"mean_ms": 1.5, "median_ms": 1.4, "max_ms": 2.2}}))
+    assert "mean 1.50 ms/step" in text and " ok " in text
