@@ -168,7 +168,7 @@ class RollingLoop:
         (``act``: the realised values); batteries and generators deliver what was activated, as
         does every row of a book with another layout.
         """
-        if len(book) != len(self.layout):
+        if not self._is_layout(book):
             return np.where(book.period == 0, activated_mw, 0.0)
         n1 = len(self._first)
         out = np.zeros(len(book))
@@ -176,6 +176,13 @@ class RollingLoop:
         out[:n1] = np.minimum(activated_mw[:n1], real)
         out[self._first_storage] = activated_mw[self._first_storage]
         return out
+
+    def _is_layout(self, book: BidBook) -> bool:
+        """Whether ``book``'s rows are the layout's (same unit, direction and period per row; the
+        truthful book and those derived from it share the layout's arrays, so mostly no compare)."""
+        lay = self.layout
+        return all(a is b or (len(a) == len(b) and np.array_equal(a, b))
+                   for a, b in ((book.unit, lay.unit), (book.period, lay.period), (book.direction, lay.direction)))
 
     def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
         """Clear (or take the operator's ``outcome``), deliver the first period, settle, account."""
