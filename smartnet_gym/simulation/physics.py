@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from smartnet_gym.grid.fast_ac import FastAC, TapTable
@@ -29,6 +30,7 @@ from smartnet_gym.grid.linearize import (
     base_state,
     bus_aggregation,
     bus_injections,
+    bus_positions,
     point_from_net,
     run_ac,
 )
@@ -64,7 +66,11 @@ class Violations:
 
 
 class InjectionMap:
-    """Bus injection vectors (net.bus order) from ProfileSet-ordered values and unit activations."""
+    """Bus injection vectors (net.bus order) from ProfileSet-ordered values and unit activations.
+
+    ``load``/``sgen``/``unit`` sum element values onto buses (each element sits at one bus); the
+    per-step :meth:`injections` runs the same sums as one numba scatter over their bus positions.
+    """
 
     def __init__(self, system: TDSystem):
         net = system.net
@@ -72,6 +78,8 @@ class InjectionMap:
         self.load = bus_aggregation(net, system.load_bus)
         self.sgen = bus_aggregation(net, system.sgen_bus)
         self.unit = bus_aggregation(net, system.units.bus)
+        self._pos = (bus_positions(net, system.load_bus), bus_positions(net, system.sgen_bus),
+                     bus_positions(net, system.units.bus))
         # everything else that injects (equivalents, shunts ...) stays as built
         p, q = bus_injections(net)
         lp = net.load.p_mw.to_numpy()[net.load.index.get_indexer(system.load_idx)]
@@ -79,16 +87,63 @@ class InjectionMap:
         sg = net.sgen.p_mw.to_numpy()[net.sgen.index.get_indexer(system.sgen_idx)]
         sq = net.sgen.q_mvar.to_numpy()[net.sgen.index.get_indexer(system.sgen_idx)]
         fl = net.sgen.p_mw.to_numpy()[net.sgen.index.get_indexer(system.units.flex_sgen)]
-        self.static_p = p - self.sgen @ sg + self.load @ lp - self.unit @ fl
-        self.static_q = q - self.sgen @ sq + self.load @ lq
+        self.static_p = np.ascontiguousarray(p - self.sgen @ sg + self.load @ lp - self.unit @ fl)
+        self.static_q = np.ascontiguousarray(q - self.sgen @ sq + self.load @ lq)
 
     def injections(self, load_p, load_q, sgen_p, unit_p=None) -> tuple[np.ndarray, np.ndarray]:
         """(…, n_bus) active and reactive injections; arrays may carry a leading H axis."""
-        p = (self.sgen @ np.atleast_2d(sgen_p).T - self.load @ np.atleast_2d(load_p).T).T + self.static_p
-        q = (-(self.load @ np.atleast_2d(load_q).T)).T + self.static_q
+        n_load, n_sgen, n_unit = (len(x) for x in self._pos)
+        rows = [_rows(load_p, n_load, "load_p"), _rows(load_q, n_load, "load_q"), _rows(sgen_p, n_sgen, "sgen_p")]
         if unit_p is not None:
-            p = p + (self.unit @ np.atleast_2d(unit_p).T).T
-        return p, q
+            rows.append(_rows(unit_p, n_unit, "unit_p"))
+        h = max(len(x) for x in rows)
+        if any(len(x) != h for x in rows):     # one row against H: numpy broadcasting, as with the sums
+            if any(len(x) not in (1, h) for x in rows):
+                raise ValueError(f"leading axes {[len(x) for x in rows]} do not broadcast")
+            rows = [x if len(x) == h else np.repeat(x, h, axis=0) for x in rows]
+        unit = rows[3] if unit_p is not None else rows[2]
+        return _scatter_injections(*self._pos, self.static_p, self.static_q, *rows[:3], unit, unit_p is not None)
+
+
+def _rows(values: np.ndarray, n: int, name: str) -> np.ndarray:
+    """``values`` as a C-contiguous float (H, n) array (1-D: one row); raises on another element count."""
+    a = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ValueError(f"{name} must have shape ({n},) or (H, {n}), got {np.shape(values)}")
+    return np.ascontiguousarray(a)
+
+
+@numba.njit(cache=True)
+def _scatter_injections(load_pos, sgen_pos, unit_pos, static_p, static_q, load_p, load_q, sgen_p,
+                        unit_p, has_unit):
+    """p = (Σ sgen − Σ load) + static (+ Σ unit), q = static − Σ load_q per bus: the sparse sums'
+    order of additions, so the result is the same to the bit."""
+    n_h, n = load_p.shape[0], len(static_p)
+    p = np.empty((n_h, n))
+    q = np.empty((n_h, n))
+    gen = np.empty(n)
+    load = np.empty(n)
+    for h in range(n_h):
+        gen[:] = 0.0
+        load[:] = 0.0
+        for k in range(len(sgen_pos)):
+            gen[sgen_pos[k]] += sgen_p[h, k]
+        for k in range(len(load_pos)):
+            load[load_pos[k]] += load_p[h, k]
+        for b in range(n):
+            p[h, b] = (gen[b] - load[b]) + static_p[b]
+        if has_unit:
+            gen[:] = 0.0
+            for k in range(len(unit_pos)):
+                gen[unit_pos[k]] += unit_p[h, k]
+            for b in range(n):
+                p[h, b] += gen[b]
+        load[:] = 0.0
+        for k in range(len(load_pos)):
+            load[load_pos[k]] += load_q[h, k]
+        for b in range(n):
+            q[h, b] = static_q[b] - load[b]
+    return p, q
 
 
 def point_state(point: LinearizationPoint) -> BaseState:
