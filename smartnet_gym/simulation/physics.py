@@ -161,36 +161,55 @@ class ViolationCheck:
     def __init__(self, system: TDSystem, tol: float = 1e-6):
         lin = system.linear
         self.tol = tol
-        self.t_rating = lin.dc.rating_mw[np.isfinite(lin.dc.rating_mw)]
-        self.t_limited = np.isfinite(lin.dc.rating_mw)
+        self.t_limited = np.flatnonzero(np.isfinite(lin.dc.rating_mw))
+        self.t_rating = lin.dc.rating_mw[self.t_limited].astype(float)
         feeders = lin.feeders
         self.n_areas = len(feeders)
-        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))
+        cat = (lambda xs: np.concatenate(xs).astype(float) if xs else np.zeros(0))
         self.v_min = cat([f.v_min_pu for f in feeders])
         self.v_max = cat([f.v_max_pu for f in feeders])
         rating = cat([f.rating_mva for f in feeders])
-        self.d_limited = np.isfinite(rating)
+        self.d_limited = np.flatnonzero(np.isfinite(rating))
         self.d_rating = rating[self.d_limited]
         self.node_area = np.repeat(np.arange(self.n_areas), [len(f.v_min_pu) for f in feeders]).astype(np.int64)
 
     def __call__(self, st: BaseState) -> Violations:
-        tol = self.tol
-        t_load = np.abs(st.t_flow_mw[0][self.t_limited]) / self.t_rating * 100
-        if not self.n_areas:
-            return Violations(0, 0, int((t_load > 100 + tol).sum()), 0.0,
-                              float(t_load.max()) if len(t_load) else 0.0, np.zeros(0, int))
-        w = np.concatenate([x[0] for x in st.d_w_pu2])
-        v = np.sqrt(np.maximum(w, 0.0))
-        dev = np.maximum(v - self.v_max, 0.0) + np.maximum(self.v_min - v, 0.0)
-        s = np.hypot(np.concatenate([x[0] for x in st.d_p_mw]), np.concatenate([x[0] for x in st.d_q_mvar]))
-        over_v = dev > tol
-        over_l = np.zeros(len(s), bool)
-        load = s[self.d_limited] / self.d_rating * 100
-        over_l[self.d_limited] = load > 100 + tol
-        per_area = np.bincount(self.node_area, weights=over_v.astype(float) + over_l, minlength=self.n_areas)
-        max_load = max(float(t_load.max()) if len(t_load) else 0.0, float(load.max()) if len(load) else 0.0)
-        return Violations(int(over_v.sum()), int(over_l.sum()), int((t_load > 100 + tol).sum()),
-                          float(dev.max()) if len(dev) else 0.0, max_load, per_area.astype(int))
+        cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))
+        d_v, d_l, t_l, max_dev, max_load, per_area = _violations(
+            np.ascontiguousarray(st.t_flow_mw[0], dtype=float), self.t_limited, self.t_rating,
+            cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar), self.v_min, self.v_max, self.d_limited,
+            self.d_rating, self.node_area, self.n_areas, self.tol)
+        return Violations(int(d_v), int(d_l), int(t_l), float(max_dev), float(max_load), per_area)
+
+
+@numba.njit(cache=True)
+def _violations(t_flow, t_limited, t_rating, w, p, q, v_min, v_max, d_limited, d_rating, node_area, n_areas, tol):
+    """Counts of D voltage, D loading and T loading violations, the worst voltage deviation [pu]
+    and loading [%], and D violations per area: one pass over the nodes (one ``Violations``)."""
+    t_count, max_load = 0, 0.0
+    for k in range(len(t_limited)):
+        load = abs(t_flow[t_limited[k]]) / t_rating[k] * 100.0
+        max_load = max(max_load, load)
+        if load > 100.0 + tol:
+            t_count += 1
+    per_area = np.zeros(n_areas, np.int64)
+    v_count, max_dev = 0, 0.0
+    for j in range(len(w)):
+        v = np.sqrt(max(w[j], 0.0))
+        dev = max(v - v_max[j], 0.0) + max(v_min[j] - v, 0.0)
+        max_dev = max(max_dev, dev)
+        if dev > tol:
+            v_count += 1
+            per_area[node_area[j]] += 1
+    l_count = 0
+    for k in range(len(d_limited)):
+        j = d_limited[k]
+        load = np.hypot(p[j], q[j]) / d_rating[k] * 100.0
+        max_load = max(max_load, load)
+        if load > 100.0 + tol:
+            l_count += 1
+            per_area[node_area[j]] += 1
+    return v_count, l_count, t_count, max_dev, max_load, per_area
 
 
 class Oltc:
