@@ -8,6 +8,9 @@ Only the first (binding) period of each clearing is paid and delivered.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +21,7 @@ from smartnet_gym.cba.market_power import binding_concentration
 from smartnet_gym.market.program import DT_H
 
 if TYPE_CHECKING:
+    from smartnet_gym.market.bids import BidBook
     from smartnet_gym.market.schemes import ClearingOutcome
     from smartnet_gym.market.stages import MarketInstance
     from smartnet_gym.simulation.loop import RollingLoop
@@ -29,35 +33,100 @@ SUMMARY_COLUMNS = ("scheme", "total_cost_eur", "market_cost_eur", "afrr_cost_eur
                    "ict_cost_eur", "imbalance_mwh", "d_violations", "t_violations", "curtailed_mwh",
                    "clearing_failures")
 COST_COMPONENTS = ("market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur", "ict_cost_eur")
+#: market-power columns per market (binding_concentration's fields), in column order
+_CONCENTRATION_FIELDS = ("hhi_offered", "hhi_activated", "psi", "rsi")
+
+
+@dataclass(frozen=True)
+class _PaymentLayout:
+    """What :func:`split_payments` derives from a book's layout and the bids' areas, per bid."""
+
+    arrays: tuple[np.ndarray, ...]   # (period, direction, area_of_bid) it was built from
+    data: tuple[bytes, ...]          # and their bytes then (a change in place invalidates it)
+    first: np.ndarray                # 1.0 in the binding first period, else 0.0
+    dt_direction: np.ndarray         # Δt · direction [h]
+    payer: np.ndarray                # 0 the TSO, 1 + a the DSO of area a
+    in_area: np.ndarray              # bid in a distribution area
+    every_bid: bytes                 # np.arange(n_bids) as bytes: a record of every bid in order
+
+
+_PAYMENT_LAYOUTS: dict[tuple[int, ...], _PaymentLayout] = {}
+
+
+def _payment_layout(book: BidBook, area_of_bid: np.ndarray) -> _PaymentLayout:
+    """The (memoised) :class:`_PaymentLayout` of ``book`` and ``area_of_bid``: keyed on the identity
+    of the layout arrays (the books of one layout share them), checked against their bytes."""
+    arrays = (book.period, book.direction, area_of_bid)
+    ids = tuple(map(id, arrays))
+    lay = _PAYMENT_LAYOUTS.get(ids)
+    if lay is not None and all(a.tobytes() == d for a, d in zip(arrays, lay.data)):
+        return lay
+    if len(_PAYMENT_LAYOUTS) > 8:        # layouts changing every call: keep memory bounded
+        _PAYMENT_LAYOUTS.clear()
+    lay = _PAYMENT_LAYOUTS[ids] = _PaymentLayout(
+        arrays, tuple(a.tobytes() for a in arrays), (book.period == 0).astype(float), DT_H * book.direction,
+        1 + area_of_bid, area_of_bid >= 0, np.arange(len(book)).tobytes())
+    return lay
+
+
+def _add_by_payer(pay: np.ndarray, payer: np.ndarray, values: np.ndarray) -> None:
+    """``pay[payer] += values`` in order (``np.add.at``); as one ``np.bincount`` (several times faster,
+    the same sums bit for bit) while ``pay`` is still all zero, i.e. for the first paying record."""
+    if pay.any():
+        np.add.at(pay, payer, values)
+    else:
+        pay += np.bincount(payer, weights=values, minlength=len(pay))
 
 
 def split_payments(inst: MarketInstance, out: ClearingOutcome, delivered: np.ndarray, n_areas: int,
                    area_of_bid: np.ndarray) -> np.ndarray:
     """Payment for the delivered first-period activations, by payer: [TSO, DSO_0, …]."""
     book = inst.book
+    lay = _payment_layout(book, np.asarray(area_of_bid))
     pay = np.zeros(n_areas + 1)
+    act = out.activated_mw
+    # only the binding first period is paid, for what was delivered: the paid share of each bid
+    share = np.divide(delivered, act, out=np.zeros(len(act)), where=act > 1e-12) * lay.first
     for rec in out.records:
         idx = rec.bids
         if rec.payment_eur is None or not rec.result.ok or not len(idx):
             continue
-        # only the binding first period is paid, for what was delivered
-        share = np.divide(delivered[idx], out.activated_mw[idx], out=np.zeros(len(idx)),
-                          where=out.activated_mw[idx] > 1e-12) * (book.period[idx] == 0)
-        p = rec.payment_eur * share
-        areas = area_of_bid[idx]
+        # a joint stage's bids are every bid in order: views instead of gathers
+        rows = slice(None) if idx.dtype == np.intp and idx.tobytes() == lay.every_bid else idx
+        sh = share[rows]
+        p = rec.payment_eur * sh
         if rec.name.startswith(("local_", "dso_")):
-            np.add.at(pay, 1 + areas, p)
+            _add_by_payer(pay, lay.payer[rows], p)
         elif rec.name.startswith("joint"):
             res = rec.result
-            lam = res.uniform_price[0, book.period[idx]] if res.uniform_price.shape[0] else 0.0
+            lam = 0.0
+            if res.uniform_price.shape[0]:
+                lam = res.uniform_price[0]
+                if not np.isfinite(lam).all():
+                    lam = np.nan_to_num(lam)
+                lam = lam[book.period[rows]]
             # the DSO pays the locational difference to the uniform price (its congestion share)
-            congestion = np.where(areas >= 0, p - DT_H * book.direction[idx] * np.nan_to_num(lam)
-                                  * rec.result.x_mw * share, 0.0)
-            np.add.at(pay, 1 + areas[areas >= 0], congestion[areas >= 0])
-            pay[0] += p.sum() - congestion.sum()
+            congestion = np.where(lay.in_area[rows], p - lay.dt_direction[rows] * lam * res.x_mw * sh, 0.0)
+            tso = pay[0]                  # (the TSO's rows add their 0.0 to its bin: set it here)
+            _add_by_payer(pay, lay.payer[rows], congestion)
+            pay[0] = tso + (p.sum() - congestion.sum())
         else:
             pay[0] += p.sum()
     return pay
+
+
+@lru_cache(maxsize=16)
+def _concentration_columns(n_markets: int) -> tuple[str, ...]:
+    """Account columns of :func:`binding_concentration`, market by market (global first)."""
+    return tuple(f"{'' if j == 0 else f'local_{j - 1}_'}{k}"
+                 for j in range(n_markets) for k in _CONCENTRATION_FIELDS)
+
+
+@lru_cache(maxsize=16)
+def _dso_columns(n_areas: int) -> tuple[str, ...]:
+    """Per-DSO account columns, DSO by DSO."""
+    return tuple(f"dso{a}_{k}" for a in range(n_areas)
+                 for k in ("market_cost_eur", "unwanted_cost_eur", "violations"))
 
 
 def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, *, delivered: np.ndarray,
@@ -72,51 +141,50 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
     true_cost = float(DT_H * (book.true_cost_eur_per_mwh * delivered).sum())
     market = float(pay.sum())
     act_net = float(unit_mw.sum())
-    unw_net = unwanted.net_injection_mw if unwanted else 0.0
+    unw_net = float(unwanted.net_injection_mw) if unwanted else 0.0
     afrr_signed_mwh = DT_H * (need_real_mw - act_net - unw_net)
-    price0 = out.uniform_price_eur_per_mwh[0]
+    price0 = float(out.uniform_price_eur_per_mwh[0])
+    finite0 = math.isfinite(price0)
     sim = cfg.simulation
-    afrr_price = max(sim.afrr_floor_eur_per_mwh,
-                     (abs(price0) if np.isfinite(price0) else 0.0) + sim.afrr_premium_eur_per_mwh)
+    afrr_price = float(max(sim.afrr_floor_eur_per_mwh,
+                           (abs(price0) if finite0 else 0.0) + sim.afrr_premium_eur_per_mwh))
     afrr_cost = abs(afrr_signed_mwh) * afrr_price
-    unw_cost = unwanted.cost_eur if unwanted else 0.0
+    unw_cost = float(unwanted.cost_eur) if unwanted else 0.0
     unw_area = unwanted.per_area_eur if unwanted else np.zeros(n_areas + 1)
-    ict = ict_cost_per_step(cfg.cba, loop.scheme.name)
+    ict = float(ict_cost_per_step(cfg.cba, loop.scheme.name))
+    pay_tso, unw_tso = float(pay[0]), float(unw_area[-1])
     row = {
-        "step": float(loop.t), "need_forecast_mw": float(inst.need_mw[0]), "need_real_mw": need_real_mw,
-        "market_cost_eur": market, "market_cost_tso_eur": float(pay[0]),
+        "step": float(loop.t), "need_forecast_mw": float(inst.need_mw[0]), "need_real_mw": float(need_real_mw),
+        "market_cost_eur": market, "market_cost_tso_eur": pay_tso,
         "bidders_true_cost_eur": true_cost, "bidders_profit_eur": market - true_cost,
         "activation_mwh": float(DT_H * delivered.sum()), "activation_net_mwh": DT_H * act_net,
         "afrr_energy_mwh": abs(afrr_signed_mwh), "afrr_signed_mwh": afrr_signed_mwh,
         "afrr_price_eur_per_mwh": afrr_price, "afrr_cost_eur": afrr_cost,
-        "imbalance_mwh": abs(DT_H * need_real_mw), "imbalance_signed_mwh": DT_H * need_real_mw,
-        "unwanted_cost_eur": unw_cost, "unwanted_energy_mwh": unwanted.energy_mwh if unwanted else 0.0,
+        "imbalance_mwh": float(abs(DT_H * need_real_mw)), "imbalance_signed_mwh": float(DT_H * need_real_mw),
+        "unwanted_cost_eur": unw_cost, "unwanted_energy_mwh": float(unwanted.energy_mwh) if unwanted else 0.0,
         "unwanted_net_mwh": DT_H * unw_net,
-        "unwanted_cost_tso_eur": float(unw_area[-1]),
+        "unwanted_cost_tso_eur": unw_tso,
         "d_violations": float(violations.d_total), "t_violations": float(violations.t_loading),
-        "max_voltage_dev_pu": violations.max_voltage_dev_pu, "max_loading_pct": violations.max_loading_pct,
-        "curtailed_mwh": curtailed_market_mwh + (unwanted.curtailed_mwh if unwanted else 0.0),
+        "max_voltage_dev_pu": float(violations.max_voltage_dev_pu),
+        "max_loading_pct": float(violations.max_loading_pct),
+        "curtailed_mwh": float(curtailed_market_mwh + (unwanted.curtailed_mwh if unwanted else 0.0)),
         "ict_cost_eur": ict,
         "clearing_failures": float(not out.status == "optimal"),
         "pf_failures": float(not physical.converged),
-        "slack_mw": out.slack_mw,
-        "uniform_price_eur_per_mwh": float(price0) if np.isfinite(price0) else float("nan"),
-        "solve_ms": out.solve_ms,
+        "slack_mw": float(out.slack_mw),
+        "uniform_price_eur_per_mwh": price0 if finite0 else float("nan"),
+        "solve_ms": float(out.solve_ms),
     }
-    # market-power indicators of the global market and each local (area) market, binding period;
-    # local needs are the areas' own imbalance (their congestion need is not known in advance)
+    # market-power indicators of the global market and each local market, binding period; local
+    # needs are the areas' own imbalance (their congestion need is not known in advance)
     conc = binding_concentration(book, out.activated_mw, inst.need_mw, area_of_bid, inst.area_need_mw)
-    for j in range(len(inst.area_need_mw) + 1):
-        tag = "" if j == 0 else f"local_{j - 1}_"
-        for k in ("hhi_offered", "hhi_activated", "psi", "rsi"):
-            row[f"{tag}{k}"] = float(conc[k][j])
+    per_market = zip(*(conc[k].tolist() for k in _CONCENTRATION_FIELDS))
+    row.update(zip(_concentration_columns(len(conc["rsi"])), (v for fig in per_market for v in fig)))
     row["total_cost_eur"] = sum(row[k] for k in COST_COMPONENTS)
-    row["tso_cost_eur"] = float(pay[0]) + afrr_cost + float(unw_area[-1])
-    row = {k: float(v) for k, v in row.items()}   # plain floats (logging, JSON, TensorBoard)
-    for a in range(n_areas):
-        row[f"dso{a}_market_cost_eur"] = float(pay[1 + a])
-        row[f"dso{a}_unwanted_cost_eur"] = float(unw_area[a])
-        row[f"dso{a}_violations"] = float(violations.per_area[a])
+    row["tso_cost_eur"] = pay_tso + afrr_cost + unw_tso
+    dso = zip(pay[1:].tolist(), unw_area[:n_areas].tolist(), violations.per_area[:n_areas].tolist(),
+              strict=True)
+    row.update(zip(_dso_columns(n_areas), (float(v) for area in dso for v in area)))
     if len(out.served_buy_mw):
         first = inst.buy.period == 0
         wtp = DT_H * (inst.buy.wtp_eur_per_mwh * out.served_buy_mw * first).sum()

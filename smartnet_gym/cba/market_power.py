@@ -190,28 +190,95 @@ def _concentration(offer: np.ndarray, act: np.ndarray, need_abs: np.ndarray, has
                 psi=np.where(has_need, (rsi < 1.0 - 1e-9).astype(float), np.nan), rsi=rsi)
 
 
+@dataclass(frozen=True)
+class _BindingLayout:
+    """What :func:`binding_concentration` derives from a book's layout and the bids' areas.
+
+    Every first-period bid of direction ±1 counts in the global market and, in a distribution
+    area, in its local market too, twice (offered, activated): one ``np.bincount`` of
+    ``concat(qty_mw, activated_mw)[rows]`` over ``key`` gives the provider totals of every market
+    in both directions, shape (2, n_markets · 2 + [up], n_prov).
+    """
+
+    arrays: tuple[np.ndarray, ...]   # (unit, period, direction, area_of_bid) it was built from
+    data: tuple[bytes, ...]          # and their bytes then (a change in place invalidates it)
+    rows: np.ndarray
+    key: np.ndarray
+    n_prov: int
+    n_markets: int                   # markets with bids: 1 + the highest area + 1
+
+
+_BINDING_LAYOUTS: dict[tuple[int, ...], _BindingLayout] = {}
+
+
+def _binding_layout(book: BidBook, area_of_bid: np.ndarray) -> _BindingLayout:
+    """The (memoised) :class:`_BindingLayout` of ``book`` and ``area_of_bid``.
+
+    Keyed on the identity of the layout arrays (the books of one layout share them, see
+    ``BidBook.with_values``) and checked against their bytes (a memcmp per array), so a new or
+    changed array rebuilds it.
+    """
+    arrays = (book.unit, book.period, book.direction, area_of_bid)
+    ids = tuple(map(id, arrays))
+    lay = _BINDING_LAYOUTS.get(ids)
+    if lay is not None and all(a.tobytes() == d for a, d in zip(arrays, lay.data)):
+        return lay
+    inv, n_prov = provider_index(book)
+    first = np.flatnonzero((book.period == 0) & (np.abs(book.direction) == 1))
+    area = area_of_bid[first]
+    local = area >= 0
+    rows = np.r_[first, first[local]]
+    market = np.r_[np.zeros(len(first), np.int64), 1 + area[local]]
+    n_markets = int(market.max(initial=0)) + 1
+    key = (market * 2 + (book.direction[rows] > 0)) * n_prov + inv[rows]
+    if len(_BINDING_LAYOUTS) > 8:        # layouts changing every call: keep memory bounded
+        _BINDING_LAYOUTS.clear()
+    lay = _BINDING_LAYOUTS[ids] = _BindingLayout(arrays, tuple(a.tobytes() for a in arrays),
+                                                 np.r_[rows, rows + len(book)],
+                                                 np.r_[key, key + n_markets * 2 * n_prov], n_prov, n_markets)
+    return lay
+
+
 def binding_concentration(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarray,
                           area_of_bid: np.ndarray, local_need_mw: np.ndarray) -> dict[str, np.ndarray]:
     """HHI (offered, activated), PSI and RSI of the global and each local market in the binding
     period 0: the CBA's per-step figures, as :func:`outcome_indicators` ``(…, horizon=1)`` gives
-    them, without its prices and dataclasses (this runs in every env step).
+    them (the same operations, so bit for bit), without its prices and dataclasses: this runs in
+    every env step, so the few per-market figures are plain Python floats until the end.
 
     Returns ``{field: (1 + n_areas,) array}``, row 0 the global market, row 1 + a area a's.
     """
-    needs = np.r_[np.asarray(need_mw, float).reshape(-1)[:1], np.asarray(local_need_mw, float)[:, 0]]
-    n_m = len(needs)
-    s = need_direction(needs)
-    inv, n_prov = provider_index(book)
-    first = np.flatnonzero(book.period == 0)
-    d, area = book.direction[first], np.asarray(area_of_bid)[first]
-    glob = first[(d == s[0]) & (s[0] != 0)]
-    market = np.where(area >= 0, 1 + area, 0)
-    loc = (area >= 0) & (d == s[market]) & (s[market] != 0)
-    rows = np.r_[glob, first[loc]]
-    key = np.r_[inv[glob], market[loc] * n_prov + inv[first[loc]]]
-    offer = np.bincount(key, weights=book.qty_mw[rows], minlength=n_m * n_prov).reshape(n_m, n_prov)
-    act = np.bincount(key, weights=np.asarray(activated_mw, float)[rows], minlength=n_m * n_prov)
-    return _concentration(offer.astype(float), act.reshape(n_m, n_prov).astype(float), np.abs(needs), s != 0)
+    needs = [float(np.asarray(need_mw, float).reshape(-1)[0]),
+             *np.asarray(local_need_mw, float)[:, 0].tolist()]
+    s = [(1 if x > 0 else -1) if abs(x) > NEED_TOL_MW else 0 for x in needs]     # need_direction
+    lay = _binding_layout(book, np.asarray(area_of_bid))
+    n_prov, n_in = lay.n_prov, lay.n_markets
+    if n_in > len(needs):
+        raise IndexError(f"bids in area {n_in - 2}, but local needs of {len(needs) - 1} areas only")
+    w = np.concatenate((book.qty_mw, np.asarray(activated_mw, float)))[lay.rows]
+    tot = np.bincount(lay.key, weights=w, minlength=4 * n_in * n_prov).reshape(4 * n_in, n_prov)
+    # each market's provider totals in its need's direction: (offered / activated, market, provider)
+    pick = [2 * j + (d > 0) for j, d in enumerate(s[:n_in])]
+    tot = tot.take(pick + [2 * n_in + r for r in pick], axis=0).reshape(2, n_in, n_prov)
+    q = tot.sum(axis=-1)
+    share = tot / np.where(q > 0, q, 1.0)[..., None]        # (rows with q = 0 are not used)
+    sq = (share ** 2).sum(axis=-1).tolist()
+    big = tot[0].max(axis=-1, initial=0.0).tolist()
+    q = q.tolist()
+    nan = float("nan")
+    res: dict[str, list[float]] = {"hhi_offered": [], "hhi_activated": [], "psi": [], "rsi": []}
+    for j, (d, n) in enumerate(zip(s, needs)):
+        if d == 0:                                          # no need: no direction
+            fig = (nan, nan, nan, nan)
+        else:
+            # (no bids beyond the last area with bids)
+            qo, qa, b, so, sa = (q[0][j], q[1][j], big[j], sq[0][j], sq[1][j]) if j < n_in else (0.0,) * 5
+            rsi = (qo - b) / abs(n)
+            fig = (HHI_SCALE * so if qo > 0 else nan, HHI_SCALE * sa if qa > 0 else nan,
+                   float(rsi < 1.0 - 1e-9), rsi)
+        for v, k in zip(fig, ("hhi_offered", "hhi_activated", "psi", "rsi")):
+            res[k].append(v)
+    return {k: np.array(v) for k, v in res.items()}
 
 
 def _indicators(book: BidBook, ok: tuple[np.ndarray, np.ndarray], s: np.ndarray, needs: np.ndarray,
