@@ -61,6 +61,10 @@ def tie_break(book: BidBook) -> np.ndarray:
     return (key >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
+#: layout keys of recent books: ids of (bus, direction, period, storage) → (those arrays, key)
+_LAYOUT_KEYS: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], tuple[bytes, ...]]] = {}
+
+
 @dataclass(frozen=True)
 class BidBook:
     """Sell bids of flexibility providers for one clearing (all periods of the horizon)."""
@@ -79,9 +83,21 @@ class BidBook:
         return len(self.qty_mw)
 
     def layout_key(self) -> tuple[bytes, ...]:
-        """What a clearing program is built for: everything but quantities and prices."""
-        return (self.bus.tobytes(), self.direction.tobytes(), self.period.tobytes(),
-                self.storage.tobytes(), np.asarray(self.storage_state.energy_mwh).tobytes())
+        """What a clearing program is built for: everything but quantities and prices.
+
+        The books of one layout share its arrays (:meth:`with_values`), so the key of the last
+        books seen is kept by the arrays' identity and reused when their bytes are unchanged: the
+        same bytes objects then keep their hashes, and a program lookup hashes ~60 kB less."""
+        arrays = (self.bus, self.direction, self.period, self.storage, np.asarray(self.storage_state.energy_mwh))
+        ids = tuple(map(id, arrays[:4]))
+        hit = _LAYOUT_KEYS.get(ids)
+        if hit is not None and all(a.tobytes() == k for a, k in zip(arrays, hit[1])):
+            return hit[1]
+        key = tuple(a.tobytes() for a in arrays)
+        if len(_LAYOUT_KEYS) > 16:             # layouts changing every call: keep memory bounded
+            _LAYOUT_KEYS.clear()
+        _LAYOUT_KEYS[ids] = (arrays, key)      # the arrays are held, so their ids are not reused
+        return key
 
     def with_values(self, qty_mw: np.ndarray | None = None,
                     price_eur_per_mwh: np.ndarray | None = None) -> BidBook:

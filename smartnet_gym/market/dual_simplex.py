@@ -84,26 +84,23 @@ class DualSimplex:
     def shape(self) -> tuple[int, int]:
         return self.a.shape
 
-    def add_columns(self, cols: np.ndarray) -> None:
-        """Append columns (m × k); they start nonbasic at their lower bound (the basis is unchanged)."""
-        m, n = self.a.shape
-        k = cols.shape[1]
-        self.a = np.hstack([self.a, cols])
-        self.basic = np.where(self.basic >= n, self.basic + k, self.basic)
-        self.upper = np.concatenate((self.upper[:n], np.zeros(k, bool), self.upper[n:]))
-
-    def add_rows(self, rows: np.ndarray) -> None:
-        """Append rows (k × n); their logicals enter the basis (the dual simplex then repairs them).
-
-        The basis inverse grows by a block, ``[[B⁻¹, 0], [R_B B⁻¹, −I]]``: no refactorisation."""
+    def extend(self, rows: np.ndarray, n_cols: int) -> None:
+        """Append ``n_cols`` columns, zero on the present rows (they start nonbasic at their lower
+        bound), then ``rows`` (k × (n + n_cols)), whose logicals enter the basis (the dual simplex
+        then repairs them). The basis inverse grows by a block, ``[[B⁻¹, 0], [R_B B⁻¹, −I]]``: no
+        refactorisation."""
         m, n = self.a.shape
         k = rows.shape[0]
-        if self._binv is not None:
-            r_b = np.where(self.basic < n, rows[:, np.minimum(self.basic, n - 1)], 0.0)
+        a = np.zeros((m + k, n + n_cols))
+        a[:m, :n] = self.a
+        a[m:] = rows
+        basic = np.where(self.basic >= n, self.basic + n_cols, self.basic)
+        if self._binv is not None:             # the new columns are nonbasic: basic structurals are < n
+            r_b = np.where(basic < n, rows[:, np.minimum(basic, n - 1)], 0.0)
             self._binv = np.ascontiguousarray(np.block([[self._binv, np.zeros((m, k))], [r_b @ self._binv, -np.eye(k)]]))
-        self.a = np.vstack([self.a, rows])
-        self.basic = np.concatenate((self.basic, n + m + np.arange(k)))
-        self.upper = np.concatenate((self.upper, np.zeros(k, bool)))
+        self.a = a
+        self.basic = np.concatenate((basic, n + n_cols + m + np.arange(k)))
+        self.upper = np.concatenate((self.upper[:n], np.zeros(n_cols, bool), self.upper[n:], np.zeros(k, bool)))
 
     def drop(self, rows: np.ndarray, cols: np.ndarray) -> bool:
         """Remove rows whose logical is basic and nonbasic columns (False, nothing removed: not so).
@@ -117,15 +114,15 @@ class DualSimplex:
         keep_b = np.ones(m, bool)
         keep_b[pos] = False
         basic = self.basic[keep_b]
-        new_col = np.cumsum(np.isin(np.arange(n), cols, invert=True)) - 1
-        new_row = np.cumsum(np.isin(np.arange(m), rows, invert=True)) - 1
+        keep_c, keep_r = np.isin(np.arange(n), cols, invert=True), np.isin(np.arange(m), rows, invert=True)
+        new_col, new_row = np.cumsum(keep_c) - 1, np.cumsum(keep_r) - 1
         n2 = n - len(cols)
         self.basic = np.where(basic < n, new_col[np.minimum(basic, n - 1)], n2 + new_row[np.maximum(basic - n, 0)])
         keep_var = np.ones(n + m, bool)
         keep_var[cols] = False
         keep_var[n + rows] = False
         self.upper = self.upper[keep_var]
-        self.a = np.delete(np.delete(self.a, rows, axis=0), cols, axis=1)
+        self.a = self.a[np.ix_(keep_r, keep_c)]
         if self._binv is not None:
             self._binv = np.ascontiguousarray(np.delete(self._binv[keep_b], rows, axis=1))
         return True
@@ -179,8 +176,8 @@ def _iterate(lp: DualSimplex, c, l, u, lo, hi) -> SimplexResult:
     basis inverse (every ``REFACTOR_EVERY`` updates, or to confirm an answer) on the way."""
     m, n = lp.a.shape
     cost = np.ascontiguousarray(c, dtype=float)
-    lb = np.concatenate((l, lo)).astype(float)
-    ub = np.concatenate((u, hi)).astype(float)
+    lb = np.concatenate((l, lo)).astype(float, copy=False)
+    ub = np.concatenate((u, hi)).astype(float, copy=False)
     x, d = np.zeros(n + m), np.zeros(n + m)
     if lp._binv is not None and lp._updates < REFACTOR_EVERY:
         binv, updates = lp._binv, lp._updates     # the last solve confirmed it

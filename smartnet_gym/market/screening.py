@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
+import scipy.sparse as sp
 
 from smartnet_gym.market.dual_simplex import DualSimplex
 from smartnet_gym.market.program import ProgramMatrices, block_indices
 from smartnet_gym.market.solvers import HighsBackend, Solution
-from smartnet_gym.market.sparse_lu import FastLU
+from smartnet_gym.market.sparse_lu import FastLU, lu_solve, lu_solve_t
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -82,7 +84,8 @@ class EliminatedNetwork:
         self.a_nx = a_node[:, self.bid_cols].tocsr()
         a_lim = a[self.lim]
         self.l_net = a_lim[:, net].tocsr()
-        self.l_net_t = self.l_net.T.tocsr()
+        # the kernels' view of the same matrices and factors (one call per network state)
+        self._kernel_args = (*_csr_arrays(self.a_nx), *self.lu.factors, *_csr_arrays(self.l_net), self.lim)
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
@@ -115,16 +118,14 @@ class EliminatedNetwork:
         return -self._through_network(rows, mu)
 
     def _through_network(self, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (positions in ``self.lim``)."""
-        w_all = np.bincount(rows, weights=w, minlength=len(self.lim))
-        return self.lu.solve_t((self.l_net_t @ w_all)[:, None])[:, 0]
+        """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (positions in ``self.lim``, distinct)."""
+        order = np.argsort(rows, kind="stable")
+        return _through_network(*self._kernel_args[3:14], np.asarray(rows, np.int64)[order],
+                                np.asarray(w, float)[order], len(self.net_cols))
 
     def network_state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Network state of the bid-space answer and every limit row's excess above hi and below lo."""
-        z_net = self.lu.solve(-(self.a_nx @ x_bid))
-        val = self.l_net @ z_net
-        r = self.lim
-        return z_net, val - hi[r], lo[r] - val
+        return _network_state(*self._kernel_args, np.ascontiguousarray(x_bid, dtype=float), lo, hi)
 
 
 class ScreenedBackend(EliminatedNetwork):
@@ -156,13 +157,12 @@ class ScreenedBackend(EliminatedNetwork):
         """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the LP."""
         n0 = self.lp.shape[1]
         cols = self.slack_cols[k].reshape(-1)
-        self.lp.add_columns(np.zeros((self.lp.shape[0], len(cols))))
         self._model_cols = np.r_[self._model_cols, cols]
         rows = np.zeros((len(k), n0 + len(cols)))
         rows[:, :len(self.bid_cols)] = self.bid_rows(k)
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
         rows[np.arange(len(k))[:, None], slack_pos] = self.slack_sign[k]
-        self.lp.add_rows(rows)
+        self.lp.extend(rows, len(cols))
         self._model_rows = np.r_[self._model_rows, self.lim[k]]
         self.active = np.r_[self.active, k]
         self.idle = np.r_[self.idle, np.zeros(len(k), np.int64)]
@@ -334,3 +334,47 @@ class ScreenedBackend(EliminatedNetwork):
             self._fallback = HighsBackend(self.m)
         sol = self._fallback.solve(c, lb, ub, lo, hi)
         return Solution(sol.status, sol.objective_eur, sol.z, sol.row_dual, (time.perf_counter() - t0) * 1e3)
+
+
+def _csr_arrays(a: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, data) of a CSR matrix in its stored order, as the kernels read them."""
+    return a.indptr.astype(np.int64), a.indices.astype(np.int64), np.ascontiguousarray(a.data, dtype=float)
+
+
+@numba.njit(cache=True)
+def _csr_matvec(ptr, idx, val, x):
+    """``A x`` row by row in stored order (the additions of scipy's ``csr_matvec``, so the same bits)."""
+    out = np.empty(len(ptr) - 1)
+    for i in range(len(ptr) - 1):
+        acc = 0.0
+        for k in range(ptr[i], ptr[i + 1]):
+            acc += val[k] * x[idx[k]]
+        out[i] = acc
+    return out
+
+
+@numba.njit(cache=True)
+def _network_state(a_ptr, a_idx, a_val, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c,
+                   lim_ptr, lim_idx, lim_val, lim, x, lo, hi):
+    """``z = A_nz⁻¹ (−A_nx x)``, the limit rows' values ``v = L z`` and their excess ``v − hi``,
+    ``lo − v`` in one call (:meth:`EliminatedNetwork.network_state`)."""
+    z = lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, -_csr_matvec(a_ptr, a_idx, a_val, x))
+    val = _csr_matvec(lim_ptr, lim_idx, lim_val, z)
+    above, below = np.empty(len(lim)), np.empty(len(lim))
+    for k in range(len(lim)):
+        above[k] = val[k] - hi[lim[k]]
+        below[k] = lo[lim[k]] - val[k]
+    return z, above, below
+
+
+@numba.njit(cache=True)
+def _through_network(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, lim_ptr, lim_idx, lim_val,
+                     rows, w, n_net):
+    """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (increasing): ``Lᵀ w`` entry by entry
+    in limit-row order (the additions of ``l_net_t @ w_all``), then one transposed LU solve."""
+    v = np.zeros(n_net)
+    for k in range(len(rows)):
+        i = rows[k]
+        for q in range(lim_ptr[i], lim_ptr[i + 1]):
+            v[lim_idx[q]] += lim_val[q] * w[k]
+    return lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, v)

@@ -22,6 +22,8 @@ class FastLU:
         low, up = self.lu.L.tocsc(), self.lu.U.tocsc()
         low.sort_indices()
         up.sort_indices()
+        if len(low.data) and not np.all(low.data[low.indptr[:-1]] == 1.0):
+            raise ValueError("SuperLU's L factor is expected to have a unit diagonal")
         self._l = (low.indptr.astype(np.int64), low.indices.astype(np.int64), low.data)
         self._u = (up.indptr.astype(np.int64), up.indices.astype(np.int64), up.data)
         self._perm_r = self.lu.perm_r.astype(np.int64)
@@ -33,27 +35,31 @@ class FastLU:
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """x with A x = b (b one vector)."""
-        return _solve(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b, dtype=float))
+        return lu_solve(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b, dtype=float))
+
+    @property
+    def factors(self) -> tuple[np.ndarray, ...]:
+        """(L indptr, indices, data, U indptr, indices, data, perm_r, perm_c): the kernels' arguments."""
+        return (*self._l, *self._u, self._perm_r, self._perm_c)
 
     def solve_t(self, b: np.ndarray) -> np.ndarray:
         """X with Aᵀ X = B (B: (n, k), one column per right-hand side)."""
         b = np.asarray(b, dtype=float)
         out = np.empty_like(b)
         for j in range(b.shape[1]):
-            out[:, j] = _solve_t(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b[:, j]))
+            out[:, j] = lu_solve_t(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b[:, j]))
         return out
 
 
 @numba.njit(cache=True)
-def _solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
+def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
     """A = Prᵀ L U Pcᵀ: y[perm_r] = b, L z = y, U w = z, x = w[perm_c] (sorted CSC columns)."""
     n = len(b)
     z = np.empty(n)
     for j in range(n):
         z[perm_r[j]] = b[j]
-    for j in range(n):                      # L: unit lower triangular, diagonal stored first
-        zj = z[j] / l_val[l_ptr[j]]
-        z[j] = zj
+    for j in range(n):                      # L: unit lower triangular, diagonal (1) stored first
+        zj = z[j]
         if zj != 0.0:
             for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
                 z[l_idx[k]] -= l_val[k] * zj
@@ -70,7 +76,7 @@ def _solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
 
 
 @numba.njit(cache=True)
-def _solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
+def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
     """Aᵀ = Pc Uᵀ Lᵀ Pr: v[perm_c] = b, Uᵀ s = v, Lᵀ t = s, x = t[perm_r] (columns as rows)."""
     n = len(b)
     z = np.empty(n)
@@ -81,11 +87,11 @@ def _solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
         for k in range(u_ptr[j], u_ptr[j + 1] - 1):
             acc -= u_val[k] * z[u_idx[k]]
         z[j] = acc / u_val[u_ptr[j + 1] - 1]
-    for j in range(n - 1, -1, -1):          # Lᵀ upper triangular
+    for j in range(n - 1, -1, -1):          # Lᵀ upper triangular, unit diagonal
         acc = z[j]
         for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
             acc -= l_val[k] * z[l_idx[k]]
-        z[j] = acc / l_val[l_ptr[j]]
+        z[j] = acc
     x = np.empty(n)
     for j in range(n):
         x[j] = z[perm_r[j]]

@@ -74,10 +74,9 @@ def test_rows_added_then_dropped_leave_the_same_lp(seed):
     lp = DualSimplex(a)
     base = lp.solve(c, lb, ub, lo, hi)
     extra = rng.normal(size=(3, n))
-    lp.add_columns(np.zeros((m, 2)))                          # a slack pair for one new row
-    rows = np.hstack([extra, np.zeros((3, 2))])
+    rows = np.hstack([extra, np.zeros((3, 2))])               # with a slack pair for the first row
     rows[0, n:] = [1.0, -1.0]
-    lp.add_rows(rows)
+    lp.extend(rows, 2)
     v = extra @ base.x
     c2, lb2, ub2 = np.r_[c, 1e3, 1e3], np.r_[lb, 0.0, 0.0], np.r_[ub, np.inf, np.inf]
     # row 0 cuts the old optimum off (its slack pair keeps it feasible), rows 1–2 leave a band around it
