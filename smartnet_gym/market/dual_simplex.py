@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from smartnet_gym.market.sparse_lu import csr_matvec
+
 PRIMAL_TOL = 1e-9        # MW (or milli-pu²) a basic variable may sit outside its bounds
 DUAL_TOL = 1e-9          # EUR per unit of reduced cost treated as zero when a bound is chosen
 PIVOT_TOL = 1e-9         # smallest |α| of an entering column
@@ -64,21 +66,23 @@ class DualSimplex:
 
     @property
     def a(self) -> np.ndarray:
-        """The dense matrix (C order: the kernel reads its columns and, through ``_rows``, its rows)."""
+        """The dense matrix (C order; the kernel reads it through :meth:`sparse`)."""
         return self._a
 
     @a.setter
     def a(self, value: np.ndarray) -> None:
         self._a = np.ascontiguousarray(value, dtype=float)
-        self._rows = None
+        self._sparse = None
 
-    def sparse_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """CSR arrays (indptr, indices, data) of ``a``, rebuilt after a change: the rows over the
-        bids are sparse (a period's rows touch that period's bids, a limit its area's), so the
-        kernel's row products read a few % of the dense matrix."""
-        if self._rows is None:
-            self._rows = _csr(self._a)
-        return self._rows
+    def sparse(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """CSR and CSC arrays (indptr, indices, data) of ``a``, rebuilt after a change: the rows
+        over the bids are sparse (a period's rows touch that period's bids, a limit its area's),
+        and so are the columns, so the kernel's row products and column updates read a few % of
+        the dense matrix (and no strided column of it)."""
+        if self._sparse is None:
+            rows = _csr(self._a)
+            self._sparse = (rows, _transpose(*rows, self._a.shape[1]))
+        return self._sparse
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -187,7 +191,7 @@ def _iterate(lp: DualSimplex, c, l, u, lo, hi) -> SimplexResult:
     while True:
         if binv is None:
             return SimplexResult("failed: singular basis", np.zeros(n), np.zeros(m), float("nan"), it)
-        code, it, updates = _kernel(lp.a, lp.sparse_rows(), cost, lb, ub, lp.basic, lp.upper, binv, updates, it, x, d)
+        code, it, updates = _kernel(m, n, *lp.sparse(), cost, lb, ub, lp.basic, lp.upper, binv, updates, it, x, d)
         if code != _REFRESH:
             break
         binv, updates = lp._basis_inverse(), 0
@@ -199,14 +203,14 @@ def _iterate(lp: DualSimplex, c, l, u, lo, hi) -> SimplexResult:
 
 
 @numba.njit(cache=True)
-def _move(a, at, mz, j, value):
+def _move(n, cols, at, mz, j, value):
     """Set nonbasic (or leaving) variable ``j`` to ``value`` and keep ``M z_N`` in step."""
-    n = a.shape[1]
     delta = value - at[j]
     at[j] = value
     if j < n:
-        for i in range(a.shape[0]):
-            mz[i] += a[i, j] * delta
+        ptr, idx, val = cols
+        for k in range(ptr[j], ptr[j + 1]):
+            mz[idx[k]] += val[k] * delta
     else:
         mz[j - n] -= delta
 
@@ -234,6 +238,25 @@ def _csr(a):
 
 
 @numba.njit(cache=True)
+def _transpose(indptr, indices, data, n):
+    """CSC arrays of the CSR ``(indptr, indices, data)`` with ``n`` columns (rows in order)."""
+    ptr = np.zeros(n + 1, np.int64)
+    for k in range(len(indices)):
+        ptr[indices[k] + 1] += 1
+    for j in range(n):
+        ptr[j + 1] += ptr[j]
+    fill = ptr[:-1].copy()
+    idx = np.empty(len(indices), np.int64)
+    val = np.empty(len(indices))
+    for i in range(len(indptr) - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            idx[fill[j]], val[fill[j]] = i, data[k]
+            fill[j] += 1
+    return ptr, idx, val
+
+
+@numba.njit(cache=True)
 def _vec_mat(rows, v, n):
     """``v @ a`` from the CSR rows (rows with v_i = 0 skipped)."""
     indptr, indices, data = rows
@@ -243,20 +266,6 @@ def _vec_mat(rows, v, n):
         if vi != 0.0:
             for k in range(indptr[i], indptr[i + 1]):
                 out[indices[k]] += vi * data[k]
-    return out
-
-
-@numba.njit(cache=True)
-def _mat_vec(rows, x):
-    """``a @ x`` from the CSR rows."""
-    indptr, indices, data = rows
-    m = len(indptr) - 1
-    out = np.zeros(m)
-    for i in range(m):
-        acc = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            acc += data[k] * x[indices[k]]
-        out[i] = acc
     return out
 
 
@@ -294,7 +303,7 @@ def _breakpoints(ratio, cand, alpha, span, viol, tol):
 
 
 @numba.njit(cache=True)
-def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
+def _kernel(m, n, rows, cols, c, lb, ub, basic, upper, binv, updates, it, x, d):
     """Bounded dual simplex iterations on a kept inverse ``binv`` (updated in place).
 
     ``alpha`` is the pivot row signed so that a positive entry moves the violated basic variable
@@ -303,7 +312,6 @@ def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
     inverse, after which every derived quantity is recomputed here (the inverse is then
     trusted: ``updates == 0``).
     """
-    m, n = a.shape
     nv = n + m
     checked = True                             # a fresh inverse, or one the last solve confirmed
     span = ub - lb
@@ -322,7 +330,7 @@ def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
         at[j] = v if (nonbasic[j] and np.isfinite(v)) else 0.0
     for r in range(m):
         d[basic[r]] = 0.0
-    mz = _mat_vec(rows, at[:n]) - at[n:]
+    mz = csr_matvec(rows[0], rows[1], rows[2], at[:n]) - at[n:]
     cmax = np.abs(c).max() if n else 0.0
     # each nonbasic variable at the bound its reduced cost asks for (needed as costs and bounds are new)
     for j in range(nv):
@@ -334,7 +342,7 @@ def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
                 return _DUAL_INFEASIBLE, it, updates
             want = ub[j] if upper[j] else lb[j]
             if want != at[j]:
-                _move(a, at, mz, j, want)
+                _move(n, cols, at, mz, j, want)
     xb = np.empty(m)
     viol = np.empty(m)
     tol = np.empty(m)
@@ -354,7 +362,7 @@ def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
             for i in range(m):
                 at[basic[i]] = xb[i]
             if not checked:                       # residuals of the updated inverse, else refresh
-                primal = np.abs(_mat_vec(rows, at[:n]) - at[n:]).max() if m else 0.0
+                primal = np.abs(csr_matvec(rows[0], rows[1], rows[2], at[:n]) - at[n:]).max() if m else 0.0
                 yd = d[n:]
                 resid = c - _vec_mat(rows, yd, n)
                 dual = 0.0
@@ -390,7 +398,10 @@ def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
         if q >= n:
             w = -binv[:, q - n]
         else:
-            w = binv @ np.ascontiguousarray(a[:, q])
+            a_q = np.zeros(m)
+            for e in range(cols[0][q], cols[0][q + 1]):
+                a_q[cols[1][e]] = cols[2][e]
+            w = binv @ a_q
         if abs(w[r]) < PIVOT_TOL:
             return _TINY_PIVOT, it, updates
         t = ratio[order[k]]
@@ -405,15 +416,19 @@ def _kernel(a, rows, c, lb, ub, basic, upper, binv, updates, it, x, d):
         for i in range(k):                        # passed breakpoints: to the other bound
             j = cand[order[i]]
             upper[j] = not upper[j]
-            _move(a, at, mz, j, ub[j] if upper[j] else lb[j])
-        _move(a, at, mz, q, 0.0)                  # q's value is kept in xb
-        _move(a, at, mz, p, ub[p] if above else lb[p])
+            _move(n, cols, at, mz, j, ub[j] if upper[j] else lb[j])
+        _move(n, cols, at, mz, q, 0.0)            # q's value is kept in xb
+        _move(n, cols, at, mz, p, ub[p] if above else lb[p])
         updates += 1
         checked = False
         it += 1
         if updates >= REFACTOR_EVERY:
             return _REFRESH, it, updates
         row = binv[r] / w[r]
-        binv -= np.outer(w, row)
+        for i in range(m):                        # B⁻¹ −= w rowᵀ in place (rows with w_i = 0 unchanged)
+            wi = w[i]
+            if wi != 0.0:
+                for j in range(m):
+                    binv[i, j] -= wi * row[j]
         binv[r] = row
     return _ITERATION_LIMIT, it, updates

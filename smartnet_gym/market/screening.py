@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from smartnet_gym.market.dual_simplex import DualSimplex
 from smartnet_gym.market.program import ProgramMatrices, block_indices
 from smartnet_gym.market.solvers import HighsBackend, Solution
-from smartnet_gym.market.sparse_lu import FastLU, lu_solve, lu_solve_t
+from smartnet_gym.market.sparse_lu import FastLU, csr_matvec, lu_solve, lu_solve_t
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -342,24 +342,12 @@ def _csr_arrays(a: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _csr_matvec(ptr, idx, val, x):
-    """``A x`` row by row in stored order (the additions of scipy's ``csr_matvec``, so the same bits)."""
-    out = np.empty(len(ptr) - 1)
-    for i in range(len(ptr) - 1):
-        acc = 0.0
-        for k in range(ptr[i], ptr[i + 1]):
-            acc += val[k] * x[idx[k]]
-        out[i] = acc
-    return out
-
-
-@numba.njit(cache=True)
 def _network_state(a_ptr, a_idx, a_val, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c,
                    lim_ptr, lim_idx, lim_val, lim, x, lo, hi):
     """``z = A_nz⁻¹ (−A_nx x)``, the limit rows' values ``v = L z`` and their excess ``v − hi``,
     ``lo − v`` in one call (:meth:`EliminatedNetwork.network_state`)."""
-    z = lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, -_csr_matvec(a_ptr, a_idx, a_val, x))
-    val = _csr_matvec(lim_ptr, lim_idx, lim_val, z)
+    z = lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, -csr_matvec(a_ptr, a_idx, a_val, x))
+    val = csr_matvec(lim_ptr, lim_idx, lim_val, z)
     above, below = np.empty(len(lim)), np.empty(len(lim))
     for k in range(len(lim)):
         above[k] = val[k] - hi[lim[k]]

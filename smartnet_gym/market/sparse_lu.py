@@ -96,3 +96,16 @@ def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
     for j in range(n):
         x[j] = z[perm_r[j]]
     return x
+
+
+@numba.njit(cache=True)
+def csr_matvec(ptr, idx, val, x):
+    """``A x`` for CSR arrays, row by row in stored order (the additions of scipy's ``csr_matvec``,
+    so the same bits)."""
+    out = np.empty(len(ptr) - 1)
+    for i in range(len(ptr) - 1):
+        acc = 0.0
+        for k in range(ptr[i], ptr[i + 1]):
+            acc += val[k] * x[idx[k]]
+        out[i] = acc
+    return out
