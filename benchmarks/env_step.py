@@ -13,9 +13,10 @@ and the split of a step: market clearing (the scheme's ``clear``), physical laye
 and the rest (forecasts, base state, bids, account, observation). With ``--days N`` it also
 times one episode on each of N days (``reset(seed)`` draws the day): a congested day costs
 several times an uncongested one, so one day is not a representative figure. ``--episodes N``
-(default 4) times N whole episodes of each env as registered (a day from 00:00): the mean over
-all their steps is the figure the ≤ 2 ms target of issue #6 is read on; the 11:00 cases above
-are the congested middle of the day.
+(default 4) times N whole episodes of each env as registered (a day from 00:00, random days);
+``--every-day`` one on each of the 28 days an episode can start on: the mean over all their
+steps is the figure the ≤ 2 ms target of issue #6 is read on (``smartnet-gym benchmark``
+measures it so); the 11:00 cases above are the congested middle of the day.
 """
 
 from __future__ import annotations
@@ -98,18 +99,28 @@ def across_days(env_id: str, kwargs: dict, steps: int, seeds: range) -> dict[str
             "mean_ms": float(np.mean(ms)), "max_ms": float(np.max(ms))}
 
 
-def default_episodes(env_id: str, scenario: str, episodes: int, seed: int) -> dict[str, object]:
+def default_episodes(env_id: str, scenario: str, episodes: int, seed: int, every_day: bool = False
+                     ) -> dict[str, object]:
     """Whole episodes of the env as registered (one day from 00:00, a random day of 28, 96 steps),
     linear physics, random actions, resets excluded: the cost of "an env step" as users meet it.
+
+    ``every_day``: instead of ``episodes`` random days, one episode on each day an episode can
+    start on (``random_days``, 28), in order: the expectation over the days, without the luck of
+    the draw (a congested day costs twice an easy one).
 
     ``{"start_step": [...], "ms_per_step": [...] (per episode), "mean_ms" (all steps),
     "median_ms", "max_ms"}``; one warm-up episode first (programs and limit rows built)."""
     env = gym.make(env_id, scenario=scenario, physics="linear")
+    core = env.unwrapped.core
     env.action_space.seed(seed)
+    days = [None] * episodes
+    if every_day:
+        days = [((core.cfg.data.start_day + d) % core.n_days) * 96 + (core.start_period or 0)
+                for d in range(core.random_days)]
     starts, ms, total, n_steps = [], [], 0.0, 0
-    for k in range(episodes + 1):
-        _, info = env.reset(seed=seed + k)
-        actions = [env.action_space.sample() for _ in range(env.unwrapped.core.episode_steps)]
+    for k, start in enumerate([None, *days]):
+        _, info = env.reset(seed=seed + k, options=None if start is None else {"start_step": start})
+        actions = [env.action_space.sample() for _ in range(core.episode_steps)]
         t0 = time.perf_counter()
         for a in actions:
             env.step(a)
@@ -149,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes", type=int, default=4,
                    help="whole default episodes (00:00–24:00, random day) timed per env, linear physics (0: none)")
+    p.add_argument("--every-day", action="store_true",
+                   help="whole default episodes on every day an episode can start on (28) instead of --episodes random ones")
     p.add_argument("--days", type=int, default=0,
                    help="also time one episode on each of this many days (seeds seed…seed+days−1), linear physics")
     args = p.parse_args(argv)
@@ -165,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{env_id.split('/')[1]:<22} {phys:<7} {r['steps_per_s']:>8.1f} {r['cpu_steps_per_s']:>8.1f} {sub:>8.1f} {r['reset_s']:>8.2f} "
                   f"{r.get('clearing_ms', 0):>9.1f} {r.get('physics_ms', 0):>8.1f} {r.get('yardstick_ms', 0):>8.1f} "
                   f"{r['rest_ms']:>8.1f}", flush=True)
-    if args.episodes:
-        print(f"\nms per step over {args.episodes} whole default episodes (96 steps from 00:00, "
-              f"random day, linear physics, after one warm-up episode)")
+    if args.episodes or args.every_day:
+        which = "every start day" if args.every_day else f"{args.episodes} random days"
+        print(f"\nms per step over whole default episodes (96 steps from 00:00) on {which}, "
+              f"linear physics, after one warm-up episode")
         for env_id in args.ids:
-            d = default_episodes(env_id, args.scenario, args.episodes, args.seed)
+            d = default_episodes(env_id, args.scenario, args.episodes, args.seed, args.every_day)
             per_ep = " ".join(f"{m:.2f}" for m in d["ms_per_step"])
             print(f"{env_id.split('/')[1]:<22} mean {d['mean_ms']:.2f}  median {d['median_ms']:.2f}  "
                   f"max {d['max_ms']:.2f}  per episode: {per_ep}", flush=True)

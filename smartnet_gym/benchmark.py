@@ -626,18 +626,20 @@ def _env_step_module():
     return mod
 
 
-def env_episodes(scenario: str = "spain-like", episodes: int = 4) -> tuple[dict, str]:
+def env_episodes(scenario: str = "spain-like", episodes: int = 4, every_day: bool = False) -> tuple[dict, str]:
     """ms per step over whole default episodes (``default_episodes`` of ``benchmarks/env_step.py``)
-    of each env id, linear physics: ``({env_id: {mean_ms, median_ms, max_ms, ms_per_step, start_step}}, note)``."""
+    of each env id, linear physics: ``({env_id: {mean_ms, median_ms, max_ms, ms_per_step, start_step}}, note)``;
+    ``every_day``: one episode on each day an episode can start on instead of ``episodes`` random ones."""
     try:
         mod = _env_step_module()
         if mod is None:
             return {}, "benchmarks/env_step.py not found: env_episode_ms left empty"
-        res = {eid: mod.default_episodes(eid, scenario, episodes, 0) for eid in mod.IDS}
+        res = {eid: mod.default_episodes(eid, scenario, episodes, 0, every_day) for eid in mod.IDS}
     except Exception as e:  # noqa: BLE001 - a failed env measurement is reported, never crashes the benchmark
         return {}, f"benchmarks/env_step.py failed ({type(e).__name__}: {e})"
-    return res, (f"default_episodes() of benchmarks/env_step.py: {episodes} whole episodes per env as registered "
-                 "(96 steps from 00:00, random day), linear physics, random actions, after one warm-up episode")
+    which = "one on every day an episode can start on" if every_day else f"{episodes} on random days"
+    return res, (f"default_episodes() of benchmarks/env_step.py: whole episodes per env as registered "
+                 f"(96 steps from 00:00), {which}, linear physics, random actions, after one warm-up episode")
 
 
 def env_steps(scenario: str = "spain-like", quick: bool = False) -> tuple[dict, str]:
@@ -745,7 +747,7 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
         if log:
             log("env steps (benchmarks/env_step.py):")
         env, env_note = env_steps(scenario, quick=mode == "quick")
-        episodes, ep_note = env_episodes(scenario)
+        episodes, ep_note = env_episodes(scenario, every_day=True)
         notes.append(f"env_episode_ms: {ep_note}")
     notes.append(f"env_steps_per_s: {env_note}")
     machine["load_avg_end"] = [round(x, 2) for x in (os.getloadavg() if hasattr(os, "getloadavg") else ())]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 
 from smartnet_gym.config import ScenarioConfig
@@ -49,7 +50,20 @@ class GridObservation:
         self.row_rated = np.maximum(u.p_rated_mw[lay.unit], 1e-9)
         self.area_rated = np.array([max(u.p_rated_mw[u.area == a].sum(), 1e-9) for a in range(self.n_areas)])
         self.energy = np.maximum(u.energy_mwh[loop.storage_units], 1e-9)
-        self.feeders = sys.linear.feeders
+        # feeders side by side (the base state's per-feeder arrays joined along the node axis):
+        # where each nonempty feeder starts, and the flow-limited feeding branches
+        feeders = sys.linear.feeders
+        width = np.array([f.n_bus for f in feeders], dtype=np.int64)
+        start = (np.cumsum(width) - width).astype(np.int64)
+        area = np.array([f.area for f in feeders], dtype=np.int64)
+        self._v_area, self._v_start = area[width > 0], start[width > 0]
+        lim = [np.isfinite(f.rating_mva) & (f.rating_mva > 0) for f in feeders]
+        n_lim = np.array([k.sum() for k in lim], dtype=np.int64)
+        self._lim_cols = np.concatenate([np.zeros(0, np.int64)] + [start[i] + np.flatnonzero(k)
+                                                                   for i, k in enumerate(lim)]).astype(np.int64)
+        self._lim_rating = np.concatenate([np.zeros(0)] + [f.rating_mva[k] for f, k in zip(feeders, lim)])
+        self._lim_area = area[n_lim > 0]
+        self._lim_start = np.r_[0, np.cumsum(n_lim[n_lim > 0])[:-1]].astype(np.int64)
         dc = sys.linear.dc
         self.t_limited = np.isfinite(dc.rating_mw) & (dc.rating_mw > 0)
         self.t_rating = dc.rating_mw[self.t_limited]
@@ -63,16 +77,17 @@ class GridObservation:
     def _grid(self, inst: MarketInstance) -> list[np.ndarray]:
         h, a = self.horizon, self.n_areas
         vmax, vmin, load = np.zeros((a, h)), np.zeros((a, h)), np.full((a, h), -1.0)
-        for i, f in enumerate(self.feeders):
-            v = np.sqrt(np.maximum(inst.base.d_w_pu2[i], 0.0))
-            if v.shape[1]:
-                vmax[f.area], vmin[f.area] = v.max(axis=1), v.min(axis=1)
-            lim = np.isfinite(f.rating_mva) & (f.rating_mva > 0)
-            if lim.any():
-                load[f.area] = (np.abs(inst.base.d_p_mw[i][:, lim]) / f.rating_mva[lim]).max(axis=1) - 1.0
+        base = inst.base
+        if len(self._v_start):
+            v = np.sqrt(np.maximum(np.concatenate(base.d_w_pu2, axis=1), 0.0))
+            vmax[self._v_area] = np.maximum.reduceat(v, self._v_start, axis=1).T
+            vmin[self._v_area] = np.minimum.reduceat(v, self._v_start, axis=1).T
+        if len(self._lim_cols):
+            flow = np.abs(np.concatenate(base.d_p_mw, axis=1)[:, self._lim_cols]) / self._lim_rating
+            load[self._lim_area] = np.maximum.reduceat(flow, self._lim_start, axis=1).T - 1.0
         t_load = np.full(h, -1.0)
         if self.t_limited.any():
-            t_load = (np.abs(inst.base.t_flow_mw[:, self.t_limited]) / self.t_rating).max(axis=1) - 1.0
+            t_load = (np.abs(base.t_flow_mw[:, self.t_limited]) / self.t_rating).max(axis=1) - 1.0
         return [(vmax - 1.0) / V_SCALE_PU, (vmin - 1.0) / V_SCALE_PU, load, t_load]
 
     def _offers(self, book: BidBook) -> list[np.ndarray]:
@@ -96,29 +111,43 @@ def storage_feasible(book: BidBook, x: np.ndarray) -> np.ndarray:
 
     Period by period, an excess discharge (up) or charge (down) is removed pro rata from that
     battery's bids in that direction; the clearing program imposes the same bounds. All
-    batteries at once: only the periods are a loop (the state of charge carries over).
+    batteries in one numba pass per period (the state of charge carries over).
     """
     x = np.array(x, dtype=float)
     rows = np.flatnonzero(book.storage >= 0)
     if not len(rows):
         return x
     st = book.storage_state
-    sid, per, up = book.storage[rows], book.period[rows], book.direction[rows] > 0
-    n = len(st.soc_mwh)
-    soc, e = np.asarray(st.soc_mwh, float).copy(), np.asarray(st.energy_mwh, float)
-    for t in range(int(per.max()) + 1):
-        r_up, r_dn = (per == t) & up, (per == t) & ~up
-        x_up = np.bincount(sid[r_up], weights=x[rows[r_up]], minlength=n)
-        x_dn = np.bincount(sid[r_dn], weights=x[rows[r_dn]], minlength=n)
-        net, hi, lo = x_up - x_dn, soc / DT_H, (soc - e) / DT_H
-        cut_up = (net > hi) & (x_up > 0)
-        cut_dn = ~cut_up & (net < lo) & (x_dn > 0)
-        f_up = np.where(cut_up, np.maximum(1.0 - np.divide(net - hi, x_up, out=np.zeros(n), where=cut_up), 0.0), 1.0)
-        f_dn = np.where(cut_dn, np.maximum(1.0 - np.divide(lo - net, x_dn, out=np.zeros(n), where=cut_dn), 0.0), 1.0)
-        x[rows[r_up]] *= f_up[sid[r_up]]
-        x[rows[r_dn]] *= f_dn[sid[r_dn]]
-        soc = np.minimum(np.maximum(soc - DT_H * (f_up * x_up - f_dn * x_dn), 0.0), e)
+    _storage_feasible(x, rows, book.storage[rows].astype(np.int64), book.period[rows].astype(np.int64),
+                      book.direction[rows] > 0, np.array(st.soc_mwh, dtype=float),
+                      np.asarray(st.energy_mwh, dtype=float), DT_H)
     return x
+
+
+@numba.njit(cache=True)
+def _storage_feasible(x, rows, sid, per, up, soc, energy, dt):
+    """:func:`storage_feasible` in place on ``x`` (``soc`` is advanced period by period)."""
+    n = len(soc)
+    for t in range(per.max() + 1):
+        x_up, x_dn = np.zeros(n), np.zeros(n)
+        for k in range(len(rows)):
+            if per[k] == t:
+                if up[k]:
+                    x_up[sid[k]] += x[rows[k]]
+                else:
+                    x_dn[sid[k]] += x[rows[k]]
+        f_up, f_dn = np.ones(n), np.ones(n)
+        for b in range(n):
+            net, hi, lo = x_up[b] - x_dn[b], soc[b] / dt, (soc[b] - energy[b]) / dt
+            if net > hi and x_up[b] > 0:           # discharging below empty: cut the up bids
+                f_up[b] = max(1.0 - (net - hi) / x_up[b], 0.0)
+            elif net < lo and x_dn[b] > 0:         # charging above full: cut the down bids
+                f_dn[b] = max(1.0 - (lo - net) / x_dn[b], 0.0)
+        for k in range(len(rows)):
+            if per[k] == t:
+                x[rows[k]] *= f_up[sid[k]] if up[k] else f_dn[sid[k]]
+        for b in range(n):
+            soc[b] = min(max(soc[b] - dt * (f_up[b] * x_up[b] - f_dn[b] * x_dn[b]), 0.0), energy[b])
 
 
 class _OperatorEnv(MarketEnv):

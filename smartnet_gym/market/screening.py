@@ -134,6 +134,9 @@ class ScreenedBackend(EliminatedNetwork):
     def __init__(self, m: ProgramMatrices):
         super().__init__(m)
         self._close = np.argmin(self.slack_sign, axis=1)   # per row: which of its slacks closes an excess above
+        neg = self.slack_sign < 0
+        self._lowering, self._raising = self.slack_cols[neg], self.slack_cols[~neg]   # per row, in row order
+        self._fixed_cols = self.bid_cols[~self.keep_slack]  # bid and buy columns (fixed in an evaluation)
         self.reset()
 
     def reset(self) -> None:
@@ -303,11 +306,11 @@ class ScreenedBackend(EliminatedNetwork):
         m = self.m
         t0 = time.perf_counter()
         z = np.zeros(m.n_col)
-        fixed = self.bid_cols[~self.keep_slack]
+        fixed = self._fixed_cols
         if not np.array_equal(lb[fixed], ub[fixed]):
             return self.solve(c, lb, ub, lo, hi)
         z[fixed] = lb[fixed]
-        z_net = self.lu.solve(-(self.a_nx @ z[self.bid_cols]))
+        z_net, above, below = self.network_state(z[self.bid_cols], lo, hi)
         z[self.net_cols] = z_net
         nan_dual = np.full(m.n_row, np.nan)
         v = self.a_keep @ z[self.bid_cols]
@@ -320,11 +323,8 @@ class ScreenedBackend(EliminatedNetwork):
         for amount, col in ((over, self.keep_down), (under, self.keep_up)):
             k = (amount > 0) & (col >= 0)
             z[col[k]] += amount[k]
-        val = self.l_net @ z_net
-        over, under = np.maximum(val - hi[self.lim], 0.0), np.maximum(lo[self.lim] - val, 0.0)
-        neg = self.slack_sign < 0            # the slack that lowers the row closes an excess above
-        z[self.slack_cols[neg]] += over
-        z[self.slack_cols[~neg]] += under
+        z[self._lowering] += np.maximum(above, 0.0)
+        z[self._raising] += np.maximum(below, 0.0)
         return Solution("optimal", float(c @ z), z, nan_dual, (time.perf_counter() - t0) * 1e3)
 
     def _explicit(self, c, lb, ub, lo, hi, t0: float, failed: bool = True) -> Solution:
