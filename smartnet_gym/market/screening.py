@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from smartnet_gym.market.dual_simplex import DualSimplex
 from smartnet_gym.market.program import ProgramMatrices, block_indices
 from smartnet_gym.market.solvers import HighsBackend, Solution
-from smartnet_gym.market.sparse_lu import FastLU, csr_matvec, lu_solve, lu_solve_t
+from smartnet_gym.market.sparse_lu import FastLU, csr_matvec, lu_solve, lu_solve_t, period_blocks
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")
@@ -80,7 +80,7 @@ class EliminatedNetwork:
         self.bid_cols = np.setdiff1d(np.arange(m.n_col), np.r_[net, lim_slack])   # x, y, balance slacks
         self.net_cols, self.keep_rows = net, keep_rows
         a_node = a[self.node]
-        self.lu = FastLU(a_node[:, net])
+        self.lu = FastLU(a_node[:, net], period_blocks(a_node[:, net], m.col_period[net]))
         self.a_nx = a_node[:, self.bid_cols].tocsr()
         a_lim = a[self.lim]
         self.l_net = a_lim[:, net].tocsr()
@@ -120,7 +120,7 @@ class EliminatedNetwork:
     def _through_network(self, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (positions in ``self.lim``, distinct)."""
         order = np.argsort(rows, kind="stable")
-        return _through_network(*self._kernel_args[3:14], np.asarray(rows, np.int64)[order],
+        return _through_network(*self._kernel_args[3:16], np.asarray(rows, np.int64)[order],
                                 np.asarray(w, float)[order], len(self.net_cols))
 
     def network_state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -342,11 +342,12 @@ def _csr_arrays(a: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _network_state(a_ptr, a_idx, a_val, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c,
+def _network_state(a_ptr, a_idx, a_val, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b_rows, b_cols,
                    lim_ptr, lim_idx, lim_val, lim, x, lo, hi):
     """``z = A_nz⁻¹ (−A_nx x)``, the limit rows' values ``v = L z`` and their excess ``v − hi``,
     ``lo − v`` in one call (:meth:`EliminatedNetwork.network_state`)."""
-    z = lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, -csr_matvec(a_ptr, a_idx, a_val, x))
+    z = lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b_rows, b_cols,
+                 -csr_matvec(a_ptr, a_idx, a_val, x))
     val = csr_matvec(lim_ptr, lim_idx, lim_val, z)
     above, below = np.empty(len(lim)), np.empty(len(lim))
     for k in range(len(lim)):
@@ -356,8 +357,8 @@ def _network_state(a_ptr, a_idx, a_val, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val
 
 
 @numba.njit(cache=True)
-def _through_network(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, lim_ptr, lim_idx, lim_val,
-                     rows, w, n_net):
+def _through_network(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b_rows, b_cols,
+                     lim_ptr, lim_idx, lim_val, rows, w, n_net):
     """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (increasing): ``Lᵀ w`` entry by entry
     in limit-row order (the additions of ``l_net_t @ w_all``), then one transposed LU solve."""
     v = np.zeros(n_net)
@@ -365,4 +366,4 @@ def _through_network(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, l
         i = rows[k]
         for q in range(lim_ptr[i], lim_ptr[i + 1]):
             v[lim_idx[q]] += lim_val[q] * w[k]
-    return lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, v)
+    return lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b_rows, b_cols, v)

@@ -4,6 +4,11 @@
 preset although its factors hold only ~15,000 nonzeros: most of it is call and supernode
 overhead. The fast path needs one such solve per round (the network state of the answer), so
 the factors are taken out once (``Pr A Pc = L U``) and solved here by plain CSC sweeps.
+
+The network block of a clearing program is one copy of the same matrix per period of the
+horizon (the grid does not change within it). :func:`period_blocks` finds such copies; then only
+one copy is factorised and the sweeps run over all periods at once (each factor entry is read
+once for the H periods), which costs about what one period did.
 """
 
 from __future__ import annotations
@@ -14,87 +19,131 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 
-class FastLU:
-    """``A x = b`` and ``Aᵀ X = B`` for a square sparse ``A`` factorised once (``lu``: SuperLU's object)."""
+def period_blocks(a: sp.spmatrix, col_period: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row and column sets ``(rows, cols)``, each (H, n_b) in increasing order, on which the square
+    ``a`` is H identical blocks and zero elsewhere (``col_period``: period of each column); None
+    if it is not so (or H = 1)."""
+    a = sp.csr_matrix(a)
+    col_period = np.asarray(col_period, dtype=np.int64)
+    h = int(col_period.max(initial=-1)) + 1
+    n = a.shape[0]
+    if h < 2 or n % h or a.shape != (n, n) or np.bincount(col_period, minlength=h).min() != n // h:
+        return None
+    first = a.indptr[:-1] < a.indptr[1:]
+    row_period = np.full(n, -1, np.int64)
+    row_period[first] = col_period[a.indices[a.indptr[:-1][first]]]
+    per_entry = np.repeat(row_period, np.diff(a.indptr))
+    if not first.all() or (col_period[a.indices] != per_entry).any():   # an empty row, or one across periods
+        return None
+    rows = np.stack([np.flatnonzero(row_period == t) for t in range(h)]) if np.bincount(
+        row_period, minlength=h).min() == n // h else None
+    if rows is None:
+        return None
+    cols = np.stack([np.flatnonzero(col_period == t) for t in range(h)])
+    block = a[rows[0]][:, cols[0]]
+    for t in range(1, h):
+        other = a[rows[t]][:, cols[t]]
+        if (block != other).nnz:
+            return None
+    return rows, cols
 
-    def __init__(self, a: sp.spmatrix):
-        self.lu = spla.splu(sp.csc_matrix(a))
+
+class FastLU:
+    """``A x = b`` and ``Aᵀ X = B`` for a square sparse ``A`` factorised once (``lu``: SuperLU's object).
+
+    ``blocks = (rows, cols)`` (:func:`period_blocks`): ``A`` is H copies of one block on those
+    sets, and only that block is factorised; None: the whole ``A`` is the one block."""
+
+    def __init__(self, a: sp.spmatrix, blocks: tuple[np.ndarray, np.ndarray] | None = None):
+        a = sp.csr_matrix(a)
+        n = a.shape[0]
+        rows, cols = blocks if blocks is not None else (np.arange(n)[None, :], np.arange(n)[None, :])
+        self.shape = a.shape
+        self.lu = spla.splu(sp.csc_matrix(a[rows[0]][:, cols[0]]))
         low, up = self.lu.L.tocsc(), self.lu.U.tocsc()
         low.sort_indices()
         up.sort_indices()
         if len(low.data) and not np.all(low.data[low.indptr[:-1]] == 1.0):
             raise ValueError("SuperLU's L factor is expected to have a unit diagonal")
-        self._l = (low.indptr.astype(np.int64), low.indices.astype(np.int64), low.data)
-        self._u = (up.indptr.astype(np.int64), up.indices.astype(np.int64), up.data)
-        self._perm_r = self.lu.perm_r.astype(np.int64)
-        self._perm_c = self.lu.perm_c.astype(np.int64)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.lu.shape
-
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        """x with A x = b (b one vector)."""
-        return lu_solve(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b, dtype=float))
+        self._factors = (low.indptr.astype(np.int64), low.indices.astype(np.int64), low.data,
+                         up.indptr.astype(np.int64), up.indices.astype(np.int64), up.data,
+                         self.lu.perm_r.astype(np.int64), self.lu.perm_c.astype(np.int64),
+                         np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64))
 
     @property
     def factors(self) -> tuple[np.ndarray, ...]:
-        """(L indptr, indices, data, U indptr, indices, data, perm_r, perm_c): the kernels' arguments."""
-        return (*self._l, *self._u, self._perm_r, self._perm_c)
+        """(L indptr, indices, data, U indptr, indices, data, perm_r, perm_c, rows, cols): the kernels' arguments."""
+        return self._factors
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """x with A x = b (b one vector)."""
+        return lu_solve(*self._factors, np.ascontiguousarray(b, dtype=float))
 
     def solve_t(self, b: np.ndarray) -> np.ndarray:
         """X with Aᵀ X = B (B: (n, k), one column per right-hand side)."""
         b = np.asarray(b, dtype=float)
         out = np.empty_like(b)
         for j in range(b.shape[1]):
-            out[:, j] = lu_solve_t(*self._l, *self._u, self._perm_r, self._perm_c, np.ascontiguousarray(b[:, j]))
+            out[:, j] = lu_solve_t(*self._factors, np.ascontiguousarray(b[:, j]))
         return out
 
 
 @numba.njit(cache=True)
-def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
-    """A = Prᵀ L U Pcᵀ: y[perm_r] = b, L z = y, U w = z, x = w[perm_c] (sorted CSC columns)."""
-    n = len(b)
-    z = np.empty(n)
-    for j in range(n):
-        z[perm_r[j]] = b[j]
-    for j in range(n):                      # L: unit lower triangular, diagonal (1) stored first
-        zj = z[j]
-        if zj != 0.0:
-            for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
-                z[l_idx[k]] -= l_val[k] * zj
-    for j in range(n - 1, -1, -1):          # U: upper triangular, diagonal stored last
-        wj = z[j] / u_val[u_ptr[j + 1] - 1]
-        z[j] = wj
-        if wj != 0.0:
-            for k in range(u_ptr[j], u_ptr[j + 1] - 1):
-                z[u_idx[k]] -= u_val[k] * wj
-    x = np.empty(n)
-    for i in range(n):
-        x[i] = z[perm_c[i]]
+def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
+    """A x = b for A = H copies of B = Prᵀ L U Pcᵀ on ``(rows[t], cols[t])``: per period
+    y[perm_r] = b[rows[t]], L z = y, U w = z, x[cols[t]] = w[perm_c] (sorted CSC columns), the
+    periods innermost."""
+    h, nb = rows.shape
+    z = np.empty((nb, h))
+    for t in range(h):
+        for j in range(nb):
+            z[perm_r[j], t] = b[rows[t, j]]
+    for j in range(nb):                     # L: unit lower triangular, diagonal (1) stored first
+        for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
+            i, v = l_idx[k], l_val[k]
+            for t in range(h):
+                z[i, t] -= v * z[j, t]
+    for j in range(nb - 1, -1, -1):         # U: upper triangular, diagonal stored last
+        d = u_val[u_ptr[j + 1] - 1]
+        for t in range(h):
+            z[j, t] = z[j, t] / d
+        for k in range(u_ptr[j], u_ptr[j + 1] - 1):
+            i, v = u_idx[k], u_val[k]
+            for t in range(h):
+                z[i, t] -= v * z[j, t]
+    x = np.empty(h * nb)
+    for t in range(h):
+        for i in range(nb):
+            x[cols[t, i]] = z[perm_c[i], t]
     return x
 
 
 @numba.njit(cache=True)
-def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b):
-    """Aᵀ = Pc Uᵀ Lᵀ Pr: v[perm_c] = b, Uᵀ s = v, Lᵀ t = s, x = t[perm_r] (columns as rows)."""
-    n = len(b)
-    z = np.empty(n)
-    for i in range(n):
-        z[perm_c[i]] = b[i]
-    for j in range(n):                      # Uᵀ lower triangular: column j of U is row j of Uᵀ
-        acc = z[j]
+def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
+    """Aᵀ x = b for A as in :func:`lu_solve`: per period v[perm_c] = b[cols[t]], Uᵀ s = v,
+    Lᵀ w = s, x[rows[t]] = w[perm_r] (columns read as rows), the periods innermost."""
+    h, nb = rows.shape
+    z = np.empty((nb, h))
+    for t in range(h):
+        for i in range(nb):
+            z[perm_c[i], t] = b[cols[t, i]]
+    for j in range(nb):                     # Uᵀ lower triangular: column j of U is row j of Uᵀ
         for k in range(u_ptr[j], u_ptr[j + 1] - 1):
-            acc -= u_val[k] * z[u_idx[k]]
-        z[j] = acc / u_val[u_ptr[j + 1] - 1]
-    for j in range(n - 1, -1, -1):          # Lᵀ upper triangular, unit diagonal
-        acc = z[j]
+            i, v = u_idx[k], u_val[k]
+            for t in range(h):
+                z[j, t] -= v * z[i, t]
+        d = u_val[u_ptr[j + 1] - 1]
+        for t in range(h):
+            z[j, t] = z[j, t] / d
+    for j in range(nb - 1, -1, -1):         # Lᵀ upper triangular, unit diagonal
         for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
-            acc -= l_val[k] * z[l_idx[k]]
-        z[j] = acc
-    x = np.empty(n)
-    for j in range(n):
-        x[j] = z[perm_r[j]]
+            i, v = l_idx[k], l_val[k]
+            for t in range(h):
+                z[j, t] -= v * z[i, t]
+    x = np.empty(h * nb)
+    for t in range(h):
+        for j in range(nb):
+            x[rows[t, j]] = z[perm_r[j], t]
     return x
 
 
