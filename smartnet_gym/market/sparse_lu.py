@@ -93,11 +93,8 @@ def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, col
     """A x = b for A = H copies of B = Prᵀ L U Pcᵀ on ``(rows[t], cols[t])``: per period
     y[perm_r] = b[rows[t]], L z = y, U w = z, x[cols[t]] = w[perm_c] (sorted CSC columns), the
     periods innermost."""
-    h, nb = rows.shape
-    z = np.empty((nb, h))
-    for t in range(h):
-        for j in range(nb):
-            z[perm_r[j], t] = b[rows[t, j]]
+    z = _to_blocks(b, rows, perm_r)
+    nb, h = z.shape
     for j in range(nb):                     # L: unit lower triangular, diagonal (1) stored first
         for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
             i, v = l_idx[k], l_val[k]
@@ -111,22 +108,15 @@ def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, col
             i, v = u_idx[k], u_val[k]
             for t in range(h):
                 z[i, t] -= v * z[j, t]
-    x = np.empty(h * nb)
-    for t in range(h):
-        for i in range(nb):
-            x[cols[t, i]] = z[perm_c[i], t]
-    return x
+    return _from_blocks(z, cols, perm_c)
 
 
 @numba.njit(cache=True)
 def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
     """Aᵀ x = b for A as in :func:`lu_solve`: per period v[perm_c] = b[cols[t]], Uᵀ s = v,
     Lᵀ w = s, x[rows[t]] = w[perm_r] (columns read as rows), the periods innermost."""
-    h, nb = rows.shape
-    z = np.empty((nb, h))
-    for t in range(h):
-        for i in range(nb):
-            z[perm_c[i], t] = b[cols[t, i]]
+    z = _to_blocks(b, cols, perm_c)
+    nb, h = z.shape
     for j in range(nb):                     # Uᵀ lower triangular: column j of U is row j of Uᵀ
         for k in range(u_ptr[j], u_ptr[j + 1] - 1):
             i, v = u_idx[k], u_val[k]
@@ -140,10 +130,28 @@ def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, c
             i, v = l_idx[k], l_val[k]
             for t in range(h):
                 z[j, t] -= v * z[i, t]
-    x = np.empty(h * nb)
+    return _from_blocks(z, rows, perm_r)
+
+
+@numba.njit(cache=True)
+def _to_blocks(b, sets, perm):
+    """(n_b, H) work array ``z[perm[j], t] = b[sets[t, j]]`` (the periods innermost)."""
+    h, nb = sets.shape
+    z = np.empty((nb, h))
     for t in range(h):
         for j in range(nb):
-            x[rows[t, j]] = z[perm_r[j], t]
+            z[perm[j], t] = b[sets[t, j]]
+    return z
+
+
+@numba.njit(cache=True)
+def _from_blocks(z, sets, perm):
+    """The vector ``x[sets[t, i]] = z[perm[i], t]`` of a work array."""
+    h, nb = sets.shape
+    x = np.empty(h * nb)
+    for t in range(h):
+        for i in range(nb):
+            x[sets[t, i]] = z[perm[i], t]
     return x
 
 
