@@ -67,7 +67,10 @@ _LAYOUT_KEYS: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], tuple[bytes, .
 
 @dataclass(frozen=True)
 class BidBook:
-    """Sell bids of flexibility providers for one clearing (all periods of the horizon)."""
+    """Sell bids of flexibility providers for one clearing (all periods of the horizon).
+
+    Treat it as immutable, arrays included (derive a changed book with :meth:`with_values`):
+    layout keys and a program's filled vectors are kept for the book they were computed from."""
 
     unit: np.ndarray          # (n,) provider index (UnitTable row), -1 if synthetic
     bus: np.ndarray           # (n,) pandapower bus id

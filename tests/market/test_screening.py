@@ -126,6 +126,30 @@ def test_fixed_activation_evaluation_equals_the_solver(seed):
         np.testing.assert_allclose(res.x_mw, x, atol=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_program_asked_in_turn_answers_as_a_fresh_one(seed):
+    """The filled vectors are kept for the same book, base and needs: evaluations and solves in
+    turn, with the inputs changing or not, answer as a program built for each call does."""
+    rng = np.random.default_rng(2100 + seed)
+    lin = random_linear_td(rng)
+    inst = random_instance(rng, lin, stress=0.9)
+    stage = evaluation_stage(lin, LP)
+    prog = stage.program(inst.book, stage.spec(), inst.horizon)
+    need = inst.need_mw[None, :]
+    other = inst.book.with_values(qty_mw=inst.book.qty_mw * rng.uniform(0.5, 1.0, len(inst.book)))
+    x1, x2 = (rng.uniform(0.0, 1.0, len(inst.book)) * other.qty_mw for _ in range(2))
+    calls = [(inst.book, need, x1), (inst.book, need, x2), (inst.book, need.copy(), None), (inst.book, 0.5 * need, x1),
+             (other, 0.5 * need, None), (other, 0.5 * need, x2), (inst.book, need, x2)]
+    for book, needs, x in calls:
+        res = prog.solve(book, inst.base, needs, fix_x=x)
+        fresh = type(prog)(lin, book, stage.spec(), inst.horizon, stage.cfg, stage.backend).solve(
+            book, inst.base, needs, fix_x=x)
+        assert res.ok == fresh.ok
+        if fresh.ok:
+            assert abs(res.objective_eur - fresh.objective_eur) <= 1e-7 * (1.0 + abs(fresh.objective_eur))
+            np.testing.assert_allclose(res.x_mw, fresh.x_mw, atol=1e-7)
+
+
 def test_a_solve_past_the_row_cap_is_answered_by_the_explicit_program(monkeypatch):
     """More binding limits than MAX_LP_ROWS: HiGHS on the explicit program, counted, same optimum."""
     monkeypatch.setattr(screening, "MAX_LP_ROWS", 1)
