@@ -92,6 +92,7 @@ class EliminatedNetwork:
         self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
+        self._keep_csr = _csr_arrays(self.a_keep)
         self.keep_slack = ~np.isfinite(m.col_ub[self.bid_cols])
         sl = self.a_keep[:, self.keep_slack].tocoo()
         slack_col = self.bid_cols[self.keep_slack]
@@ -310,10 +311,11 @@ class ScreenedBackend(EliminatedNetwork):
         if not np.array_equal(lb[fixed], ub[fixed]):
             return self.solve(c, lb, ub, lo, hi)
         z[fixed] = lb[fixed]
-        z_net, above, below = self.network_state(z[self.bid_cols], lo, hi)
+        x_bid = z[self.bid_cols]
+        z_net, above, below = self.network_state(x_bid, lo, hi)
         z[self.net_cols] = z_net
         nan_dual = np.full(m.n_row, np.nan)
-        v = self.a_keep @ z[self.bid_cols]
+        v = csr_matvec(*self._keep_csr, x_bid)
         r = self.keep_rows
         over, under = np.maximum(v - hi[r], 0.0), np.maximum(lo[r] - v, 0.0)
         tol = VIOLATION_TOL * (1.0 + np.abs(v))
