@@ -216,11 +216,8 @@ class ScreenedBackend(EliminatedNetwork):
         """Whether nothing activated is an optimum: zero is feasible (every bound admits it; the
         network rows are homogeneous) and no column has a negative cost. Then the zero duals
         certify it. A DSO's congestion-only market on an uncongested grid is such a case."""
-        cols, keep, lim = self.bid_cols, self.keep_rows, self.lim
         # the few kept rows first: a balance row with a need fails it at once, on most solves
-        return bool((lo[keep] <= 0).all() and (hi[keep] >= 0).all() and (c[cols] >= 0).all()
-                    and (lb[cols] <= 0).all() and (ub[cols] >= 0).all() and (lo[lim] <= 0).all()
-                    and (hi[lim] >= 0).all())
+        return _zero_feasible_and_free(self.keep_rows, self.bid_cols, self.lim, c, lb, ub, lo, hi)
 
     def solve(self, c, lb, ub, lo, hi) -> Solution:
         m = self.m
@@ -369,3 +366,19 @@ def _through_network(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b
         for q in range(lim_ptr[i], lim_ptr[i + 1]):
             v[lim_idx[q]] += lim_val[q] * w[k]
     return lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b_rows, b_cols, v)
+
+
+@numba.njit(cache=True)
+def _zero_feasible_and_free(keep, cols, lim, c, lb, ub, lo, hi):
+    """Whether every kept and limit row admits 0 and every bid-space column admits 0 at a cost
+    ≥ 0 (:meth:`ScreenedBackend._zero_is_optimal`), stopping at the first that does not."""
+    for i in keep:
+        if not (lo[i] <= 0.0 and hi[i] >= 0.0):
+            return False
+    for j in cols:
+        if not (c[j] >= 0.0 and lb[j] <= 0.0 and ub[j] >= 0.0):
+            return False
+    for i in lim:
+        if not (lo[i] <= 0.0 and hi[i] >= 0.0):
+            return False
+    return True
