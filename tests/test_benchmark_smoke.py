@@ -124,3 +124,18 @@ def test_env_episodes_time_whole_default_episodes():
         assert d["mean_ms"] == pytest.approx(d["ms_per_step"][0]) and d["max_ms"] >= d["median_ms"] > 0
     text = "\n".join(format_episodes({"smartnet/Bidding-v0": {"mean_ms": 1.5, "median_ms": 1.4, "max_ms": 2.2}}))
     assert "mean 1.50 ms/step" in text and " ok " in text
+
+
+def test_every_day_times_one_episode_on_each_start_day():
+    """every_day: one whole default episode on each day an episode can start on, in order."""
+    import gymnasium as gym
+
+    from smartnet_gym.benchmark import _env_step_module
+
+    env = gym.make("smartnet/Bidding-v0", scenario="toy", physics="linear")
+    core = env.unwrapped.core
+    days = [((core.cfg.data.start_day + d) % core.n_days) * 96 for d in range(core.random_days)]
+    env.close()
+    d = _env_step_module().default_episodes("smartnet/Bidding-v0", "toy", 0, 0, every_day=True)
+    assert d["start_step"] == days and len(set(days)) == core.random_days == 28
+    assert len(d["ms_per_step"]) == 28 and d["mean_ms"] > 0 and d["max_ms"] >= d["median_ms"]
