@@ -159,8 +159,8 @@ class BaseState:
     ``d_p_mw``/``d_q_mvar``: per area (H, n_d) feeding-branch flows; ``d_w_pu2``: per area (H, n_d)
     squared voltages.
 
-    Treat it as immutable, arrays included: the clearing memoises the row bounds it derives from
-    a state on that state (``market.program.feeder_bounds``); a changed state is a new object.
+    Treat it as immutable, arrays included: a clearing program keeps the vectors it filled for a
+    state (``market.clearing.ClearingProgram.vectors``); a changed state is a new object.
     """
 
     t_flow_mw: np.ndarray

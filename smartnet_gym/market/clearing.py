@@ -229,8 +229,9 @@ class ClearingProgram:
         unmet = needs - np.bincount(self._member_key, weights=moved, minlength=n_groups * h).reshape(n_groups, h)
         if n_groups and buy is not None and len(buy):
             unmet[0] += np.bincount(buy.period, weights=buy.direction * y, minlength=h)
-        flow = sum(float(z[b].sum()) for b in self._flow_blocks)
-        volt = sum(float(z[b].sum()) for b in self._volt_blocks) / W_SCALE
+        add = np.add.reduce               # = ndarray.sum, without its Python wrapper
+        flow = sum(float(add(z[b])) for b in self._flow_blocks)
+        volt = sum(float(add(z[b])) for b in self._volt_blocks) / W_SCALE
         dual = sol.row_dual
         if n_groups:
             uniform = dual[m.rows["balance"]].reshape(n_groups, h) / DT_H

@@ -65,16 +65,6 @@ class FeederRows:
     v_max2: np.ndarray
     v_rows: np.ndarray          # (H, Σ n_d) v_limit row of each (period, node)
 
-    @property
-    def limits_key(self) -> tuple:
-        """What the row bounds depend on besides the base state (equal for equal grids and areas)."""
-        key = self.__dict__.get("_limits_key")
-        if key is None:
-            key = (self.areas, self.lim_node.tobytes(), self.lim_rating_mva.tobytes(), self.v_min2.tobytes(),
-                   self.v_max2.tobytes())
-            object.__setattr__(self, "_limits_key", key)
-        return key
-
 
 def _feeder_rows(lin: LinearTD, areas: tuple[int, ...], d_lim: list[tuple[int, np.ndarray]],
                  rows: dict[str, slice], h: int) -> FeederRows:
@@ -427,40 +417,29 @@ class ProgramInputs:
     buy: BuyBook | None = None
 
 
-def feeder_bounds(fr: FeederRows, base: BaseState) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bounds of the feeder flow and voltage rows, (H, Σ n_lim) and (H, Σ n_d), around ``base``.
+def write_feeder_bounds(fr: FeederRows, base: BaseState, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Bounds of the feeder flow and voltage rows around ``base``, written into ``lo``/``hi``
+    (one numba pass over the areas' concatenated nodes)."""
+    def cat(parts: tuple[np.ndarray, ...]) -> np.ndarray:
+        return np.concatenate([parts[a] for a in fr.areas], axis=1)
 
-    They depend on the base state and the areas' grids only, and the stages of one clearing often
-    solve the same areas around the same base (CS_B: local clearing, then both forwarding
-    limits), so they are kept on the base state (immutable; a shifted state is a new object)."""
-    memo = base.__dict__.setdefault("_feeder_bounds", {})
-    out = memo.get(fr.limits_key)
-    if out is None:
-        def cat(parts: tuple[np.ndarray, ...]) -> np.ndarray:
-            return np.concatenate([parts[a] for a in fr.areas], axis=1)
-
-        out = memo[fr.limits_key] = _feeder_bounds(cat(base.d_p_mw), cat(base.d_q_mvar), cat(base.d_w_pu2),
-                                                   fr.lim_node, fr.lim_rating_mva, fr.v_min2, fr.v_max2, W_SCALE)
-    return out
+    _feeder_bounds(cat(base.d_p_mw), cat(base.d_q_mvar), cat(base.d_w_pu2), fr.lim_node, fr.lim_rating_mva,
+                   fr.v_min2, fr.v_max2, W_SCALE, fr.lim_rows, fr.v_rows, lo, hi)
 
 
 @numba.njit(cache=True)
-def _feeder_bounds(p0, q0, w0, lim, rating, v_min2, v_max2, w_scale):
-    """:func:`feeder_bounds` in one pass: flow rows ``±√(S² − Q₀²) − P₀`` (P room left by the
-    base Q), voltage rows ``w_scale · (v² limit − w₀)``."""
-    h = p0.shape[0]
-    lim_lo, lim_hi = np.empty((h, len(lim))), np.empty((h, len(lim)))
-    v_lo, v_hi = np.empty(w0.shape), np.empty(w0.shape)
-    for t in range(h):
+def _feeder_bounds(p0, q0, w0, lim, rating, v_min2, v_max2, w_scale, lim_rows, v_rows, lo, hi):
+    """Flow rows ``±√(S² − Q₀²) − P₀`` (the P room left by the base Q), voltage rows
+    ``w_scale · (v² limit − w₀)``, per period, into the rows ``lim_rows``/``v_rows`` of lo and hi."""
+    for t in range(p0.shape[0]):
         for k in range(len(lim)):
             j = lim[k]
             pmax = np.sqrt(max(rating[k] ** 2 - q0[t, j] ** 2, 0.0))
-            lim_lo[t, k] = -pmax - p0[t, j]
-            lim_hi[t, k] = pmax - p0[t, j]
+            lo[lim_rows[t, k]] = -pmax - p0[t, j]
+            hi[lim_rows[t, k]] = pmax - p0[t, j]
         for j in range(w0.shape[1]):
-            v_lo[t, j] = w_scale * (v_min2[j] - w0[t, j])
-            v_hi[t, j] = w_scale * (v_max2[j] - w0[t, j])
-    return lim_lo, lim_hi, v_lo, v_hi
+            lo[v_rows[t, j]] = w_scale * (v_min2[j] - w0[t, j])
+            hi[v_rows[t, j]] = w_scale * (v_max2[j] - w0[t, j])
 
 
 def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
@@ -490,9 +469,7 @@ def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
         hi[m.rows["t_limit"]] = (fmax - f0).reshape(-1)
     fr = m.feeder_rows
     if fr is not None and fr.areas:
-        lim_lo, lim_hi, v_lo, v_hi = feeder_bounds(fr, inp.base)
-        lo[fr.lim_rows], hi[fr.lim_rows] = lim_lo, lim_hi
-        lo[fr.v_rows], hi[fr.v_rows] = v_lo, v_hi
+        write_feeder_bounds(fr, inp.base, lo, hi)
     if "storage" in m.rows:
         soc = inp.storage_soc_mwh[m.storage_ids]
         e = inp.storage_energy_mwh[m.storage_ids]
