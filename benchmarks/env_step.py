@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/env_step.py                       # spain-like, linear and AC, 1 and 2 processes
     python benchmarks/env_step.py --scenario toy --steps 64 --no-subproc
-    python benchmarks/env_step.py --physics linear --no-subproc --steps 90 --days 8   # + 8 days
+    python benchmarks/env_step.py --physics linear --no-subproc --steps 90 --days 8   # + 8 days at 11:00
+    python benchmarks/env_step.py --physics linear --no-subproc --episodes 4          # 4 random days, not 28
 
 For each env and physics it prints single-process steps/s (random actions, resets excluded and
 timed separately; also per CPU second of the process, which a busy machine does not inflate), SubprocVecEnv(2) env-steps/s (both workers together, auto-resets included),
@@ -12,11 +13,11 @@ and the split of a step: market clearing (the scheme's ``clear``), physical laye
 (``PhysicalLayer.run``), the CS_D yardstick of Dispatch (optimum + evaluation, ``regret_info``)
 and the rest (forecasts, base state, bids, account, observation). With ``--days N`` it also
 times one episode on each of N days (``reset(seed)`` draws the day): a congested day costs
-several times an uncongested one, so one day is not a representative figure. ``--episodes N``
-(default 4) times N whole episodes of each env as registered (a day from 00:00, random days);
-``--every-day`` one on each of the 28 days an episode can start on: the mean over all their
-steps is the figure the ≤ 2 ms target of issue #6 is read on (``smartnet-gym benchmark``
-measures it so); the 11:00 cases above are the congested middle of the day.
+several times an uncongested one, so one day is not a representative figure. Last, it times
+one whole episode of each env as registered (a day from 00:00) on each of the 28 days an
+episode can start on: the mean over all their steps is the figure the ≤ 2 ms target of issue
+#6 is read on (``smartnet-gym benchmark`` measures it so; ``--episodes N`` takes N random days
+instead, 0 none); the 11:00 cases above are the congested middle of the day.
 """
 
 from __future__ import annotations
@@ -158,10 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ids", nargs="+", default=list(IDS))
     p.add_argument("--no-subproc", action="store_true", help="skip the SubprocVecEnv(2) runs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes", type=int, default=4,
-                   help="whole default episodes (00:00–24:00, random day) timed per env, linear physics (0: none)")
-    p.add_argument("--every-day", action="store_true",
-                   help="whole default episodes on every day an episode can start on (28) instead of --episodes random ones")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="whole default episodes (00:00–24:00) timed per env on this many random days, linear "
+                        "physics (default: one on every day an episode can start on, 28; 0: none)")
     p.add_argument("--days", type=int, default=0,
                    help="also time one episode on each of this many days (seeds seed…seed+days−1), linear physics")
     args = p.parse_args(argv)
@@ -178,12 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{env_id.split('/')[1]:<22} {phys:<7} {r['steps_per_s']:>8.1f} {r['cpu_steps_per_s']:>8.1f} {sub:>8.1f} {r['reset_s']:>8.2f} "
                   f"{r.get('clearing_ms', 0):>9.1f} {r.get('physics_ms', 0):>8.1f} {r.get('yardstick_ms', 0):>8.1f} "
                   f"{r['rest_ms']:>8.1f}", flush=True)
-    if args.episodes or args.every_day:
-        which = "every start day" if args.every_day else f"{args.episodes} random days"
+    every_day = args.episodes is None
+    if every_day or args.episodes:
+        which = "every start day" if every_day else f"{args.episodes} random days"
         print(f"\nms per step over whole default episodes (96 steps from 00:00) on {which}, "
               f"linear physics, after one warm-up episode")
         for env_id in args.ids:
-            d = default_episodes(env_id, args.scenario, args.episodes, args.seed, args.every_day)
+            d = default_episodes(env_id, args.scenario, args.episodes or 0, args.seed, every_day)
             per_ep = " ".join(f"{m:.2f}" for m in d["ms_per_step"])
             print(f"{env_id.split('/')[1]:<22} mean {d['mean_ms']:.2f}  median {d['median_ms']:.2f}  "
                   f"max {d['max_ms']:.2f}  per episode: {per_ep}", flush=True)
