@@ -63,6 +63,8 @@ def tie_break(book: BidBook) -> np.ndarray:
 
 #: layout keys of recent books: ids of (bus, direction, period, storage) → (those arrays, key)
 _LAYOUT_KEYS: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], tuple[bytes, ...]]] = {}
+#: layout arrays of recent subsets: (ids of the book's layout arrays, mask) → (those arrays, the subset's)
+_SUBSETS: dict[tuple, tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]] = {}
 
 
 @dataclass(frozen=True)
@@ -112,11 +114,23 @@ class BidBook:
 
     def subset(self, mask: np.ndarray) -> BidBook:
         """The bids where ``mask`` is True, or at the positions ``mask`` lists, in book order
-        (storage references kept)."""
-        return replace(self, unit=self.unit[mask], bus=self.bus[mask], direction=self.direction[mask],
-                       period=self.period[mask], qty_mw=self.qty_mw[mask],
+        (storage references kept).
+
+        The subset's layout arrays (unit, bus, direction, period, storage) are kept for the
+        layout and mask they were taken from, so the subsets of one layout share them as the
+        books of one layout do (:meth:`layout_key` then needs no new key)."""
+        mask = np.asarray(mask)
+        layout = (self.unit, self.bus, self.direction, self.period, self.storage)
+        key = (*map(id, layout), mask.dtype.str, mask.tobytes())
+        hit = _SUBSETS.get(key)
+        if hit is None:
+            if len(_SUBSETS) > 32:             # layouts changing every call: keep memory bounded
+                _SUBSETS.clear()
+            hit = _SUBSETS[key] = (layout, tuple(a[mask] for a in layout))   # layout held: ids not reused
+        unit, bus, direction, period, storage = hit[1]
+        return replace(self, unit=unit, bus=bus, direction=direction, period=period, qty_mw=self.qty_mw[mask],
                        price_eur_per_mwh=self.price_eur_per_mwh[mask],
-                       true_cost_eur_per_mwh=self.true_cost_eur_per_mwh[mask], storage=self.storage[mask])
+                       true_cost_eur_per_mwh=self.true_cost_eur_per_mwh[mask], storage=storage)
 
     @staticmethod
     def from_arrays(bus, direction, period, qty_mw, price_eur_per_mwh, unit=None,
