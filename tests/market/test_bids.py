@@ -250,3 +250,22 @@ def test_locate_repeats_give_fresh_equal_answers():
     np.testing.assert_array_equal(p1, p2)
     a3, _ = lin.locate(buses[::-1])
     np.testing.assert_array_equal(a3, a2[::-1])
+
+
+def test_subsets_of_one_layout_share_their_layout_arrays():
+    """A subset is the rows ``mask`` selects; subsets of the books of one layout by the same mask
+    share their layout arrays (and so their layout key), another mask or layout gives its own."""
+    rng = np.random.default_rng(5)
+    n = 12
+    book = BidBook.from_arrays(bus=rng.integers(0, 5, n), direction=rng.choice([-1, 1], n), period=rng.integers(0, 3, n),
+                               qty_mw=rng.uniform(0, 5, n), price_eur_per_mwh=rng.uniform(0, 90, n))
+    other = book.with_values(qty_mw=rng.uniform(0, 5, n), price_eur_per_mwh=rng.uniform(0, 90, n))
+    idx = np.flatnonzero(rng.random(n) < 0.6)
+    a, b = book.subset(idx), other.subset(idx.copy())
+    for name in ("unit", "bus", "direction", "period", "storage", "qty_mw", "price_eur_per_mwh", "true_cost_eur_per_mwh"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(book, name)[idx])
+        np.testing.assert_array_equal(getattr(b, name), getattr(other, name)[idx])
+    assert a.bus is b.bus and a.period is b.period and a.layout_key() is b.layout_key()
+    c = book.subset(idx[:-1])
+    assert len(c) == len(idx) - 1 and c.bus is not a.bus
+    np.testing.assert_array_equal(book.subset(book.direction > 0).bus, book.bus[book.direction > 0])
