@@ -84,8 +84,8 @@ class EliminatedNetwork:
         self.a_nx = a_node[:, self.bid_cols].tocsr()
         a_lim = a[self.lim]
         self.l_net = a_lim[:, net].tocsr()
-        # the kernels' view of the same matrices and factors (one call per network state)
-        self._kernel_args = (*_csr_arrays(self.a_nx), *self.lu.factors, *_csr_arrays(self.l_net), self.lim)
+        # the kernels' view of the same matrices (one call per network state)
+        self._a_nx_csr, self._l_net_csr = _csr_arrays(self.a_nx), _csr_arrays(self.l_net)
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
@@ -121,12 +121,13 @@ class EliminatedNetwork:
     def _through_network(self, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
         """``A_nz⁻ᵀ Lᵀ w`` for weights ``w`` on limit rows ``rows`` (positions in ``self.lim``, distinct)."""
         order = np.argsort(rows, kind="stable")
-        return _through_network(*self._kernel_args[3:16], np.asarray(rows, np.int64)[order],
+        return _through_network(*self.lu.factors, *self._l_net_csr, np.asarray(rows, np.int64)[order],
                                 np.asarray(w, float)[order], len(self.net_cols))
 
     def network_state(self, x_bid: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Network state of the bid-space answer and every limit row's excess above hi and below lo."""
-        return _network_state(*self._kernel_args, np.ascontiguousarray(x_bid, dtype=float), lo, hi)
+        return _network_state(*self._a_nx_csr, *self.lu.factors, *self._l_net_csr, self.lim,
+                              np.ascontiguousarray(x_bid, dtype=float), lo, hi)
 
 
 class ScreenedBackend(EliminatedNetwork):
