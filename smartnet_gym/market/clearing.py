@@ -62,6 +62,7 @@ class ClearingProgram:
         self.last_vectors: tuple | None = None
         self._buffers: tuple | None = None      # the arrays :meth:`vectors` fills in place
         self._filled: tuple | None = None       # the inputs they were last filled for (see vectors)
+        self._areas_of: tuple | None = None     # (bid areas, per-area index arrays) of area_parts
         self._tie_units: np.ndarray | None = None
         self._tie_price = np.zeros(len(layout))
         self.tie_cost = np.zeros(len(layout))   # EUR per MW of each bid: the tie-break part of its cost
@@ -174,16 +175,25 @@ class ClearingProgram:
             nz = np.flatnonzero(w)               # most columns are free network variables at cost 0
             obj = np.bincount(m.col_area[nz] + 1, weights=w[nz], minlength=max(spec.areas, default=-1) + 2)
         parts = []
-        for a in spec.areas:
-            k = bid_area == a
-            rows = m.group_area == a
+        add = np.add.reduce
+        for a, (k, rows, dslack, vslack) in zip(spec.areas, self._area_index(bid_area)):
             tie = float(self.tie_cost[k] @ res.x_mw[k])
             parts.append(ProgramResult(
                 res.status, float(obj[a + 1]) - tie if ok else float("nan"), res.x_mw[k], res.y_mw,
-                res.balance_slack_mw[rows], float(z[m.cols[f"dslack{a}"]].sum()) if ok else 0.0,
-                float(z[m.cols[f"vslack{a}"]].sum()) / W_SCALE if ok else 0.0, res.uniform_price[rows],
+                res.balance_slack_mw[rows], float(add(z[dslack])) if ok else 0.0,
+                float(add(z[vslack])) / W_SCALE if ok else 0.0, res.uniform_price[rows],
                 res.bid_price[k], res.solve_ms / len(spec.areas), z))
         return parts
+
+    def _area_index(self, bid_area: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, slice, slice]]:
+        """Per area of the spec: its bids, its balance rows and its flow and voltage slack blocks
+        (kept for the last ``bid_area``: the layout, and so the split, rarely changes)."""
+        if self._areas_of is None or not np.array_equal(self._areas_of[0], bid_area):
+            m = self.m
+            self._areas_of = (np.array(bid_area, copy=True), [
+                (np.flatnonzero(bid_area == a), np.flatnonzero(m.group_area == a), m.cols[f"dslack{a}"],
+                 m.cols[f"vslack{a}"]) for a in self.spec.areas])
+        return self._areas_of[1]
 
     def resolve(self, needs: np.ndarray, book: BidBook, buy: BuyBook | None = None) -> ProgramResult:
         """Solve again with the last solve's values, after the model changed in place (rows added
