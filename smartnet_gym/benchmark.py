@@ -967,12 +967,9 @@ def format_env(env: dict) -> list[str]:
             if goal is not None:
                 verdicts.append(f"{env_id.split('/')[-1]} {physics} {x:.0f} {'ok' if x >= goal else 'MISSED'}")
     targets = ", ".join(f"{v:g} ({k})" for k, v in TARGET_ENV_STEPS_PER_S.items())
-    ms = [f"{eid.split('/')[-1]} {1e3 / per['linear']['steps_per_s']:.2f} ms "
-          f"{'ok' if 1e3 / per['linear']['steps_per_s'] <= TARGET_ENV_STEP_MS else 'MISSED'}"
-          for eid, per in env.items() if per.get("linear", {}).get("steps_per_s")]
     return lines + [f"target env steps/s >= {targets}: " + ", ".join(verdicts),
-                    f"target env step <= {TARGET_ENV_STEP_MS:g} ms (linear, default preset, the day above; "
-                    "`benchmarks/env_step.py --days N` for other days): " + ", ".join(ms)]
+                    "(these steps start at 11:00, the congested middle of the day; the env step <= "
+                    f"{TARGET_ENV_STEP_MS:g} ms target is read on whole default episodes, below)"]
 
 
 def format_episodes(episodes: dict) -> list[str]:
