@@ -19,6 +19,7 @@ import pandas as pd
 from smartnet_gym.cba.ict import ict_cost_per_step
 from smartnet_gym.cba.market_power import binding_concentration
 from smartnet_gym.market.program import DT_H
+from smartnet_gym.memo import ArrayMemo
 
 if TYPE_CHECKING:
     from smartnet_gym.market.bids import BidBook
@@ -41,8 +42,6 @@ _CONCENTRATION_FIELDS = ("hhi_offered", "hhi_activated", "psi", "rsi")
 class _PaymentLayout:
     """What :func:`split_payments` derives from a book's layout and the bids' areas, per bid."""
 
-    arrays: tuple[np.ndarray, ...]   # (period, direction, area_of_bid) it was built from
-    data: tuple[bytes, ...]          # and their bytes then (a change in place invalidates it)
     first: np.ndarray                # 1.0 in the binding first period, else 0.0
     dt_direction: np.ndarray         # Δt · direction [h]
     payer: np.ndarray                # 0 the TSO, 1 + a the DSO of area a
@@ -50,23 +49,15 @@ class _PaymentLayout:
     every_bid: bytes                 # np.arange(n_bids) as bytes: a record of every bid in order
 
 
-_PAYMENT_LAYOUTS: dict[tuple[int, ...], _PaymentLayout] = {}
+_PAYMENT_LAYOUTS: ArrayMemo[_PaymentLayout] = ArrayMemo(9)
 
 
 def _payment_layout(book: BidBook, area_of_bid: np.ndarray) -> _PaymentLayout:
-    """The (memoised) :class:`_PaymentLayout` of ``book`` and ``area_of_bid``: keyed on the identity
-    of the layout arrays (the books of one layout share them), checked against their bytes."""
-    arrays = (book.period, book.direction, area_of_bid)
-    ids = tuple(map(id, arrays))
-    lay = _PAYMENT_LAYOUTS.get(ids)
-    if lay is not None and all(a.tobytes() == d for a, d in zip(arrays, lay.data)):
-        return lay
-    if len(_PAYMENT_LAYOUTS) > 8:        # layouts changing every call: keep memory bounded
-        _PAYMENT_LAYOUTS.clear()
-    lay = _PAYMENT_LAYOUTS[ids] = _PaymentLayout(
-        arrays, tuple(a.tobytes() for a in arrays), (book.period == 0).astype(float), DT_H * book.direction,
-        1 + area_of_bid, area_of_bid >= 0, np.arange(len(book)).tobytes())
-    return lay
+    """The :class:`_PaymentLayout` of ``book`` and ``area_of_bid``, kept for their arrays
+    (:class:`~smartnet_gym.memo.ArrayMemo`: the books of one layout share them)."""
+    return _PAYMENT_LAYOUTS.get((book.period, book.direction, area_of_bid), lambda: _PaymentLayout(
+        (book.period == 0).astype(float), DT_H * book.direction, 1 + area_of_bid, area_of_bid >= 0,
+        np.arange(len(book)).tobytes()))
 
 
 def _add_by_payer(pay: np.ndarray, payer: np.ndarray, values: np.ndarray) -> None:

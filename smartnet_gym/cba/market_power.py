@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from smartnet_gym.market.program import DT_H
+from smartnet_gym.memo import ArrayMemo
 
 if TYPE_CHECKING:
     from smartnet_gym.market.bids import BidBook
@@ -200,43 +201,32 @@ class _BindingLayout:
     in both directions, shape (2, n_markets · 2 + [up], n_prov).
     """
 
-    arrays: tuple[np.ndarray, ...]   # (unit, period, direction, area_of_bid) it was built from
-    data: tuple[bytes, ...]          # and their bytes then (a change in place invalidates it)
     rows: np.ndarray
     key: np.ndarray
     n_prov: int
     n_markets: int                   # markets with bids: 1 + the highest area + 1
 
 
-_BINDING_LAYOUTS: dict[tuple[int, ...], _BindingLayout] = {}
+_BINDING_LAYOUTS: ArrayMemo[_BindingLayout] = ArrayMemo(9)
 
 
 def _binding_layout(book: BidBook, area_of_bid: np.ndarray) -> _BindingLayout:
-    """The (memoised) :class:`_BindingLayout` of ``book`` and ``area_of_bid``.
+    """The :class:`_BindingLayout` of ``book`` and ``area_of_bid``, kept for their arrays
+    (:class:`~smartnet_gym.memo.ArrayMemo`: the books of one layout share them, see
+    ``BidBook.with_values``; a new or changed array rebuilds it)."""
+    def build() -> _BindingLayout:
+        inv, n_prov = provider_index(book)
+        first = np.flatnonzero((book.period == 0) & (np.abs(book.direction) == 1))
+        area = area_of_bid[first]
+        local = area >= 0
+        rows = np.r_[first, first[local]]
+        market = np.r_[np.zeros(len(first), np.int64), 1 + area[local]]
+        n_markets = int(market.max(initial=0)) + 1
+        key = (market * 2 + (book.direction[rows] > 0)) * n_prov + inv[rows]
+        return _BindingLayout(np.r_[rows, rows + len(book)], np.r_[key, key + n_markets * 2 * n_prov], n_prov,
+                              n_markets)
 
-    Keyed on the identity of the layout arrays (the books of one layout share them, see
-    ``BidBook.with_values``) and checked against their bytes (a memcmp per array), so a new or
-    changed array rebuilds it.
-    """
-    arrays = (book.unit, book.period, book.direction, area_of_bid)
-    ids = tuple(map(id, arrays))
-    lay = _BINDING_LAYOUTS.get(ids)
-    if lay is not None and all(a.tobytes() == d for a, d in zip(arrays, lay.data)):
-        return lay
-    inv, n_prov = provider_index(book)
-    first = np.flatnonzero((book.period == 0) & (np.abs(book.direction) == 1))
-    area = area_of_bid[first]
-    local = area >= 0
-    rows = np.r_[first, first[local]]
-    market = np.r_[np.zeros(len(first), np.int64), 1 + area[local]]
-    n_markets = int(market.max(initial=0)) + 1
-    key = (market * 2 + (book.direction[rows] > 0)) * n_prov + inv[rows]
-    if len(_BINDING_LAYOUTS) > 8:        # layouts changing every call: keep memory bounded
-        _BINDING_LAYOUTS.clear()
-    lay = _BINDING_LAYOUTS[ids] = _BindingLayout(arrays, tuple(a.tobytes() for a in arrays),
-                                                 np.r_[rows, rows + len(book)],
-                                                 np.r_[key, key + n_markets * 2 * n_prov], n_prov, n_markets)
-    return lay
+    return _BINDING_LAYOUTS.get((book.unit, book.period, book.direction, area_of_bid), build)
 
 
 def binding_concentration(book: BidBook, activated_mw: np.ndarray, need_mw: np.ndarray,
