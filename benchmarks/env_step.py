@@ -116,8 +116,7 @@ def default_episodes(env_id: str, scenario: str, episodes: int, seed: int, every
     env.action_space.seed(seed)
     days = [None] * episodes
     if every_day:
-        days = [((core.cfg.data.start_day + d) % core.n_days) * 96 + (core.start_period or 0)
-                for d in range(core.random_days)]
+        days = [core.start_step(d, core.start_period or 0) for d in range(core.random_days)]
     starts, ms, total, n_steps = [], [], 0.0, 0
     for k, start in enumerate([None, *days]):
         _, info = env.reset(seed=seed + k, options=None if start is None else {"start_step": start})

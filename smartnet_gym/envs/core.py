@@ -135,7 +135,7 @@ class EpisodeCore:
         if self.start_period is not None:
             np_random.integers(STEPS_PER_DAY)
         loop_seed = int(np_random.integers(2**63 - 1))
-        start = ((self.cfg.data.start_day + day_off) % self.n_days) * STEPS_PER_DAY + period
+        start = self.start_step(day_off, period)
         if options and options.get("start_step") is not None:
             start = int(options["start_step"])
         self.fresh_solvers()
@@ -143,6 +143,11 @@ class EpisodeCore:
         self.loop.reset(start, self.episode_steps, np.random.default_rng(loop_seed))
         self.started = True
         return start
+
+    def start_step(self, day_offset: int, period: int) -> int:
+        """Profile step where an episode on day ``data.start_day + day_offset`` (wrapped to the
+        days an episode fits in) starts at quarter-hour ``period``."""
+        return ((self.cfg.data.start_day + day_offset) % self.n_days) * STEPS_PER_DAY + period
 
     def fresh_solvers(self) -> None:
         """Cold solvers for the loop's scheme, the yardsticks and the unwanted measures.

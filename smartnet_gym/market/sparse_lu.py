@@ -29,16 +29,14 @@ def period_blocks(a: sp.spmatrix, col_period: np.ndarray) -> tuple[np.ndarray, n
     n = a.shape[0]
     if h < 2 or n % h or a.shape != (n, n) or np.bincount(col_period, minlength=h).min() != n // h:
         return None
-    first = a.indptr[:-1] < a.indptr[1:]
-    row_period = np.full(n, -1, np.int64)
-    row_period[first] = col_period[a.indices[a.indptr[:-1][first]]]
-    per_entry = np.repeat(row_period, np.diff(a.indptr))
-    if not first.all() or (col_period[a.indices] != per_entry).any():   # an empty row, or one across periods
+    if (np.diff(a.indptr) == 0).any():                  # an empty row: singular, no blocks to find
         return None
-    rows = np.stack([np.flatnonzero(row_period == t) for t in range(h)]) if np.bincount(
-        row_period, minlength=h).min() == n // h else None
-    if rows is None:
+    row_period = col_period[a.indices[a.indptr[:-1]]]    # the period of each row's first entry
+    if (col_period[a.indices] != np.repeat(row_period, np.diff(a.indptr))).any():   # a row across periods
         return None
+    if np.bincount(row_period, minlength=h).min() != n // h:
+        return None
+    rows = np.stack([np.flatnonzero(row_period == t) for t in range(h)])
     cols = np.stack([np.flatnonzero(col_period == t) for t in range(h)])
     block = a[rows[0]][:, cols[0]]
     for t in range(1, h):
