@@ -1,4 +1,4 @@
-"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, market-power, train, evaluate, benchmark.
+"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, study, market-power, train, evaluate, benchmark.
 
 User errors (bad config, unknown names, bad paths) print one line and exit with code 2.
 """
@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-progress", action="store_true")
     from smartnet_gym.benchmark import add_benchmark_parser
     from smartnet_gym.market_power_cli import add_market_power_parser
+    from smartnet_gym.study.cli import add_study_parser
     from train.cli import add_train_parser
     from train.evaluate import add_evaluate_parser
 
+    add_study_parser(sub)
     add_market_power_parser(sub)
     add_train_parser(sub)
     add_evaluate_parser(sub)
@@ -208,6 +210,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from smartnet_gym.study.cli import cmd_study as run
+
+    return run(args)
+
+
 def cmd_market_power(args: argparse.Namespace) -> int:
     from smartnet_gym.market_power_cli import cmd_market_power as run
 
@@ -233,7 +241,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scenarios": cmd_scenarios, "validate-grid": cmd_validate_grid, "clear": cmd_clear,
-            "compare": cmd_compare, "market-power": cmd_market_power, "train": cmd_train,
+            "compare": cmd_compare, "study": cmd_study, "market-power": cmd_market_power, "train": cmd_train,
             "evaluate": cmd_evaluate, "benchmark": cmd_benchmark}
 
 

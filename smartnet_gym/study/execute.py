@@ -1,0 +1,67 @@
+"""Run one cell where it lands (driver or Ray worker): the same rolling loop as `compare`.
+
+A process keeps the T&D systems it built (or loaded from the disk cache), so a worker pays the
+build once per scenario and reuses it for every later cell of that scenario.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from smartnet_gym.cba.accounts import summarize
+from smartnet_gym.grid.build import build_system, system_cache_key
+from smartnet_gym.grid.system import TDSystem
+from smartnet_gym.simulation.compare import check_window, run_scheme
+from smartnet_gym.study.cells import Cell
+
+#: columns that describe how a cell ran, not what it computed (left out of equality checks)
+RUN_COLUMNS = ("seconds", "worker")
+_KEEP_SYSTEMS = 4
+_systems: OrderedDict[str, TDSystem] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A finished cell: its result row (labels + every summary CBA column) and optionally its steps."""
+
+    row: dict[str, object]
+    steps: pd.DataFrame | None
+
+
+def system_for(cell: Cell) -> TDSystem:
+    """The cell's T&D system, built once per process (least recently used of a few kept)."""
+    key = system_cache_key(cell.config)
+    if key in _systems:
+        _systems.move_to_end(key)
+        return _systems[key]
+    system = build_system(cell.config)
+    _systems[key] = system
+    while len(_systems) > _KEEP_SYSTEMS:
+        _systems.popitem(last=False)
+    return system
+
+
+def run_cell(cell: Cell, keep_steps: bool = False) -> CellResult:
+    """Simulate the cell's episode and summarise its CBA (one row; the steps on request)."""
+    t0 = time.perf_counter()
+    system = system_for(cell)
+    check_window(system, cell.config, cell.steps)
+    steps = run_scheme(system, cell.config, cell.scheme, cell.steps, cell.seed, cell.physics)
+    summary = summarize(steps).iloc[0].to_dict()
+    summary.pop("scheme")
+    row = {**cell.labels(), **summary,
+           "d_violation_steps": int((steps["d_violations"] > 0).sum()),
+           "t_violation_steps": int((steps["t_violations"] > 0).sum()),
+           "seconds": time.perf_counter() - t0, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if keep_steps:
+        steps = steps.drop(columns="scheme")
+        for k, v in reversed(list(cell.labels().items())):
+            steps.insert(0, k, v)
+        return CellResult(row, steps)
+    return CellResult(row, None)
