@@ -74,7 +74,7 @@ def expand(study: StudyConfig) -> list[Cell]:
     labels = [scenario_label(s) for s in study.scenarios]
     dup = {x for x in labels if labels.count(x) > 1}
     if dup:
-        raise ConfigError(f"invalid study: scenarios: two entries share the label {sorted(dup)[0]!r}")
+        raise ConfigError(f"invalid study: scenarios: two entries share the label {min(dup)!r}")
     cells = []
     for src, label in zip(study.scenarios, labels, strict=True):
         for variant, over in study.variants.items():

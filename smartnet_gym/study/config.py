@@ -11,8 +11,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from smartnet_gym.config import SCHEMES, read_yaml_mapping
 from smartnet_gym.data.profiles import STEPS_PER_DAY
@@ -109,7 +117,7 @@ class StudyConfig(_Model):
             if not name or not all(c.isalnum() or c in "-_." for c in name):
                 raise ValueError(f"variant name {name!r} must be letters, digits, '-', '_' or '.'")
             if not isinstance(over, dict):
-                raise ValueError(f"variant {name!r} must be a mapping of scenario overrides")
+                raise ValueError(f"variant {name!r} must be a mapping of scenario overrides")  # noqa: TRY004 (pydantic)
         return v
 
     @model_validator(mode="after")

@@ -45,7 +45,7 @@ class InProcessEngine:
                 try:
                     yield Finished(cell, run_cell(cell, keep_steps), attempts=attempt)
                     break
-                except Exception as e:            # a failing cell is reported, never fatal to the study
+                except Exception as e:  # noqa: BLE001 — a failing cell is reported, never fatal to the study
                     if attempt == retries + 1:
                         logging.getLogger(__name__).debug("cell %s failed:\n%s", cell.key, traceback.format_exc())
                         yield Finished(cell, None, describe(e), attempt)
@@ -67,7 +67,7 @@ class RayEngine:
         import ray
 
         if not ray.is_initialized():
-            opts = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
             if self.address is None:
                 ray.init(num_cpus=self.workers or os.cpu_count(), **opts)
             else:
@@ -101,7 +101,7 @@ class RayEngine:
                 cell = pending.pop(ready[0])
                 try:
                     result = ray.get(ready[0])
-                except Exception as e:            # RayTaskError (the cell raised) or a dead worker
+                except Exception as e:  # noqa: BLE001 — RayTaskError (the cell raised) or a dead worker
                     yield Finished(cell, None, describe(getattr(e, "cause", None) or e), retries + 1)
                 else:
                     yield Finished(cell, result)

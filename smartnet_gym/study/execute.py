@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from smartnet_gym.study.cells import Cell
 
 #: columns that describe how a cell ran, not what it computed (left out of equality checks)
 RUN_COLUMNS = ("seconds", "worker")
+#: the same for the per-step rows (wall time of each clearing)
+STEP_RUN_COLUMNS = ("solve_ms",)
 _KEEP_SYSTEMS = 4
 _systems: OrderedDict[str, TDSystem] = OrderedDict()
 
@@ -47,6 +50,15 @@ def system_for(cell: Cell) -> TDSystem:
     return system
 
 
+def worker_name() -> str:
+    """Where a cell ran: host and process, and the Ray node when it ran on Ray."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        name += f":{ray.get_runtime_context().get_node_id()[:8]}"
+    return name
+
+
 def run_cell(cell: Cell, keep_steps: bool = False) -> CellResult:
     """Simulate the cell's episode and summarise its CBA (one row; the steps on request)."""
     t0 = time.perf_counter()
@@ -58,7 +70,7 @@ def run_cell(cell: Cell, keep_steps: bool = False) -> CellResult:
     row = {**cell.labels(), **summary,
            "d_violation_steps": int((steps["d_violations"] > 0).sum()),
            "t_violation_steps": int((steps["t_violations"] > 0).sum()),
-           "seconds": time.perf_counter() - t0, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+           "seconds": time.perf_counter() - t0, "worker": worker_name()}
     if keep_steps:
         steps = steps.drop(columns="scheme")
         for k, v in reversed(list(cell.labels().items())):

@@ -26,9 +26,11 @@ def _panels(groups: list, width: float = 5.0, height: float = 3.4):
     cols = min(3, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    for ax in axes.flat[n:]:
+    for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
-    return plt, fig, list(axes.flat[:n])
+    if not groups:
+        fig.text(0.5, 0.5, "nothing to compare (one scheme, or no finished cells)", ha="center")
+    return plt, fig, list(axes.flat[:len(groups)])
 
 
 def _title(scenario: str, variant: str) -> str:
