@@ -15,14 +15,22 @@ import numpy as np
 from smartnet_gym.cba.accounts import step_account
 from smartnet_gym.config import ScenarioConfig
 from smartnet_gym.data.forecasts import Forecaster, Snapshot
-from smartnet_gym.grid.linearize import base_state
+from smartnet_gym.grid.linear import BaseState
+from smartnet_gym.grid.linearize import activation_response, base_state
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bidders import CURTAILABLE, available_mw, book_layout, truthful_book
 from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.program import DT_H
 from smartnet_gym.market.schemes import ClearingOutcome, make_scheme
 from smartnet_gym.market.stages import MarketInstance
-from smartnet_gym.simulation.physics import Oltc, PhysicalLayer, PhysicalState, ViolationCheck, Violations
+from smartnet_gym.simulation.model_check import MODEL_COLUMNS, ModelCheck
+from smartnet_gym.simulation.physics import (
+    Oltc,
+    PhysicalLayer,
+    PhysicalState,
+    ViolationCheck,
+    Violations,
+)
 from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
 from smartnet_gym.threads import limit_blas_threads
 
@@ -58,6 +66,7 @@ class RollingLoop:
         self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
         self.violations = ViolationCheck(system)
+        self.model_check = ModelCheck(self.violations)
         lin = system.linear
         n_areas = len(system.areas)
         self.load_area = np.array([lin.bus_area.get(int(b), -1) for b in system.load_bus])
@@ -184,6 +193,16 @@ class RollingLoop:
         return all(a is b or (len(a) == len(b) and np.array_equal(a, b))
                    for a, b in ((book.unit, lay.unit), (book.period, lay.period), (book.direction, lay.direction)))
 
+    def predicted_state(self, inst: MarketInstance, unit_mw: np.ndarray) -> BaseState:
+        """What the clearings' linear model predicts for the delivered period: the instance's base
+        state of its first period plus the response to the delivered activations ``unit_mw``, with
+        the feeder roots held (the clearing programs' feeder model)."""
+        inc = activation_response(self.system.linear, self.physics.inj.unit @ unit_mw)
+        b = inst.base
+        return BaseState(b.t_flow_mw[:1] + inc.t_flow_mw, *(
+            tuple(x[:1] + dx for x, dx in zip(xs, dxs, strict=True))
+            for xs, dxs in ((b.d_p_mw, inc.d_p_mw), (b.d_q_mvar, inc.d_q_mvar), (b.d_w_pu2, inc.d_w_pu2))))
+
     def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
         """Clear (or take the operator's ``outcome``), deliver the first period, settle, account."""
         if self.done:
@@ -194,6 +213,7 @@ class RollingLoop:
         units = self.system.units
         delivered = self.delivered(inst.book, out.activated_mw, act)
         unit_mw = np.bincount(inst.book.unit, weights=inst.book.direction * delivered, minlength=len(units))
+        predicted = self.predicted_state(inst, unit_mw) if self.physics.mode == "ac" else None
         phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
         viol = self.violations(phys.state)
         unw = None
@@ -210,10 +230,14 @@ class RollingLoop:
             self, inst, out, delivered=delivered, unit_mw=unit_mw, need_real_mw=need_real,
             curtailed_market_mwh=float(DT_H * delivered[curtail].sum()), violations=viol, unwanted=unw,
             physical=phys)
+        account.update(self.model_check(predicted, phys.state) if predicted is not None else _NO_MODEL_CHECK)
         res = StepOutcome(self.t, inst, out, delivered, unit_mw, phys, viol, unw, account)
         self.t += 1
         self._instance = None
         return res
+
+
+_NO_MODEL_CHECK = dict.fromkeys(MODEL_COLUMNS, float("nan"))
 
 
 def _membership(area: np.ndarray, brp: np.ndarray, n_areas: int, n_brp: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from smartnet_gym.cba.accounts import summarize
 from smartnet_gym.grid.build import build_system, system_cache_key
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.simulation.compare import check_window, run_scheme
+from smartnet_gym.simulation.model_check import MODEL_COLUMNS
 from smartnet_gym.study.cells import Cell
 
 #: columns that describe how a cell ran, not what it computed (left out of equality checks)
@@ -50,6 +51,19 @@ def system_for(cell: Cell) -> TDSystem:
     return system
 
 
+def model_check_totals(steps: pd.DataFrame) -> dict[str, float]:
+    """The grid-model check over the cell: confusion counts summed, voltage error at violated elements
+    (max and 95th percentile over steps), steps whose predicted and realised violations differ."""
+    counts = [c for c in MODEL_COLUMNS if c.startswith("model_") and c[-3:] in ("_tp", "_fp", "_fn")]
+    out = {c: float(steps[c].sum(min_count=1)) for c in counts}
+    err = steps["model_voltage_error_pu"]
+    out["model_voltage_error_max_pu"] = float(err.max())
+    out["model_voltage_error_p95_pu"] = float(err.quantile(0.95)) if err.notna().any() else float("nan")
+    out["model_mismatch_steps"] = float(((steps["model_fp"] + steps["model_fn"]) > 0).sum()) \
+        if err.notna().any() else float("nan")
+    return out
+
+
 def worker_name() -> str:
     """Where a cell ran: host and process, and the Ray node when it ran on Ray."""
     name = f"{socket.gethostname()}:{os.getpid()}"
@@ -70,7 +84,7 @@ def run_cell(cell: Cell, keep_steps: bool = False) -> CellResult:
     row = {**cell.labels(), **summary,
            "d_violation_steps": int((steps["d_violations"] > 0).sum()),
            "t_violation_steps": int((steps["t_violations"] > 0).sum()),
-           "seconds": time.perf_counter() - t0, "worker": worker_name()}
+           **model_check_totals(steps), "seconds": time.perf_counter() - t0, "worker": worker_name()}
     if keep_steps:
         steps = steps.drop(columns="scheme")
         for k, v in reversed(list(cell.labels().items())):

@@ -12,6 +12,7 @@ from smartnet_gym.cba.accounts import COST_COMPONENTS, split_payments
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.program import DT_H
 from smartnet_gym.simulation.loop import RollingLoop
+from smartnet_gym.simulation.model_check import MODEL_COLUMNS
 
 
 def _record(name, bids, payment, x=None, uniform=None, ok=True):
@@ -148,7 +149,7 @@ def test_account_row_columns_and_values(toy_system, toy_config, scheme):
     columns = (ROW_HEAD + CONCENTRATION + [f"local_{a}_{k}" for a in range(n) for k in CONCENTRATION]
                + ["total_cost_eur", "tso_cost_eur"]
                + [f"dso{a}_{k}" for a in range(n) for k in ("market_cost_eur", "unwanted_cost_eur", "violations")]
-               + ["welfare_eur"])
+               + ["welfare_eur"] + list(MODEL_COLUMNS))
     for _ in range(3):
         res = loop.step()
         row = res.account

@@ -1,0 +1,60 @@
+"""The grid-model check: element-wise confusion counts on hand-made states, and the clearing's
+model against AC physics over whole episodes with perfect forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smartnet_gym.config import load_scenario
+from smartnet_gym.grid.build import build_system
+from smartnet_gym.grid.linear import BaseState
+from smartnet_gym.simulation.compare import run_scheme
+from smartnet_gym.simulation.model_check import ModelCheck, precision_recall
+from smartnet_gym.simulation.physics import ViolationCheck
+from smartnet_gym.study.model_validation import PERFECT_FORECASTS
+
+
+def _state(system, w_by_area, t_scale=0.0):
+    """A one-period state: T flows at ``t_scale`` × rating, zero D flows, given squared voltages."""
+    lin = system.linear
+    rating = np.where(np.isfinite(lin.dc.rating_mw), lin.dc.rating_mw, 0.0)
+    n = [len(f.v_min_pu) for f in lin.feeders]
+    return BaseState((t_scale * rating)[None], tuple(np.zeros((1, k)) for k in n),
+                     tuple(np.zeros((1, k)) for k in n), tuple(np.asarray(w)[None] for w in w_by_area))
+
+
+def test_confusion_counts_of_hand_made_states(toy_system):
+    check = ModelCheck(ViolationCheck(toy_system))
+    n = [len(f.v_min_pu) for f in toy_system.linear.feeders]
+    assert len(n) == 1 and n[0] >= 4
+    ok = np.full(n[0], 1.0)
+    pred, real = ok.copy(), ok.copy()
+    pred[[0, 1]] = 1.06 ** 2            # predicted over-voltage at buses 0, 1
+    real[[1, 2]] = 0.94 ** 2            # realised under-voltage at 1 (a hit, other side) and 2 (missed)
+    out = check(_state(toy_system, [pred], 1.2), _state(toy_system, [real], 0.5))
+    n_t = len(ViolationCheck(toy_system).t_limited)
+    assert (out["model_tp"], out["model_fp"], out["model_fn"]) == (1, 1 + n_t, 1)
+    assert (out["model_d_tp"], out["model_d_fp"], out["model_d_fn"]) == (1, 1, 1)
+    assert out["model_max_voltage_dev_pu"] == pytest.approx(0.01)
+    assert out["model_voltage_error_pu"] == pytest.approx(0.12)     # bus 1: 1.06 vs 0.94
+    assert precision_recall(1, 1, 1) == (0.5, 0.5)
+    assert np.isnan(precision_recall(0, 0, 3)[0]) and precision_recall(0, 0, 3)[1] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("day", [10, 182])
+def test_clearing_model_sees_what_ac_finds_with_perfect_forecasts(day):
+    """italy-like, AC physics, perfect forecasts: the model's violated D elements of each delivered
+    period are the realised ones (OLTC moves are in the next step's linearisation point)."""
+    cfg = load_scenario("italy-like", {**PERFECT_FORECASTS, "data": {**PERFECT_FORECASTS["data"], "start_day": day}})
+    steps = run_scheme(build_system(cfg), cfg, "CS_A", 96, 0, "ac")
+    tp, fp, fn = (steps[f"model_d_{k}"].sum() for k in ("tp", "fp", "fn"))
+    precision, recall = precision_recall(tp, fp, fn)
+    assert tp > 10 and precision >= 0.9 and recall >= 0.9
+    assert steps["model_voltage_error_pu"].max() < 2e-3
+
+
+def test_linear_physics_records_no_model_check(toy_system, toy_config):
+    steps = run_scheme(toy_system, toy_config, "CS_D", 3, 0, "linear")
+    assert steps["model_tp"].isna().all()
