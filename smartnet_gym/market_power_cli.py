@@ -82,7 +82,7 @@ class LocalMarketConfig(BaseModel):
     best response falls from the price cap to its cost at n = 4.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_competitors: int = Field(5, ge=1, le=50, description="providers in the full local market [-]")
     shares: tuple[float, ...] | None = Field(

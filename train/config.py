@@ -43,7 +43,7 @@ def algo_class(name: str) -> type:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DaysConfig(_Model):
