@@ -338,8 +338,8 @@ def _summary_row(scheme: str, bidding: str, n: int, markup: float, locals_: Sequ
         ind = outcome_indicators(li.inst, o, li.area_of_bid, t, li.local_need_mw, li.provider)
         loc, glo = ind[f"local_{li.area}"], ind["global"]
         has = loc.direction != 0
-        for k in cols:
-            cols[k].append(getattr(loc, k)[has])
+        for k, col in cols.items():
+            col.append(getattr(loc, k)[has])
         g_price.append(glo.price_eur_per_mwh[has])
         g_lerner.append(glo.lerner[has])
         book = li.inst.book

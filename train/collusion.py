@@ -146,7 +146,7 @@ def play_joint(env: Any, act: JointAct, spec: EpisodeSpec) -> list[dict[str, Any
     obs, _ = env.reset(seed=spec.seed, options={"start_step": spec.start_step})
     rows, k = [], 0
     while env.agents:
-        obs, rewards, _, _, infos = env.step(act(env, obs))
+        obs, _, _, _, infos = env.step(act(env, obs))
         first = next(iter(infos.values()))
         markups = [infos[a]["markup_eur_per_mwh"] for a in infos]
         row = {"step": k, **{f"local_{key}": _num(first[f"local_{key}"]) for key in LOCAL_KEYS},

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from smartnet_gym.errors import ConfigError
-from smartnet_gym.results import OutputDir
 from smartnet_gym.market_power_cli import LocalMarketConfig, best_response, markup_grid
+from smartnet_gym.results import OutputDir
 from train.config import TrainConfig, load_train_config, validate_train_config
 from train.episodes import EpisodeSpec, plan_episodes
 from train.metrics import mean_ci95

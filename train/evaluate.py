@@ -32,7 +32,14 @@ import pandas as pd
 
 from smartnet_gym.cli import _int_at_least
 from smartnet_gym.errors import ConfigError, SmartnetError
-from train.config import FieldError, TrainConfig, algo_class, check_env_kwargs, env_parameters, load_train_config
+from train.config import (
+    FieldError,
+    TrainConfig,
+    algo_class,
+    check_env_kwargs,
+    env_parameters,
+    load_train_config,
+)
 from train.episodes import SPLITS, EpisodeSpec, plan_episodes
 from train.metrics import SUM_KEYS, EpisodeAccumulator, mean_ci95
 

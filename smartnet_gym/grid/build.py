@@ -153,7 +153,12 @@ def _build(cfg: ScenarioConfig) -> TDSystem:
     import pandapower as pp
     import pandas as pd
 
-    from smartnet_gym.grid.simbench_system import make_profile_set, set_oltc_taps, set_operating_point, sgen_class
+    from smartnet_gym.grid.simbench_system import (
+        make_profile_set,
+        set_oltc_taps,
+        set_operating_point,
+        sgen_class,
+    )
     from smartnet_gym.grid.units import select_units
 
     parts = _grid_parts(cfg.grid)

@@ -24,12 +24,12 @@ every tap position (computed once by pandapower's own trafo model and ``branch_v
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-
 from pandapower.build_branch import _calc_branch_values_from_trafo_df
 from pandapower.pypower import idx_brch
 from pandapower.pypower.makeYbus import branch_vectors
@@ -401,7 +401,7 @@ class FastAC:
         vm = np.append(np.abs(v), np.nan)
         w_d = vm[self.d_int] ** 2
         cut = self.d_offsets
-        parts = [slice(a, b) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+        parts = [slice(a, b) for a, b in itertools.pairwise(cut)]
         coupling = None
         if self.lin.feeders:
             coupling = _root_voltage_sensitivity(lu, v, self.pv, self.pq, self.base, self.t_int, self.lin,

@@ -27,10 +27,20 @@ import numpy as np
 
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.cut_master import CutMasterBackend, ExplicitCutMaster
+from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.solvers import HighsBackend
-from smartnet_gym.market.program import DT_H, ProgramSpec
-from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas, in_areas, period_sums
+from smartnet_gym.market.stages import (
+    Stage,
+    T,
+    _apply,
+    _book,
+    _queue_shift,
+    _sub,
+    bid_areas,
+    in_areas,
+    period_sums,
+)
 
 MAX_ROUNDS = 200
 REL_GAP = 1e-9
@@ -141,7 +151,6 @@ class DecentralizedJoint(Stage):
                 tree_area.append(a)
                 roots_t.append(r)
                 group_area_idx.append(ai)
-        n_trees = len(groups)
         tree_of = np.full(len(d_idx), -1)
         for g, mem in enumerate(groups):
             tree_of[mem] = g

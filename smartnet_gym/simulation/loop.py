@@ -22,7 +22,13 @@ from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.program import DT_H
 from smartnet_gym.market.schemes import ClearingOutcome, make_scheme
 from smartnet_gym.market.stages import MarketInstance
-from smartnet_gym.simulation.physics import Oltc, PhysicalLayer, PhysicalState, ViolationCheck, Violations
+from smartnet_gym.simulation.physics import (
+    Oltc,
+    PhysicalLayer,
+    PhysicalState,
+    ViolationCheck,
+    Violations,
+)
 from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
 from smartnet_gym.threads import limit_blas_threads
 

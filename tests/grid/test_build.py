@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandapower as pp
-from pandapower.toolbox import nets_equal
 import pytest
+from pandapower.toolbox import nets_equal
 
 from smartnet_gym.config import FlexConfig, GridConfig, ScenarioConfig, load_scenario
 from smartnet_gym.errors import ConfigError, UnknownNameError

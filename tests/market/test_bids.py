@@ -12,8 +12,8 @@ from smartnet_gym.config import SCHEMES, MarketConfig
 from smartnet_gym.errors import BidError, UnknownNameError
 from smartnet_gym.market import solvers
 from smartnet_gym.market.bids import BidBook, StorageState, validate_book
-from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.schemes import make_scheme, normalize_scheme
+from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.stages import MarketInstance
 
 KNOWN = {0: -1, 1: -1, 2: -1, 10: 0, 11: 0}
