@@ -13,23 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from smartnet_gym.cli_types import int_at_least as _int_at_least
 from smartnet_gym.config import SCHEMES, load_scenario, preset_descriptions
 from smartnet_gym.errors import SmartnetError
 
 EXIT_USER_ERROR = 2
-
-
-def _int_at_least(name: str, low: int):
-    """argparse type: an integer >= ``low``, with a message naming the flag."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {low} (got {v})")
-        return v
-    return parse
 
 
 def _schemes(text: str) -> list[str]:

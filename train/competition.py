@@ -81,7 +81,7 @@ def model_act(run_dir: str | Path) -> Act:
 
 
 # ------------------------------------------------------------------------ episodes
-def _num(v: float | None) -> float:
+def nan_if_none(v: float | None) -> float:
     """An info value as a float (None, the env's "not defined", → NaN)."""
     return float("nan") if v is None else float(v)
 
@@ -94,7 +94,7 @@ def play(env: Any, act: Act, spec: EpisodeSpec) -> list[dict[str, Any]]:
         obs, reward, terminated, truncated, info = env.step(act(env, obs))
         rows.append({"step": k, "reward": float(reward), "profit_eur": info["profit_eur"],
                      "markup_eur_per_mwh": info["markup_eur_per_mwh"],
-                     **{f"local_{key}": _num(info[f"local_{key}"]) for key in LOCAL_KEYS}})
+                     **{f"local_{key}": nan_if_none(info[f"local_{key}"]) for key in LOCAL_KEYS}})
         k += 1
         if terminated or truncated:
             return rows
@@ -133,9 +133,9 @@ def _ci(summary: pd.DataFrame, key: str) -> np.ndarray:
 
 def plot_markup_vs_n(summary: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Markup, local price, Lerner index and profit per episode vs n, per policy, with 95 % CI."""
-    from smartnet_gym.plotting import _plt
+    from smartnet_gym.plotting import agg_pyplot
 
-    plt = _plt()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     panels = [("markup_eur_per_mwh", "period-0 markup bid − cost [EUR/MWh]"),
               ("local_price_eur_per_mwh", "local price [EUR/MWh]"), ("local_lerner", "Lerner index [-]"),
