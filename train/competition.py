@@ -3,14 +3,14 @@
 Issue #8's acceptance item "with more competitors its markup falls", measured with PPO: for each
 n in ``--competitors`` (default 1..5) PPO is trained as provider 0 of the local market of
 ``smartnet/Bidding-v0`` with ``competitors=n`` (rivals truthful; :mod:`smartnet_gym.envs.local_market`,
-knobs of :class:`~smartnet_gym.market_power_cli.LocalMarketConfig`) with the config
+knobs of :class:`~smartnet_gym.experiments.market_power.LocalMarketConfig`) with the config
 ``--config`` (default ``configs/train/competition_ppo.yaml``), then three policies play the same
 held-out *test* days (:func:`train.episodes.plan_episodes`):
 
 | policy | what it bids |
 |---|---|
 | ``ppo`` | the trained model, deterministic |
-| ``best_response`` | per step, the markup of :func:`~smartnet_gym.market_power_cli.best_response` (the sweep's grid search, rivals' costs included) on that step's local market, on every period |
+| ``best_response`` | per step, the markup of :func:`~smartnet_gym.experiments.market_power.best_response` (the sweep's grid search, rivals' costs included) on that step's local market, on every period |
 | ``truthful`` | its true cost |
 
 Runs go to ``RUNS_DIR/<config name>_n<n>/`` (``smartnet-gym train``'s layout); an existing
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from smartnet_gym.errors import ConfigError
-from smartnet_gym.market_power_cli import LocalMarketConfig, best_response, markup_grid
+from smartnet_gym.experiments.market_power import LocalMarketConfig, best_response, markup_grid
 from smartnet_gym.results import OutputDir
 from train.config import TrainConfig, load_train_config, validate_train_config
 from train.episodes import EpisodeSpec, plan_episodes

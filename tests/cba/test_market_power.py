@@ -35,21 +35,20 @@ from smartnet_gym.cba.market_power import (
 )
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.errors import ConfigError
-from smartnet_gym.market.bids import BidBook
-from smartnet_gym.market.clearing import TIE_EUR_PER_MWH
-from smartnet_gym.market.schemes import make_scheme
-from smartnet_gym.market.stages import MarketInstance
-from smartnet_gym.market_power_cli import (
-    add_market_power_parser,
+from smartnet_gym.experiments.market_power import (
     best_response,
     check_price_cap,
-    cmd_market_power,
     local_instance,
     local_market_config,
     markup_grid,
     probe_local_need,
     run_sweep,
 )
+from smartnet_gym.market.bids import BidBook
+from smartnet_gym.market.clearing import TIE_EUR_PER_MWH
+from smartnet_gym.market.schemes import make_scheme
+from smartnet_gym.market.stages import MarketInstance
+from smartnet_gym.market_power_cli import add_market_power_parser, cmd_market_power
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 CAP = LP.price_cap_eur_per_mwh
