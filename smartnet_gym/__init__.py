@@ -6,6 +6,6 @@ and ``smartnet/DSOLimits-v0`` (and ``smartnet/multi_bidding_v0`` in PettingZoo's
 
 __version__ = "0.1.0"
 
-from smartnet_gym.envs import registration as _registration  # noqa: E402,F401  (registers the env ids)
+from smartnet_gym.envs import registration as _registration  # noqa: F401  (registers the env ids)
 
 __all__ = ["__version__"]

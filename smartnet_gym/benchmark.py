@@ -342,7 +342,7 @@ def warm_cvxpy() -> None:
     for solver in ("OSQP", "CLARABEL"):
         try:
             prob.solve(solver=solver)
-        except Exception:  # noqa: BLE001 - a missing solver shows up in the measured paths
+        except Exception:  # noqa: BLE001, S110 - a missing solver shows up in the measured paths
             pass
 
 
@@ -546,7 +546,7 @@ def bench_areas(scenario: str = "spain-like", area_counts: Sequence[int] = FULL_
         else:
             setup = prepare(scenario, {"grid": {"areas": list(AREA_ORDER[:na])}})
         lin = setup.system.linear
-        info[na] = {"buses": int(len(setup.system.net.bus)), "d_buses": int(sum(f.n_bus for f in lin.feeders)),
+        info[na] = {"buses": len(setup.system.net.bus), "d_buses": int(sum(f.n_bus for f in lin.feeders)),
                     "t_buses": int(lin.dc.n_bus), "preset_bids": len(setup.instance.book),
                     "build_s": round(setup.build_s, 2)}
         layout = scale_book(setup.instance.book, lin, n_bids, setup.cfg.market.price_cap_eur_per_mwh)
@@ -841,15 +841,15 @@ def format_clearing(rep: dict) -> str:
     sizes = sorted(set(rep["sizes"]) | set(rep["cvxpy_sizes"]))
     n = rep["ratio_at_bids"]
     m = rep["machine"]
-    lines = [f"Market clearing, {rep['scenario']} (H = {rep['horizon_periods']} periods per clearing), "
-             f"ms per clearing (median; fast: {rep['repeats']} after 1 warm-up, CVXPY paths: "
-             f"{rep['cvxpy_repeats']}, limit {rep['cvxpy_limit_s']:g} s per clearing)",
-             f"machine: {m['cpu_usable']} usable cores, Python {m['python']}, load avg (1/5/15 min) "
-             f"{m['load_avg_1_5_15']} at start, {m.get('load_avg_end')} at end",
-             "fast = dual simplex (numba) on the bid-space LP, network limits added when they bind (built once, hot start); "
-             "explicit = HiGHS on the explicit program (every bus and branch, built once, hot start); cvxpy = CVXPY DPP, compiled once, OSQP (Clarabel fallback); "
-             "naive = CVXPY rebuilt + compiled every clearing; '>N' = killed after N ms; '-' = not run; "
-             "'*' = median of the clearings done before one was killed (the true median is higher)", ""]
+    lines = [(f"Market clearing, {rep['scenario']} (H = {rep['horizon_periods']} periods per clearing), "
+              f"ms per clearing (median; fast: {rep['repeats']} after 1 warm-up, CVXPY paths: "
+              f"{rep['cvxpy_repeats']}, limit {rep['cvxpy_limit_s']:g} s per clearing)"),
+             (f"machine: {m['cpu_usable']} usable cores, Python {m['python']}, load avg (1/5/15 min) "
+              f"{m['load_avg_1_5_15']} at start, {m.get('load_avg_end')} at end"),
+             ("fast = dual simplex (numba) on the bid-space LP, network limits added when they bind (built once, hot start); "
+              "explicit = HiGHS on the explicit program (every bus and branch, built once, hot start); cvxpy = CVXPY DPP, compiled once, OSQP (Clarabel fallback); "
+              "naive = CVXPY rebuilt + compiled every clearing; '>N' = killed after N ms; '-' = not run; "
+              "'*' = median of the clearings done before one was killed (the true median is higher)"), ""]
     head = f"{'scheme':9s} {'path':15s}" + "".join(f"{s:>9d}" for s in sizes) + f"  {'solver@' + str(n):>12s}"
     lines += [head, "-" * len(head)]
     paths = ["fast", "fast (cpu)", "explicit", "explicit (cpu)", "cvxpy", "naive"] + list(rep["clear_ms_diagnostic"])
@@ -863,12 +863,12 @@ def format_clearing(rep: dict) -> str:
             lines.append(f"{key if first else '':9s} {path:15s}{''.join(cells)}  {_fmt(sv, 12)}")
             first = False
     lines.append("")
-    for name, field, lb in (("naive/fast", "naive_over_fast", "naive_over_fast_lower_bound"),
+    for name, key_, lb in (("naive/fast", "naive_over_fast", "naive_over_fast_lower_bound"),
                             ("cvxpy/fast", "cvxpy_over_fast", "cvxpy_over_fast_lower_bound"),
                             ("naive/cvxpy", "naive_over_cvxpy", None),
                             ("explicit/fast", "explicit_over_fast", None),
                             ("rebuild/re-solve, both Clarabel", "rebuild_over_resolve_clarabel", None)):
-        r = rep.get(field)
+        r = rep.get(key_)
         if not r:
             continue
         bound = rep.get(lb, {}) if lb else {}
@@ -954,8 +954,8 @@ def format_env(env: dict) -> list[str]:
     if not env:
         return ["env steps/s: - (see notes)"]
     lines = ["Env steps (single process, benchmarks/env_step.py)",
-             f"{'env':22s} {'physics':7s} {'steps/s':>8s} {'ms/step':>8s} {'clear ms':>9s} {'phys ms':>8s} {'yard ms':>8s} "
-             f"{'rest ms':>8s}"]
+             (f"{'env':22s} {'physics':7s} {'steps/s':>8s} {'ms/step':>8s} {'clear ms':>9s} {'phys ms':>8s} "
+              f"{'yard ms':>8s} {'rest ms':>8s}")]
     verdicts = []
     for env_id, per in env.items():
         for physics, r in per.items():
@@ -968,8 +968,8 @@ def format_env(env: dict) -> list[str]:
                 verdicts.append(f"{env_id.split('/')[-1]} {physics} {x:.0f} {'ok' if x >= goal else 'MISSED'}")
     targets = ", ".join(f"{v:g} ({k})" for k, v in TARGET_ENV_STEPS_PER_S.items())
     return lines + [f"target env steps/s >= {targets}: " + ", ".join(verdicts),
-                    "(these steps start at 11:00, the congested middle of the day; the env step <= "
-                    f"{TARGET_ENV_STEP_MS:g} ms target is read on whole default episodes, below)"]
+                    ("(these steps start at 11:00, the congested middle of the day; the env step <= "
+                     f"{TARGET_ENV_STEP_MS:g} ms target is read on whole default episodes, below)")]
 
 
 def format_episodes(episodes: dict) -> list[str]:

@@ -13,23 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from smartnet_gym.cli_types import int_at_least
 from smartnet_gym.config import SCHEMES, load_scenario, preset_descriptions
 from smartnet_gym.errors import SmartnetError
 
 EXIT_USER_ERROR = 2
-
-
-def _int_at_least(name: str, low: int):
-    """argparse type: an integer >= ``low``, with a message naming the flag."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {low} (got {v})")
-        return v
-    return parse
 
 
 def _schemes(text: str) -> list[str]:
@@ -52,28 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate-grid", help="linear grid models vs pandapower AC power flow")
     v.add_argument("--scenario", default="spain-like", help="preset name or YAML path")
-    v.add_argument("--samples", type=_int_at_least("--samples", 1), default=200)
-    v.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
+    v.add_argument("--samples", type=int_at_least("--samples", 1), default=200)
+    v.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     v.add_argument("--json", action="store_true", help="print JSON instead of a table")
     v.add_argument("--episodes", action="store_true",
                    help="whole one-day episodes with AC physics: the clearing's predicted violations of each "
                         "delivered period vs the physical layer (precision, recall), per season; "
                         "--scenario may be a comma list")
-    v.add_argument("--every", type=_int_at_least("--every", 1), default=14, help="--episodes: a day every N days")
+    v.add_argument("--every", type=int_at_least("--every", 1), default=14, help="--episodes: a day every N days")
     v.add_argument("--scheme", type=lambda s: _schemes(s)[0], default="CS_D", help="--episodes: the scheme cleared")
     v.add_argument("--with-forecast-errors", action="store_true",
                    help="--episodes: keep the scenario's forecast errors (default: perfect forecasts)")
     v.add_argument("--out", help="--episodes: study folder of the cells (a rerun continues it)")
     v.add_argument("--in-process", action="store_true", help="--episodes: no Ray")
-    v.add_argument("--workers", type=_int_at_least("--workers", 1), default=None, help="--episodes: Ray workers")
+    v.add_argument("--workers", type=int_at_least("--workers", 1), default=None, help="--episodes: Ray workers")
     v.add_argument("--force", action="store_true", help="--episodes: adopt a changed check in --out")
 
     c = sub.add_parser("clear", help="clear the market once with the truthful scripted bids")
     c.add_argument("--scenario", default="spain-like", help="preset name or YAML path")
     c.add_argument("--scheme", type=lambda s: _schemes(s)[0], default="CS_D", help="CS_A … CS_E")
     c.add_argument("--variant", choices=("centralized", "decentralized"), default=None)
-    c.add_argument("--step", type=_int_at_least("--step", 0), default=48, help="step of the episode (15 min each)")
-    c.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
+    c.add_argument("--step", type=int_at_least("--step", 0), default=48, help="step of the episode (15 min each)")
+    c.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     c.add_argument("--lp", action="store_true", help="the LP variant (no quadratic term)")
     c.add_argument("--backend", choices=("highs", "highs-full", "cvxpy"), default=None,
                    help="highs: fast path (network limits screened); highs-full: HiGHS on the explicit "
@@ -84,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("compare", help="run the schemes on the same days and compare their CBA")
     m.add_argument("--scenario", default="spain-like", help="preset name or YAML path")
     m.add_argument("--schemes", type=_schemes, default=list(SCHEMES), help="comma list, default all five")
-    m.add_argument("--steps", type=_int_at_least("--steps", 1), default=96, help="market steps (96 = one day)")
-    m.add_argument("--seed", type=_int_at_least("--seed", 0), default=0)
+    m.add_argument("--steps", type=int_at_least("--steps", 1), default=96, help="market steps (96 = one day)")
+    m.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     m.add_argument("--physics", choices=("ac", "linear"), default=None)
     m.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     m.add_argument("--force", action="store_true", help="overwrite a non-empty --out")

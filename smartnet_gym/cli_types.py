@@ -1,4 +1,4 @@
-"""argparse value types shared by the command-line modules (messages name the flag)."""
+"""argparse value types shared by the command line and the training tools (messages name the flag)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Scenario configuration: pydantic models of a scenario and `load_scenario` (preset name or YAML path).
 
-Every model forbids unknown fields and is frozen; `load_scenario` turns pydantic's errors into a
-`ConfigError` that names the field (e.g. ``market.horizon_periods``) and the allowed range.
+Every model forbids unknown fields and non-finite numbers (nan, inf) and is frozen;
+`load_scenario` turns pydantic's errors into a `ConfigError` that names the field
+(e.g. ``market.horizon_periods``) and the allowed range.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ SCHEMES: tuple[str, ...] = ("CS_A", "CS_B", "CS_C", "CS_D", "CS_E")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every scenario model: unknown fields, mutation and non-finite numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GridConfig(_Model):

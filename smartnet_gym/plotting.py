@@ -10,7 +10,8 @@ COMPONENTS = (("market_cost_eur", "market (mFRR)"), ("afrr_cost_eur", "aFRR"),
               ("unwanted_cost_eur", "unwanted measures"), ("ict_cost_eur", "ICT"))
 
 
-def _plt():
+def agg_pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +22,7 @@ def _plt():
 
 def plot_compare(summary: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Stacked cost components per scheme."""
-    plt = _plt()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     bottom = pd.Series(0.0, index=summary.index)
     for col, label in COMPONENTS:
@@ -39,7 +40,7 @@ def plot_compare(summary: pd.DataFrame, path: str | Path, title: str = "") -> No
 
 def plot_timeline(steps: pd.DataFrame, path: str | Path) -> None:
     """Uniform price and distribution violations over the episode, one line per scheme."""
-    plt = _plt()
+    plt = agg_pyplot()
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     for scheme, df in steps.groupby("scheme", sort=False):
         t = (df["step"] - df["step"].iloc[0]) / 4.0

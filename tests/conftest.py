@@ -43,7 +43,7 @@ def default_system(default_config: ScenarioConfig) -> TDSystem:
 
 # Property tests draw their examples from a fixed seed in CI so that a run is reproducible;
 # `pytest --hypothesis-profile=explore` draws new ones.
-from hypothesis import settings as _hyp_settings  # noqa: E402
+from hypothesis import settings as _hyp_settings
 
 _hyp_settings.register_profile("ci", derandomize=True)
 _hyp_settings.register_profile("explore", derandomize=False)

@@ -84,6 +84,10 @@ def test_user_errors_exit_2(capsys, argv, needle):
     ("extends: toy\nmarket:\n  horizon_periods: -1\n", "market.horizon_periods"),
     ("extends: toy\ngrid:\n  colour: red\n", "grid.colour: unknown field"),
     ("extends: toy\ngrid:\n  source: simbench\n  simbench_code: 1-HVMV-nowhere-9-sw\n", "1-HVMV-nowhere-9-sw"),
+    ("extends: toy\nmarket:\n  balance_penalty_eur_per_mwh: .inf\n", "market.balance_penalty_eur_per_mwh"),
+    ("extends: toy\nmarket:\n  price_cap_eur_per_mwh: .nan\n", "market.price_cap_eur_per_mwh"),
+    ("extends: toy\nflex:\n  cost_up_eur_per_mwh: [40, .inf]\n", "flex.cost_up_eur_per_mwh.1"),
+    ("extends: toy\ncba:\n  ict_annual_eur: {CS_A: -.inf}\n", "cba.ict_annual_eur.CS_A"),
 ])
 def test_bad_yaml_exit_2(capsys, tmp_path, yaml_text, needle):
     p = tmp_path / "s.yaml"
@@ -91,6 +95,18 @@ def test_bad_yaml_exit_2(capsys, tmp_path, yaml_text, needle):
     code, _, err = run(capsys, "clear", "--scenario", str(p))
     assert code == 2
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", ['{"a": 1}', "not json at all", "[1, 2]"])
+def test_pandapower_json_that_is_no_net_exits_2(capsys, tmp_path, monkeypatch, content):
+    monkeypatch.setenv("SMARTNET_GYM_CACHE", str(tmp_path / "cache"))
+    net = tmp_path / "net.json"
+    net.write_text(content)
+    p = tmp_path / "s.yaml"
+    p.write_text(f"extends: toy\ngrid:\n  source: pandapower_json\n  pandapower_json: {net}\n")
+    code, _, err = run(capsys, "clear", "--scenario", str(p))
+    assert code == 2
+    assert str(net) in err and "not a pandapower net" in err and "Traceback" not in err
 
 
 def test_compare_refuses_nonempty_out_and_writes_all_files(capsys, tmp_path):

@@ -65,7 +65,7 @@ def companion_path(model_zip: str | Path, kind: str = "vecnormalize") -> Path:
     :param kind: ``"vecnormalize"`` or ``"replay_buffer"``.
     """
     p = Path(model_zip)
-    stem = p.name[:-4] if p.name.endswith(".zip") else p.name
+    stem = p.name.removesuffix(".zip")
     m = _CKPT.match(stem)
     if m:
         return p.with_name(f"{m['prefix']}_{kind}_{m['steps']}_steps.pkl")

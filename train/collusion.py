@@ -44,7 +44,14 @@ import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
 from smartnet_gym.errors import ConfigError
-from train.competition import DEFAULT_CONFIG, LOCAL_KEYS, _num, at_least, episode_means, summarize
+from train.competition import (
+    DEFAULT_CONFIG,
+    LOCAL_KEYS,
+    at_least,
+    episode_means,
+    nan_if_none,
+    summarize,
+)
 from train.config import TrainConfig, algo_arguments, load_train_config
 from train.episodes import EpisodeSpec, plan_episodes, split_days
 from train.multiagent import ParallelVecEnv, day_options
@@ -87,7 +94,7 @@ class PriceLog(BaseCallback):
     def _on_step(self) -> bool:
         for info in self.locals["infos"]:
             if info.get("local_need_mw"):
-                self._acc.append((_num(info["local_price_eur_per_mwh"]), _num(info["local_lerner"]),
+                self._acc.append((nan_if_none(info["local_price_eur_per_mwh"]), nan_if_none(info["local_lerner"]),
                                   float(info["markup_eur_per_mwh"])))
         return True
 
@@ -146,10 +153,10 @@ def play_joint(env: Any, act: JointAct, spec: EpisodeSpec) -> list[dict[str, Any
     obs, _ = env.reset(seed=spec.seed, options={"start_step": spec.start_step})
     rows, k = [], 0
     while env.agents:
-        obs, rewards, _, _, infos = env.step(act(env, obs))
+        obs, _, _, _, infos = env.step(act(env, obs))
         first = next(iter(infos.values()))
         markups = [infos[a]["markup_eur_per_mwh"] for a in infos]
-        row = {"step": k, **{f"local_{key}": _num(first[f"local_{key}"]) for key in LOCAL_KEYS},
+        row = {"step": k, **{f"local_{key}": nan_if_none(first[f"local_{key}"]) for key in LOCAL_KEYS},
                "markup_eur_per_mwh": float(np.mean(markups)),
                "profit_eur": float(sum(infos[a]["profit_eur"] for a in infos))}
         row |= {f"markup_{a}": infos[a]["markup_eur_per_mwh"] for a in infos}
@@ -174,9 +181,9 @@ def evaluate_joint(kwargs: dict[str, Any], acts: dict[str, JointAct], base: Trai
 
 def plot_collusion(summary: pd.DataFrame, training: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Local price and Lerner per policy (95 % CI) and the training policy's price per rollout."""
-    from smartnet_gym.plotting import _plt
+    from smartnet_gym.plotting import agg_pyplot
 
-    plt = _plt()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(13, 4))
     x = np.arange(len(summary))
     for a, key, label in ((ax[0], "local_price_eur_per_mwh", "local price [EUR/MWh]"),

@@ -3,14 +3,14 @@
 Issue #8's acceptance item "with more competitors its markup falls", measured with PPO: for each
 n in ``--competitors`` (default 1..5) PPO is trained as provider 0 of the local market of
 ``smartnet/Bidding-v0`` with ``competitors=n`` (rivals truthful; :mod:`smartnet_gym.envs.local_market`,
-knobs of :class:`~smartnet_gym.market_power_cli.LocalMarketConfig`) with the config
+knobs of :class:`~smartnet_gym.experiments.market_power.LocalMarketConfig`) with the config
 ``--config`` (default ``configs/train/competition_ppo.yaml``), then three policies play the same
 held-out *test* days (:func:`train.episodes.plan_episodes`):
 
 | policy | what it bids |
 |---|---|
 | ``ppo`` | the trained model, deterministic |
-| ``best_response`` | per step, the markup of :func:`~smartnet_gym.market_power_cli.best_response` (the sweep's grid search, rivals' costs included) on that step's local market, on every period |
+| ``best_response`` | per step, the markup of :func:`~smartnet_gym.experiments.market_power.best_response` (the sweep's grid search, rivals' costs included) on that step's local market, on every period |
 | ``truthful`` | its true cost |
 
 Runs go to ``RUNS_DIR/<config name>_n<n>/`` (``smartnet-gym train``'s layout); an existing
@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from smartnet_gym.errors import ConfigError
+from smartnet_gym.experiments.market_power import LocalMarketConfig, best_response, markup_grid
 from smartnet_gym.results import OutputDir
-from smartnet_gym.market_power_cli import LocalMarketConfig, best_response, markup_grid
 from train.config import TrainConfig, load_train_config, validate_train_config
 from train.episodes import EpisodeSpec, plan_episodes
 from train.metrics import mean_ci95
@@ -81,7 +81,7 @@ def model_act(run_dir: str | Path) -> Act:
 
 
 # ------------------------------------------------------------------------ episodes
-def _num(v: float | None) -> float:
+def nan_if_none(v: float | None) -> float:
     """An info value as a float (None, the env's "not defined", → NaN)."""
     return float("nan") if v is None else float(v)
 
@@ -94,7 +94,7 @@ def play(env: Any, act: Act, spec: EpisodeSpec) -> list[dict[str, Any]]:
         obs, reward, terminated, truncated, info = env.step(act(env, obs))
         rows.append({"step": k, "reward": float(reward), "profit_eur": info["profit_eur"],
                      "markup_eur_per_mwh": info["markup_eur_per_mwh"],
-                     **{f"local_{key}": _num(info[f"local_{key}"]) for key in LOCAL_KEYS}})
+                     **{f"local_{key}": nan_if_none(info[f"local_{key}"]) for key in LOCAL_KEYS}})
         k += 1
         if terminated or truncated:
             return rows
@@ -133,9 +133,9 @@ def _ci(summary: pd.DataFrame, key: str) -> np.ndarray:
 
 def plot_markup_vs_n(summary: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Markup, local price, Lerner index and profit per episode vs n, per policy, with 95 % CI."""
-    from smartnet_gym.plotting import _plt
+    from smartnet_gym.plotting import agg_pyplot
 
-    plt = _plt()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     panels = [("markup_eur_per_mwh", "period-0 markup bid − cost [EUR/MWh]"),
               ("local_price_eur_per_mwh", "local price [EUR/MWh]"), ("local_lerner", "Lerner index [-]"),

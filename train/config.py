@@ -43,7 +43,7 @@ def algo_class(name: str) -> type:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DaysConfig(_Model):
@@ -162,11 +162,11 @@ def check_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
     allowed = env_parameters(env_id)
     if allowed is None:
         return
-    for k in kwargs:
+    for k, v in kwargs.items():
         if k not in allowed:
             raise FieldError(f"env_kwargs.{k}",
                              f"unknown argument of {env_id}. " + did_you_mean(k, allowed, "argument"))
-        if k == "render_mode" and kwargs[k] is not None:
+        if k == "render_mode" and v is not None:
             raise FieldError(f"env_kwargs.{k}", "training renders nothing; leave it out")
 
 

@@ -30,9 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smartnet_gym.cli import _int_at_least
+from smartnet_gym.cli_types import int_at_least
 from smartnet_gym.errors import ConfigError, SmartnetError
-from train.config import FieldError, TrainConfig, algo_class, check_env_kwargs, env_parameters, load_train_config
+from train.config import (
+    FieldError,
+    TrainConfig,
+    algo_class,
+    check_env_kwargs,
+    env_parameters,
+    load_train_config,
+)
 from train.episodes import SPLITS, EpisodeSpec, plan_episodes
 from train.metrics import SUM_KEYS, EpisodeAccumulator, mean_ci95
 
@@ -171,9 +178,9 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_evaluation(summary: pd.DataFrame, path: str | Path, key_metric: str, title: str = "") -> None:
     """Two panels, bars with 95 % CI: mean episode reward and ``key_metric``, per policy and scheme."""
-    from smartnet_gym.plotting import _plt
+    from smartnet_gym.plotting import agg_pyplot
 
-    plt = _plt()
+    plt = agg_pyplot()
     panels = [("reward", "episode reward")] + ([(key_metric, key_metric)] if f"{key_metric}_mean" in summary else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     policies = list(dict.fromkeys(summary["policy"]))
@@ -345,7 +352,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
                         "merit_order, fixed_limits, prequalify, random); repeat or comma-separate")
     p.add_argument("--baselines", type=_comma_list, default=[], metavar="all|NAME[,...]",
                    help="add these baselines (all = every baseline of the env)")
-    p.add_argument("--episodes", type=_int_at_least("--episodes", 1), default=10,
+    p.add_argument("--episodes", type=int_at_least("--episodes", 1), default=10,
                    help="episodes per policy and scheme (default 10)")
     p.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     p.add_argument("--schemes", type=_comma_list, help="evaluate under each scheme, e.g. CS_A,CS_B")

@@ -41,7 +41,13 @@ from train.callbacks import (
     companion_path,
     save_model_atomic,
 )
-from train.config import TrainConfig, algo_arguments, algo_class, dump_train_config, load_train_config
+from train.config import (
+    TrainConfig,
+    algo_arguments,
+    algo_class,
+    dump_train_config,
+    load_train_config,
+)
 from train.episodes import DaySplitWrapper, plan_episodes, split_days
 
 log = logging.getLogger(__name__)
@@ -116,10 +122,9 @@ def build_vec_env(cfg: TrainConfig, split: str = "train", evaluation: bool = Fal
 def _prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: str | None, force: bool) -> None:
     """Refuse a used run folder (unless ``force`` or ``resume``); check a resumed run's config."""
     if resume is None:
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if not force:
-                raise ConfigError(f"run folder {str(run_dir)!r} exists and is not empty; use --force to "
-                                  f"replace it or --resume CHECKPOINT to continue it")
+        if run_dir.exists() and any(run_dir.iterdir()) and not force:
+            raise ConfigError(f"run folder {str(run_dir)!r} exists and is not empty; use --force to "
+                              f"replace it or --resume CHECKPOINT to continue it")
         return
     if not Path(resume).is_file():
         raise ConfigError(f"--resume {resume!r}: no such checkpoint file")

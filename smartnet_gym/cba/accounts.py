@@ -22,10 +22,10 @@ from smartnet_gym.market.program import DT_H
 from smartnet_gym.memo import ArrayMemo
 
 if TYPE_CHECKING:
+    from smartnet_gym.config import ScenarioConfig
     from smartnet_gym.market.bids import BidBook
     from smartnet_gym.market.schemes import ClearingOutcome
     from smartnet_gym.market.stages import MarketInstance
-    from smartnet_gym.simulation.loop import RollingLoop
     from smartnet_gym.simulation.physics import PhysicalState, Violations
     from smartnet_gym.simulation.unwanted import UnwantedOutcome
 
@@ -120,14 +120,15 @@ def _dso_columns(n_areas: int) -> tuple[str, ...]:
                  for k in ("market_cost_eur", "unwanted_cost_eur", "violations"))
 
 
-def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, *, delivered: np.ndarray,
-                 unit_mw: np.ndarray, need_real_mw: float, curtailed_market_mwh: float,
-                 violations: Violations, unwanted: UnwantedOutcome | None, physical: PhysicalState) -> dict:
-    """The CBA row of one step (floats only; per-DSO columns named dso<k>_…)."""
-    cfg = loop.cfg
+def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioConfig, scheme: str, step: int,
+                 n_areas: int, area_of_bid: np.ndarray, delivered: np.ndarray, unit_mw: np.ndarray,
+                 need_real_mw: float, curtailed_market_mwh: float, violations: Violations,
+                 unwanted: UnwantedOutcome | None, physical: PhysicalState) -> dict:
+    """The CBA row of step ``step`` of ``scheme`` (floats only; per-DSO columns named dso<k>_…).
+
+    ``area_of_bid`` is the area of each bid of ``inst.book`` (−1 = transmission).
+    """
     book = inst.book
-    n_areas = loop.n_areas
-    area_of_bid = loop.bid_areas(book)
     pay = split_payments(inst, out, delivered, n_areas, area_of_bid)
     true_cost = float(DT_H * (book.true_cost_eur_per_mwh * delivered).sum())
     market = float(pay.sum())
@@ -142,10 +143,10 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
     afrr_cost = abs(afrr_signed_mwh) * afrr_price
     unw_cost = float(unwanted.cost_eur) if unwanted else 0.0
     unw_area = unwanted.per_area_eur if unwanted else np.zeros(n_areas + 1)
-    ict = float(ict_cost_per_step(cfg.cba, loop.scheme.name))
+    ict = float(ict_cost_per_step(cfg.cba, scheme))
     pay_tso, unw_tso = float(pay[0]), float(unw_area[-1])
     row = {
-        "step": float(loop.t), "need_forecast_mw": float(inst.need_mw[0]), "need_real_mw": float(need_real_mw),
+        "step": float(step), "need_forecast_mw": float(inst.need_mw[0]), "need_real_mw": float(need_real_mw),
         "market_cost_eur": market, "market_cost_tso_eur": pay_tso,
         "bidders_true_cost_eur": true_cost, "bidders_profit_eur": market - true_cost,
         "activation_mwh": float(DT_H * delivered.sum()), "activation_net_mwh": DT_H * act_net,
@@ -160,7 +161,7 @@ def step_account(loop: RollingLoop, inst: MarketInstance, out: ClearingOutcome, 
         "max_loading_pct": float(violations.max_loading_pct),
         "curtailed_mwh": float(curtailed_market_mwh + (unwanted.curtailed_mwh if unwanted else 0.0)),
         "ict_cost_eur": ict,
-        "clearing_failures": float(not out.status == "optimal"),
+        "clearing_failures": float(out.status != "optimal"),
         "pf_failures": float(not physical.converged),
         "slack_mw": float(out.slack_mw),
         "uniform_price_eur_per_mwh": price0 if finite0 else float("nan"),

@@ -55,11 +55,20 @@ NEED_TOL_MW = 1e-6
 PRICE_TOL_EUR_PER_MWH = 1e-6
 
 __all__ = [
-    "HHI_SCALE", "MarketIndicators", "hhi", "lerner_index", "market_indicators", "outcome_indicators",
-    "need_direction", "paid_price", "pivotal_supplier", "price_uplift", "residual_supply_index",
+    "HHI_SCALE",
+    "MarketIndicators",
+    "binding_concentration",
+    "hhi",
+    "lerner_index",
+    "market_indicators",
+    "need_direction",
+    "outcome_indicators",
+    "paid_price",
+    "pivotal_supplier",
+    "price_uplift",
+    "residual_supply_index",
     "revealed_local_need",
     "uniform_price_in_need_direction",
-    "binding_concentration",
 ]
 
 

@@ -24,7 +24,7 @@ _LAZY = {
     "multi_bidding_v0": "smartnet_gym.envs.multi_bidding_v0",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazily loaded names are the public ones
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ unpickled env must be ``reset()`` before ``step()``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -215,7 +215,7 @@ class MarketEnv(gym.Env[np.ndarray, np.ndarray]):
     Episodes never terminate; they are truncated after ``episode_steps`` steps.
     """
 
-    metadata = {"render_modes": [], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 4}
 
     def __init__(self, *, scenario: str | ScenarioConfig, scheme: str | None, physics: str, episode_steps: int,
                  random_days: int, start_period: int | None, render_mode: str | None = None,

@@ -1,11 +1,11 @@
 """A local market of n providers inside the bidding envs (``competitors=n``): the sweep's market, stepped.
 
-``smartnet-gym market-power`` (:mod:`smartnet_gym.market_power_cli`) measures market power on
+``smartnet-gym market-power`` (:mod:`smartnet_gym.experiments.market_power`) measures market power on
 single clearings. This module puts the same local market into the rolling loop, so that an RL
 agent can learn in it: every step the bids of one distribution area are replaced by the n
-providers of :func:`~smartnet_gym.market_power_cli.local_instance` (knobs:
-:class:`~smartnet_gym.market_power_cli.LocalMarketConfig`; defaults: the analytic case of the
-``local-market`` preset), sized on the DSO's need that :func:`~smartnet_gym.market_power_cli.
+providers of :func:`~smartnet_gym.experiments.market_power.local_instance` (knobs:
+:class:`~smartnet_gym.experiments.market_power.LocalMarketConfig`; defaults: the analytic case of the
+``local-market`` preset), sized on the DSO's need that :func:`~smartnet_gym.experiments.market_power.
 probe_local_need` reveals for this step's forecast. Provider i (0 … n − 1) prices its H offers
 (one per period, in the need's direction) with H actions, mapped like every bidding env:
 ``price = cost_i + (a + 1)/2 · (cap − cost_i)``. Providers without an action bid truthfully.
@@ -33,7 +33,7 @@ from smartnet_gym.envs.core import finite_or_none
 from smartnet_gym.envs.providers import BidMapper, bid_book
 from smartnet_gym.envs.spaces import scaled, time_features
 from smartnet_gym.errors import ConfigError
-from smartnet_gym.market_power_cli import (
+from smartnet_gym.experiments.market_power import (
     LocalInstance,
     LocalMarketConfig,
     check_price_cap,

@@ -6,7 +6,7 @@ The versioned module :mod:`smartnet_gym.envs.multi_bidding_v0` re-exports this a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -21,7 +21,6 @@ from smartnet_gym.envs.providers import (
     ProviderObservation,
     bid_book,
     provider_reward,
-    reward_args,
     settle,
 )
 from smartnet_gym.envs.spaces import check_action, pack, unit_box
@@ -56,7 +55,7 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     See :mod:`smartnet_gym.envs.multi_bidding_v0` for the manual (spaces, rewards, arguments).
     """
 
-    metadata = {"name": "multi_bidding_v0", "is_parallelizable": True, "render_modes": [], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"name": "multi_bidding_v0", "is_parallelizable": True, "render_modes": [], "render_fps": 4}
 
     def __init__(self, scenario: str | ScenarioConfig = "spain-like", scheme: str | None = None,
                  physics: str = "linear", episode_steps: int = 96, area: int | str | None = 0,
@@ -183,7 +182,6 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
 
     def render(self) -> None:
         """No rendering."""
-        return None
 
     def close(self) -> None:
         """Nothing to release."""

@@ -95,7 +95,6 @@ def _grid_parts(grid: GridConfig) -> GridParts:
 
 def _json_grid(grid: GridConfig) -> GridParts:
     """A net saved with ``pandapower.to_json``: areas from bus.subnet, profiles from net.profiles."""
-    import pandapower as pp
     import pandas as pd
 
     from smartnet_gym.errors import ConfigError
@@ -112,7 +111,7 @@ def _json_grid(grid: GridConfig) -> GridParts:
     path = Path(str(grid.pandapower_json))
     if not path.is_file():
         raise ConfigError(f"grid.pandapower_json: file {str(path)!r} does not exist")
-    net = pp.from_json(str(path))
+    net = _read_net(path)
     if isinstance(net.get("profiles"), dict) and "load" in net["profiles"]:
         rel = relative_profiles(net)
     else:  # no time series: every element keeps its p_mw (constant profile)
@@ -127,6 +126,22 @@ def _json_grid(grid: GridConfig) -> GridParts:
     return GridParts(name=path.stem, net=net, areas=areas, rel=rel)
 
 
+def _read_net(path: Path):
+    """The pandapower net saved in ``path``; a ConfigError naming the file if it holds none."""
+    import pandapower as pp
+
+    from smartnet_gym.errors import ConfigError
+
+    try:
+        net = pp.from_json(str(path))
+    except Exception as e:  # noqa: BLE001 -- pandapower raises many types on foreign or broken files
+        raise ConfigError(f"grid.pandapower_json: file {str(path)!r} is not a pandapower net "
+                          f"({type(e).__name__}: {e})") from None
+    if not isinstance(net, pp.pandapowerNet) or "bus" not in net:
+        raise ConfigError(f"grid.pandapower_json: file {str(path)!r} is not a pandapower net")
+    return net
+
+
 def linearizer():
     """``grid.linearize.build_linear_td`` if that module exists, else None."""
     if importlib.util.find_spec("smartnet_gym.grid.linearize") is None:
@@ -138,7 +153,12 @@ def _build(cfg: ScenarioConfig) -> TDSystem:
     import pandapower as pp
     import pandas as pd
 
-    from smartnet_gym.grid.simbench_system import make_profile_set, set_oltc_taps, set_operating_point, sgen_class
+    from smartnet_gym.grid.simbench_system import (
+        make_profile_set,
+        set_oltc_taps,
+        set_operating_point,
+        sgen_class,
+    )
     from smartnet_gym.grid.units import select_units
 
     parts = _grid_parts(cfg.grid)

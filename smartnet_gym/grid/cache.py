@@ -44,7 +44,7 @@ def load(name: str) -> Any | None:
     try:
         with path.open("rb") as f:
             return pickle.load(f)
-    except Exception as e:  # corrupt/stale pickle (e.g. a class changed): rebuild
+    except Exception as e:  # noqa: BLE001 - corrupt/stale pickle (e.g. a class changed): rebuild
         log.warning("ignoring unreadable cache file %s (%s: %s)", path, type(e).__name__, e)
         return None
 

@@ -24,12 +24,12 @@ every tap position (computed once by pandapower's own trafo model and ``branch_v
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-
 from pandapower.build_branch import _calc_branch_values_from_trafo_df
 from pandapower.pypower import idx_brch
 from pandapower.pypower.makeYbus import branch_vectors
@@ -37,12 +37,12 @@ from pandapower.pypower.makeYbus import branch_vectors
 from smartnet_gym.grid.linear import LinearTD
 from smartnet_gym.grid.linearize import (
     LinearizationPoint,
-    _reader,
-    _root_voltage_sensitivity,
-    _sensitivity,
     bus_aggregation,
     bus_injections,
     make_point,
+    point_reader,
+    root_voltage_sensitivity,
+    sensitivity,
 )
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class FastAC:
         self.a_q = (c @ self.m_q / self.base).tocsr()
 
         # outputs: the branch ends and buses point_from_net reads, as internal rows
-        reader = _reader(net, lin)
+        reader = point_reader(net, lin)
         in_case = np.asarray(it["branch_is"], dtype=bool)
         ppci_row = np.where(in_case, np.cumsum(in_case) - 1, -1)
         br = it["branch"]
@@ -401,11 +401,11 @@ class FastAC:
         vm = np.append(np.abs(v), np.nan)
         w_d = vm[self.d_int] ** 2
         cut = self.d_offsets
-        parts = [slice(a, b) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+        parts = [slice(a, b) for a, b in itertools.pairwise(cut)]
         coupling = None
         if self.lin.feeders:
-            coupling = _root_voltage_sensitivity(lu, v, self.pv, self.pq, self.base, self.t_int, self.lin,
-                                                 _sensitivity(self.lin))
+            coupling = root_voltage_sensitivity(lu, v, self.pv, self.pq, self.base, self.t_int, self.lin,
+                                                sensitivity(self.lin))
         point = make_point(self.lin, t_flow, [s_d.real[p] for p in parts], [s_d.imag[p] for p in parts],
                            [w_d[p] for p in parts], vm[self.w_t_int] ** 2,
                            self.inj_p0 + self.m_p @ dx, self.inj_q0 + self.m_q @ dq, coupling)

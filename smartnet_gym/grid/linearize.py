@@ -571,7 +571,7 @@ class LinearIncrement:
     d_w_pu2: tuple[np.ndarray, ...]
 
 
-class _Sensitivity:
+class Sensitivity:
     """A bus injection change → T flows, D flows and D squared voltages, by one numba kernel.
 
     Each bus's change lands on its node: a T node, or a D node that passes it on to the T root of
@@ -796,14 +796,15 @@ def _lu_factors(b: sp.csc_matrix) -> tuple[np.ndarray, ...]:
     return (*out, lu.perm_r.astype(np.int64), lu.perm_c.astype(np.int64))
 
 
-_CACHE: dict[int, _Sensitivity] = {}
+_CACHE: dict[int, Sensitivity] = {}
 
 
-def _sensitivity(lin: LinearTD) -> _Sensitivity:
+def sensitivity(lin: LinearTD) -> Sensitivity:
+    """The :class:`Sensitivity` of ``lin``, built once per model and kept while ``lin`` lives."""
     key = id(lin)
     s = _CACHE.get(key)
     if s is None:
-        s = _Sensitivity(lin)
+        s = Sensitivity(lin)
         _CACHE[key] = s
         weakref.finalize(lin, _CACHE.pop, key, None)
     return s
@@ -831,7 +832,7 @@ def activation_response(lin: LinearTD, dp_bus: np.ndarray, dq_bus: np.ndarray | 
     :param point: with a point that carries voltage coupling, the feeder roots move with the
         T voltages; without one, Δw at a T root is 0 (the FeederModel contract).
     """
-    s = _sensitivity(lin)
+    s = sensitivity(lin)
     dp, one = _as_2d("dp_bus", dp_bus, s.n_bus)
     dq = _as_2d("dq_bus", dq_bus, s.n_bus)[0] if dq_bus is not None else None
     if dq is not None and dq.shape != dp.shape:
@@ -849,7 +850,7 @@ def base_state(lin: LinearTD, point: LinearizationPoint, inj_p_mw: np.ndarray,
     :param inj_p_mw: (H, n_bus) active injections [MW] (net.bus.index order, :func:`bus_vector`).
     :param inj_q_mvar: (H, n_bus) reactive injections [Mvar]; None = those of the point.
     """
-    s = _sensitivity(lin)
+    s = sensitivity(lin)
     p, _ = _as_2d("inj_p_mw", inj_p_mw, s.n_bus)
     q = None
     if inj_q_mvar is not None:
@@ -860,7 +861,7 @@ def base_state(lin: LinearTD, point: LinearizationPoint, inj_p_mw: np.ndarray,
     return BaseState(t_flow_mw=t, d_p_mw=s.split(dp), d_q_mvar=s.split(dq), d_w_pu2=s.split(dw))
 
 
-class _Reader:
+class PointReader:
     """Where the point's quantities sit in ``net.res_*`` (positions; valid for copies of the net)."""
 
     def __init__(self, net: pandapowerNet, lin: LinearTD) -> None:
@@ -915,15 +916,16 @@ class _Reader:
         return t_flow, d_p, d_q, d_w, vm[self.t_bus_rows] ** 2
 
 
-_READERS: dict[int, _Reader] = {}
+_READERS: dict[int, PointReader] = {}
 
 
-def _reader(net: pandapowerNet, lin: LinearTD) -> _Reader:
+def point_reader(net: pandapowerNet, lin: LinearTD) -> PointReader:
+    """The :class:`PointReader` of ``lin`` for nets shaped like ``net``, kept while ``lin`` lives."""
     r = _READERS.get(id(lin))
     if r is None or r.sizes != (len(net.bus), len(net.line), len(net.trafo)):
         if r is None:
             weakref.finalize(lin, _READERS.pop, id(lin), None)
-        r = _Reader(net, lin)
+        r = PointReader(net, lin)
         _READERS[id(lin)] = r
     return r
 
@@ -948,9 +950,9 @@ def _jacobian_lu(it: dict) -> spla.SuperLU:
     return spla.splu(sp.csc_matrix(jac))
 
 
-def _root_voltage_sensitivity(lu: spla.SuperLU, v: np.ndarray, pv: np.ndarray, pq: np.ndarray,
-                              base_mva: float, t_int: np.ndarray, lin: LinearTD,
-                              s: _Sensitivity) -> tuple[np.ndarray, np.ndarray]:
+def root_voltage_sensitivity(lu: spla.SuperLU, v: np.ndarray, pv: np.ndarray, pq: np.ndarray,
+                             base_mva: float, t_int: np.ndarray, lin: LinearTD,
+                             s: Sensitivity) -> tuple[np.ndarray, np.ndarray]:
     """(n_r, n_t) d(V²)/dP and d(V²)/dQ of the feeder roots from the LU of an AC Jacobian.
 
     ``lu`` factors the Jacobian in pandapower's layout (:func:`_jacobian_lu`) at voltages ``v`` of
@@ -991,7 +993,7 @@ def make_point(lin: LinearTD, t_flow: np.ndarray, d_p: list, d_q: list, d_w: lis
                                d_w_pu2=tuple(d_w), inj_p_mw=inj_p, inj_q_mvar=inj_q)
     if coupling is None:
         return point
-    s = _sensitivity(lin)
+    s = sensitivity(lin)
     scale = tuple(d_w[a][s.d_top[a]] / w_t[f.root_t[s.d_top[a]]] if f.n_bus else np.zeros(0)
                   for a, f in enumerate(lin.feeders))
     return replace(point, root_t=s.roots.copy(), root_dw_dp=coupling[0], root_dw_dq=coupling[1],
@@ -1006,13 +1008,13 @@ def point_from_net(net: pandapowerNet, lin: LinearTD, voltage_coupling: bool = T
     """
     if not len(net.res_bus) or net.res_bus["vm_pu"].isna().all():
         raise ValueError("net has no power flow results; run pandapower.runpp first")
-    t_flow, d_p, d_q, d_w, w_t = _reader(net, lin).read(net, lin)
+    t_flow, d_p, d_q, d_w, w_t = point_reader(net, lin).read(net, lin)
     inj_p, inj_q = bus_injections(net)
     coupling = None
     if voltage_coupling and lin.feeders:
         it = net._ppc["internal"]
         t_int = np.asarray(net._pd2ppc_lookups["bus"])[lin.dc.bus].astype(np.int64)
-        coupling = _root_voltage_sensitivity(
+        coupling = root_voltage_sensitivity(
             _jacobian_lu(it), it["V"], np.asarray(it["pv"], dtype=np.int64), np.asarray(it["pq"], dtype=np.int64),
-            float(np.real(it["baseMVA"])), t_int, lin, _sensitivity(lin))
+            float(np.real(it["baseMVA"])), t_int, lin, sensitivity(lin))
     return make_point(lin, t_flow, d_p, d_q, d_w, w_t, inj_p, inj_q, coupling)

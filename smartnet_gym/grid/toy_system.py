@@ -57,7 +57,7 @@ def _data_dir() -> Path:
     spec = importlib.util.find_spec("simbench")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("the toy system takes its profiles from the 'simbench' package; install it")
-    return Path(list(spec.submodule_search_locations)[0]) / "networks" / _SCENARIO_DIR
+    return Path(next(iter(spec.submodule_search_locations))) / "networks" / _SCENARIO_DIR
 
 
 @functools.cache

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from smartnet_gym.grid.simbench_system import FLEX_PREFIX, area_bus_set, profiled_elements, sgen_class
+from smartnet_gym.grid.simbench_system import (
+    FLEX_PREFIX,
+    area_bus_set,
+    profiled_elements,
+    sgen_class,
+)
 from smartnet_gym.grid.system import Area, UnitKind, UnitTable
 
 if TYPE_CHECKING:

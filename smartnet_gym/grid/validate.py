@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from smartnet_gym.grid.system import TDSystem
 
-__all__ = ["VOLTAGE_TARGET_PU", "FLOW_TARGET_PCT", "validate_grid", "sample_steps"]
+__all__ = ["FLOW_TARGET_PCT", "VOLTAGE_TARGET_PU", "sample_steps", "validate_grid"]
 
 VOLTAGE_TARGET_PU = 0.01     # SPEC §7.2
 FLOW_TARGET_PCT = 5.0        # SPEC §7.2, % of rating
@@ -49,7 +49,7 @@ NOON_QUARTERS = (48, 54)     # 12:00 .. 13:30
 def sample_steps(n_steps: int, samples: int, rng: np.random.Generator,
                  noon_share: float = 0.25) -> np.ndarray:
     """``samples`` profile steps: uniform over 0..n_steps−1 plus ``noon_share`` summer noons."""
-    n_noon = int(round(samples * noon_share)) if n_steps >= SUMMER_DAYS[1] * STEPS_PER_DAY else 0
+    n_noon = round(samples * noon_share) if n_steps >= SUMMER_DAYS[1] * STEPS_PER_DAY else 0
     uni = rng.integers(0, n_steps, samples - n_noon)
     day = rng.integers(SUMMER_DAYS[0], SUMMER_DAYS[1] + 1, n_noon)
     quarter = rng.integers(NOON_QUARTERS[0], NOON_QUARTERS[1], n_noon)
@@ -115,7 +115,7 @@ def _overloaded(net: pandapowerNet) -> bool:
         res = net[f"res_{kind}"]
         if not len(res):
             continue
-        lim = net[kind]["max_loading_percent"] if "max_loading_percent" in net[kind] else 100.0
+        lim = net[kind].get("max_loading_percent", 100.0)
         lim = np.nan_to_num(np.asarray(lim, dtype=float) * np.ones(len(res)), nan=100.0)
         load = res["loading_percent"].to_numpy(dtype=float)
         on = net[kind]["in_service"].to_numpy(dtype=bool)

@@ -62,6 +62,12 @@ def tie_break(book: BidBook) -> np.ndarray:
     return (key >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
+def _freeze(obj: object, names: tuple[str, ...]) -> None:
+    """Make the arrays ``names`` of ``obj`` read-only: memos and programs are kept for their contents."""
+    for name in names:
+        getattr(obj, name).flags.writeable = False
+
+
 _LAYOUT_KEYS: ArrayMemo[tuple[bytes, ...]] = ArrayMemo(17)     # layout keys of recent books
 _SUBSETS: ArrayMemo[tuple[np.ndarray, ...]] = ArrayMemo(33)        # layout arrays of recent subsets
 
@@ -70,8 +76,9 @@ _SUBSETS: ArrayMemo[tuple[np.ndarray, ...]] = ArrayMemo(33)        # layout arra
 class BidBook:
     """Sell bids of flexibility providers for one clearing (all periods of the horizon).
 
-    Treat it as immutable, arrays included (derive a changed book with :meth:`with_values`):
-    layout keys and a program's filled vectors are kept for the book they were computed from."""
+    Immutable, arrays included: they are made read-only here (derive a changed book with
+    :meth:`with_values`), since layout keys and a program's filled vectors are kept for the book
+    they were computed from. The arrays passed in are frozen, not copied."""
 
     unit: np.ndarray          # (n,) provider index (UnitTable row), -1 if synthetic
     bus: np.ndarray           # (n,) pandapower bus id
@@ -82,6 +89,10 @@ class BidBook:
     true_cost_eur_per_mwh: np.ndarray  # (n,) provider's real cost (private, for the CBA)
     storage: np.ndarray       # (n,) index into ``storage_state`` or -1
     storage_state: StorageState = field(default_factory=StorageState.empty)
+
+    def __post_init__(self) -> None:
+        _freeze(self, ("unit", "bus", "direction", "period", "qty_mw", "price_eur_per_mwh",
+                       "true_cost_eur_per_mwh", "storage"))
 
     def __len__(self) -> int:
         return len(self.qty_mw)
@@ -138,13 +149,18 @@ class BidBook:
 
 @dataclass(frozen=True)
 class BuyBook:
-    """Buy bids (CS_E): a buyer wants ``qty_mw`` of flexibility in ``direction`` at most at ``wtp``."""
+    """Buy bids (CS_E): a buyer wants ``qty_mw`` of flexibility in ``direction`` at most at ``wtp``.
+
+    Immutable, arrays included (made read-only here, like :class:`BidBook`'s)."""
 
     buyer: tuple[str, ...]    # e.g. "BRP1"
     direction: np.ndarray     # (m,) +1 wants up activation, -1 wants down
     period: np.ndarray        # (m,)
     qty_mw: np.ndarray        # (m,)
     wtp_eur_per_mwh: np.ndarray  # (m,) willingness to pay
+
+    def __post_init__(self) -> None:
+        _freeze(self, ("direction", "period", "qty_mw", "wtp_eur_per_mwh"))
 
     def __len__(self) -> int:
         return len(self.qty_mw)

@@ -13,10 +13,17 @@ import numpy as np
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
+from smartnet_gym.market.backends import make_backend
 from smartnet_gym.market.bids import BidBook, BuyBook, tie_break
-from smartnet_gym.market.program import DT_H, W_SCALE, ProgramInputs, ProgramSpec, build_matrices, fill_vectors
-from smartnet_gym.market.solvers import Backend, Solution, make_backend
-
+from smartnet_gym.market.program import (
+    DT_H,
+    W_SCALE,
+    ProgramInputs,
+    ProgramSpec,
+    build_matrices,
+    fill_vectors,
+)
+from smartnet_gym.market.solvers import Backend, Solution
 
 #: cost perturbation per bid [EUR/MWh] × :func:`tie_break`: equal-price bids are not tied, so the
 #: LP optimum is unique and the same whichever program groups them or path solves them; far

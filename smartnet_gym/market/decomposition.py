@@ -27,10 +27,20 @@ import numpy as np
 
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.cut_master import CutMasterBackend, ExplicitCutMaster
+from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.solvers import HighsBackend
-from smartnet_gym.market.program import DT_H, ProgramSpec
-from smartnet_gym.market.stages import T, Stage, _apply, _book, _queue_shift, _sub, bid_areas, in_areas, period_sums
+from smartnet_gym.market.stages import (
+    Stage,
+    T,
+    apply_stage,
+    bid_areas,
+    book_stage,
+    in_areas,
+    period_sums,
+    queue_shift,
+    remaining_book,
+)
 
 MAX_ROUNDS = 200
 REL_GAP = 1e-9
@@ -141,7 +151,6 @@ class DecentralizedJoint(Stage):
                 tree_area.append(a)
                 roots_t.append(r)
                 group_area_idx.append(ai)
-        n_trees = len(groups)
         tree_of = np.full(len(d_idx), -1)
         for g, mem in enumerate(groups):
             tree_of[mem] = g
@@ -163,12 +172,12 @@ class DecentralizedJoint(Stage):
         book, h = inst.book, inst.horizon
         area = bid_areas(self.lin, book)
         t_idx = np.flatnonzero(area == T)
-        t_book = _sub(book, t_idx, state, inst.horizon)
+        t_book = remaining_book(book, t_idx, state, inst.horizon)
         areas = tuple(f.area for f in self.lin.feeders)
         lay = self._layout(book, h)
         # the DSOs' programs: independent, so solved as one block-diagonal program and split per
         # area (as in LocalClearing); one balance group per feeding tree (root T bus) of each area
-        d_book = _sub(book, lay.d_idx, state, inst.horizon)
+        d_book = remaining_book(book, lay.d_idx, state, inst.horizon)
         subs = self.program(d_book, ProgramSpec(False, areas, lay.groups, group_areas=lay.tree_area), h,
                             tag="subs", cfg=self.sub_cfg)
         # the master: T bids, and the D bids and batteries at their tree's root
@@ -239,14 +248,14 @@ class DecentralizedJoint(Stage):
             mres = cut_prog.solve(master_book, state.base, need) if rnd == 0 else cut_prog.resolve(need, master_book)
         if not mres.ok or sub_res is None or not sub_res.ok:
             bad = mres if not mres.ok else sub_res
-            _apply(state, inst, t_idx, replace(mres, x_mw=np.zeros(nt), status=bad.status,
-                                               bid_price=np.zeros(nt)), "tso_master", response)
+            apply_stage(state, inst, t_idx, replace(mres, x_mw=np.zeros(nt), status=bad.status,
+                                                    bid_price=np.zeros(nt)), "tso_master", response)
             return
         battery_eur = DT_H * float(master_book.price_eur_per_mwh[nt + ny:] @ mres.x_mw[nt + ny:])
         t_res = replace(mres, objective_eur=mres.objective_eur - float(est.sum()) - battery_eur, x_mw=mres.x_mw[:nt],
                         bid_price=mres.bid_price[:nt], flow_slack_mw=mres.flow_slack_mw)
-        _apply(state, inst, t_idx, t_res, "tso_master", response)
+        apply_stage(state, inst, t_idx, t_res, "tso_master", response)
         parts = subs.area_parts(sub_res, lay.d_area)
         for a, part in zip(areas, parts):
-            _book(state, inst, lay.d_idx[lay.d_area == a], part, f"dso_{a}", subs)
-        _queue_shift(state, inst, response, lay.d_idx, sub_res.x_mw)
+            book_stage(state, inst, lay.d_idx[lay.d_area == a], part, f"dso_{a}", subs)
+        queue_shift(state, inst, response, lay.d_idx, sub_res.x_mw)

@@ -381,10 +381,10 @@ def _kernel(m, n, rows, cols, c, lb, ub, basic, upper, binv, updates, it, x, d):
         cand = np.empty(nv, np.int64)
         k_c = 0
         for j in range(nv):
-            if nonbasic[j] and span[j] > 0:
-                if (alpha[j] < -PIVOT_TOL) if upper[j] else (alpha[j] > PIVOT_TOL):
-                    cand[k_c] = j
-                    k_c += 1
+            if nonbasic[j] and span[j] > 0 and (
+                    (alpha[j] < -PIVOT_TOL) if upper[j] else (alpha[j] > PIVOT_TOL)):
+                cand[k_c] = j
+                k_c += 1
         cand = cand[:k_c]
         ratio = np.empty(k_c)
         for i in range(k_c):

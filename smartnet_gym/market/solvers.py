@@ -305,17 +305,3 @@ class CvxpyBackend:
         return Solution("optimal", _objective(m, c, z), z, dual, ms)
 
     evaluate = solve   # fixed bid columns: the same solve
-
-
-def make_backend(m: ProgramMatrices, name: str) -> Backend:
-    """Backend by name: 'highs' (fast path: network limits screened, see ``screening.py``),
-    'highs-full' (HiGHS on the explicit program) or 'cvxpy' (the CVXPY+OSQP reference)."""
-    if name == "highs":
-        from smartnet_gym.market.screening import ScreenedBackend, screenable
-
-        return ScreenedBackend(m) if screenable(m) else HighsBackend(m)
-    if name == "highs-full":
-        return HighsBackend(m)
-    if name == "cvxpy":
-        return CvxpyBackend(m)
-    raise ValueError(f"unknown backend {name!r}; allowed: 'highs', 'highs-full', 'cvxpy'")

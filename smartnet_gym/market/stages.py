@@ -165,15 +165,15 @@ class Stage:
         raise NotImplementedError
 
 
-def _apply(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
-           response: NetworkResponse, program: ClearingProgram | None = None) -> None:
-    """Book a stage's activations (:func:`_book`) and queue the base-state shift they cause."""
-    _book(state, inst, idx, res, name, program)
-    _queue_shift(state, inst, response, idx, res.x_mw)
+def apply_stage(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
+                response: NetworkResponse, program: ClearingProgram | None = None) -> None:
+    """Book a stage's activations (:func:`book_stage`) and queue the base-state shift they cause."""
+    book_stage(state, inst, idx, res, name, program)
+    queue_shift(state, inst, response, idx, res.x_mw)
 
 
-def _book(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
-          program: ClearingProgram | None = None) -> None:
+def book_stage(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res: ProgramResult, name: str,
+               program: ClearingProgram | None = None) -> None:
     """Record a stage's activations: payments at its prices, remaining quantities."""
     pay = _settle(state, inst.book, idx, res.x_mw, res.bid_price)
     state.records.append(StageRecord(name, res, idx, program, pay))
@@ -195,15 +195,15 @@ def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray,
     return pay
 
 
-def _queue_shift(state: ClearingState, inst: MarketInstance, response: NetworkResponse, idx: np.ndarray,
-                 x: np.ndarray) -> None:
+def queue_shift(state: ClearingState, inst: MarketInstance, response: NetworkResponse, idx: np.ndarray,
+                x: np.ndarray) -> None:
     """Queue the network response of activations ``x`` of bids ``idx`` (applied when read)."""
     full_x = np.zeros(len(inst.book))
     full_x[idx] = x
     state.pending.append((response, inst.book, full_x))
 
 
-def _sub(book: BidBook, idx: np.ndarray, state: ClearingState, horizon: int) -> BidBook:
+def remaining_book(book: BidBook, idx: np.ndarray, state: ClearingState, horizon: int) -> BidBook:
     """The bids ``idx`` with what is left of them, and the battery energy earlier stages used."""
     if len(idx) == len(book):            # every bid (a joint stage): no copy
         sub = book
@@ -279,7 +279,7 @@ class LocalClearing(Stage):
     def run(self, inst, state, response):
         area = bid_areas(self.lin, inst.book)
         idx = in_areas(area, self.areas)
-        sub = _sub(inst.book, idx, state, inst.horizon)
+        sub = remaining_book(inst.book, idx, state, inst.horizon)
         prog = self.program(sub, self.spec(), inst.horizon)
         needs = inst.area_need_mw[list(self.areas)] if self.balance else np.zeros((0, inst.horizon))
         res = prog.solve(sub, state.base, needs)
@@ -289,7 +289,7 @@ class LocalClearing(Stage):
         for a, part in zip(self.areas, prog.area_parts(res, sub_area)):
             k = sub_area == a
             state.records.append(StageRecord(f"local_{a}{suffix}", part, idx[k], prog, pay[k]))
-        _queue_shift(state, inst, response, idx, res.x_mw)
+        queue_shift(state, inst, response, idx, res.x_mw)
 
 
 class ForwardLimits(Stage):
@@ -313,7 +313,7 @@ class ForwardLimits(Stage):
         if not len(idx):
             state.limits.update({a: (np.zeros(h), np.zeros(h)) for a in self.areas})
             return
-        sub = _sub(inst.book, idx, state, inst.horizon)
+        sub = remaining_book(inst.book, idx, state, inst.horizon)
         s = sub.direction.astype(float)
         slot_of_area = np.zeros(max(self.areas) + 1, int)
         slot_of_area[list(self.areas)] = np.arange(len(self.areas))
@@ -340,7 +340,7 @@ class TsoClearing(Stage):
         area = bid_areas(self.lin, inst.book)
         h = inst.horizon
         idx = np.flatnonzero((area == T) | self.d_access)
-        sub = _sub(inst.book, idx, state, inst.horizon)
+        sub = remaining_book(inst.book, idx, state, inst.horizon)
         limit_areas = tuple(sorted(state.limits)) if self.use_limits else ()
         groups = ((T, *range(len(self.lin.feeders))),)
         prog = self.program(sub, ProgramSpec(True, (), groups, limit_areas), h, tag=str(limit_areas))
@@ -353,7 +353,7 @@ class TsoClearing(Stage):
             limits = (np.stack([state.limits[a][0] for a in limit_areas]),
                       np.stack([state.limits[a][1] for a in limit_areas]))
         res = prog.solve(sub, state.base, need[None, :], limits)
-        _apply(state, inst, idx, res, self.name, response, prog)
+        apply_stage(state, inst, idx, res, self.name, response, prog)
 
 
 class JointClearing(Stage):
@@ -370,7 +370,7 @@ class JointClearing(Stage):
 
     def run(self, inst, state, response):
         idx = np.arange(len(inst.book))
-        sub = _sub(inst.book, idx, state, inst.horizon)
+        sub = remaining_book(inst.book, idx, state, inst.horizon)
         h = inst.horizon
         buy = inst.buy if self.with_buyers else None
         prog = self.program(sub, self.spec(), h, buy=buy)
@@ -380,7 +380,7 @@ class JointClearing(Stage):
         res = prog.solve(sub, state.base, need, buy=buy)
         if self.with_buyers:
             state.served_buy_mw = res.y_mw
-        _apply(state, inst, idx, res, self.name, response, prog)
+        apply_stage(state, inst, idx, res, self.name, response, prog)
 
 
 def evaluation_stage(lin: LinearTD, cfg: MarketConfig) -> JointClearing:

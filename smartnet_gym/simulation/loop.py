@@ -227,9 +227,10 @@ class RollingLoop:
         need_real = float(self._scheduled_injection()[0, 0] - (act.sgen_p.sum() - act.load_p.sum()))
         curtail = self._curtailable[inst.book.unit] & (inst.book.direction < 0)
         account = step_account(
-            self, inst, out, delivered=delivered, unit_mw=unit_mw, need_real_mw=need_real,
-            curtailed_market_mwh=float(DT_H * delivered[curtail].sum()), violations=viol, unwanted=unw,
-            physical=phys)
+            inst, out, cfg=self.cfg, scheme=self.scheme.name, step=self.t, n_areas=self.n_areas,
+            area_of_bid=self.bid_areas(inst.book), delivered=delivered, unit_mw=unit_mw,
+            need_real_mw=need_real, curtailed_market_mwh=float(DT_H * delivered[curtail].sum()),
+            violations=viol, unwanted=unw, physical=phys)
         account.update(self.model_check(predicted, phys.state) if predicted is not None else _NO_MODEL_CHECK)
         res = StepOutcome(self.t, inst, out, delivered, unit_mw, phys, viol, unw, account)
         self.t += 1

@@ -73,13 +73,20 @@ def test_equals_the_general_indicators_bit_for_bit(seed):
             assert lean[k].tobytes() == general[k].tobytes(), k
 
 
+def _overwrite(arr: np.ndarray, i: int, value: float) -> None:
+    """Write into a book's read-only array, as code that lifted the flag would (the memo must notice)."""
+    arr.flags.writeable = True
+    arr[i] = value
+    arr.flags.writeable = False
+
+
 def test_layout_changed_in_place_is_not_served_from_the_memo():
     book, area, act = hand_case()
     need, local = [7.0, 1.0], np.array([[4.0, 0.0], [-1.0, 0.0]])
     binding_concentration(book, act, need, area, local)
     area[3] = 1                     # the same array objects, new contents
-    book.unit[4] = 0
-    book.direction[5] = 1
+    _overwrite(book.unit, 4, 0)
+    _overwrite(book.direction, 5, 1)
     lean = binding_concentration(book, act, need, area, local)
     general = _general(book, act, np.array(need), area, local)
     for k in FIELDS:

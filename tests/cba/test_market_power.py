@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "market"))
-from handmade import flat_base, three_bus_td  # noqa: E402
+from handmade import flat_base, three_bus_td
 
-from smartnet_gym.cba.market_power import (  # noqa: E402
+from smartnet_gym.cba.market_power import (
     binding_concentration,
     hhi,
     lerner_index,
@@ -33,23 +33,22 @@ from smartnet_gym.cba.market_power import (  # noqa: E402
     residual_supply_index,
     uniform_price_in_need_direction,
 )
-from smartnet_gym.config import MarketConfig  # noqa: E402
-from smartnet_gym.errors import ConfigError  # noqa: E402
-from smartnet_gym.market.bids import BidBook  # noqa: E402
-from smartnet_gym.market.clearing import TIE_EUR_PER_MWH  # noqa: E402
-from smartnet_gym.market.schemes import make_scheme  # noqa: E402
-from smartnet_gym.market.stages import MarketInstance  # noqa: E402
-from smartnet_gym.market_power_cli import (  # noqa: E402
-    add_market_power_parser,
+from smartnet_gym.config import MarketConfig
+from smartnet_gym.errors import ConfigError
+from smartnet_gym.experiments.market_power import (
     best_response,
     check_price_cap,
-    cmd_market_power,
     local_instance,
     local_market_config,
     markup_grid,
     probe_local_need,
     run_sweep,
 )
+from smartnet_gym.market.bids import BidBook
+from smartnet_gym.market.clearing import TIE_EUR_PER_MWH
+from smartnet_gym.market.schemes import make_scheme
+from smartnet_gym.market.stages import MarketInstance
+from smartnet_gym.market_power_cli import add_market_power_parser, cmd_market_power
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 CAP = LP.price_cap_eur_per_mwh

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import smartnet_gym.data.forecasts as forecasts
 from smartnet_gym.config import ForecastConfig
+from smartnet_gym.data import forecasts
 from smartnet_gym.data.forecasts import STEPS_PER_HOUR, Forecaster, _ar1
 from smartnet_gym.data.profiles import ProfileSet
 

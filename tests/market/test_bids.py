@@ -11,9 +11,9 @@ from handmade import flat_base, three_bus_td
 from smartnet_gym.config import SCHEMES, MarketConfig
 from smartnet_gym.errors import BidError, UnknownNameError
 from smartnet_gym.market import solvers
-from smartnet_gym.market.bids import BidBook, StorageState, validate_book
-from smartnet_gym.market.screening import ScreenedBackend
+from smartnet_gym.market.bids import BidBook, BuyBook, StorageState, validate_book
 from smartnet_gym.market.schemes import make_scheme, normalize_scheme
+from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.stages import MarketInstance
 
 KNOWN = {0: -1, 1: -1, 2: -1, 10: 0, 11: 0}
@@ -46,6 +46,27 @@ def _bad(col: str, value):
     arr = list(getattr(good_book(), col))
     arr[2] = value
     return good_book(**{col: arr})
+
+
+BOOK_ARRAYS = ("unit", "bus", "direction", "period", "qty_mw", "price_eur_per_mwh", "true_cost_eur_per_mwh",
+               "storage")
+
+
+@pytest.mark.parametrize("derive", ["built", "with_values", "subset"])
+@pytest.mark.parametrize("name", BOOK_ARRAYS)
+def test_book_arrays_are_read_only(derive, name):
+    book = good_book()
+    book = {"built": book, "with_values": book.with_values(qty_mw=[1.0, 2.0, 3.0, 4.0], price_eur_per_mwh=[1.0] * 4),
+            "subset": book.subset(np.array([True, False, True, True]))}[derive]
+    with pytest.raises(ValueError, match="read-only"):
+        getattr(book, name)[0] = 1
+
+
+@pytest.mark.parametrize("name", ["direction", "period", "qty_mw", "wtp_eur_per_mwh"])
+def test_buy_book_arrays_are_read_only(name):
+    buy = BuyBook(("BRP0",), np.array([1]), np.array([0]), np.array([3.0]), np.array([100.0]))
+    with pytest.raises(ValueError, match="read-only"):
+        getattr(buy, name)[0] = 1
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_area_period_costs_add_up_to_each_areas_objective(seed):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_pinned_bids_keep_their_activation_and_pinning_all_is_the_evaluation(seed):
-    lin, inst, book, area, spec, needs = _local_case(60 + seed)
+    lin, inst, book, _area, spec, needs = _local_case(60 + seed)
     prog = ClearingProgram(lin, book, spec, inst.horizon, LP)
     free = prog.solve(book, inst.base, needs)
     s = np.flatnonzero(book.storage >= 0)

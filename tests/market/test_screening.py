@@ -14,10 +14,10 @@ import pytest
 from random_instances import random_instance, random_linear_td, revalue
 
 from smartnet_gym.config import SCHEMES, MarketConfig
-from smartnet_gym.market.program import ProgramMatrices
-from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market import screening
 from smartnet_gym.market.dual_simplex import SimplexResult
+from smartnet_gym.market.program import ProgramMatrices
+from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market.screening import ScreenedBackend, screenable
 from smartnet_gym.market.solvers import HighsBackend, Solution
 from smartnet_gym.market.stages import evaluation_stage

@@ -47,7 +47,7 @@ def test_fast_and_explicit_paths_activate_the_same_bids(scheme):
 
 
 def _differs_without_tie_break(lin, inst, scheme) -> bool:
-    import smartnet_gym.market.clearing as clearing
+    from smartnet_gym.market import clearing
 
     saved = clearing.TIE_EUR_PER_MWH
     clearing.TIE_EUR_PER_MWH = 0.0

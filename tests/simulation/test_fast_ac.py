@@ -26,6 +26,14 @@ def spain_system() -> TDSystem:
     return build_system(load_scenario("spain-like"))
 
 
+SPAIN = pytest.param("spain-like", marks=pytest.mark.slow)
+
+
+def _shared(request: pytest.FixtureRequest, preset: str) -> TDSystem:
+    """The session's system of ``preset``, so only the spain-like cases build the full system."""
+    return request.getfixturevalue("spain_system" if preset == "spain-like" else "toy_system")
+
+
 def _draw(phys: PhysicalLayer, rng: np.random.Generator, scale: float = 1.0) -> tuple[np.ndarray, ...]:
     """A perturbed operating point: loads and sgens scaled at random, some units activated."""
     net = phys.net
@@ -108,9 +116,9 @@ def _count_runpp(monkeypatch) -> list[dict]:
     return calls
 
 
-@pytest.mark.parametrize("preset", ["toy", "spain-like"])
-def test_fast_path_equals_runpp_on_random_points(preset, toy_system, spain_system):
-    system = copy.deepcopy(toy_system if preset == "toy" else spain_system)
+@pytest.mark.parametrize("preset", ["toy", SPAIN])
+def test_fast_path_equals_runpp_on_random_points(preset, request):
+    system = copy.deepcopy(_shared(request, preset))
     phys = PhysicalLayer(system, "ac")
     cached = phys.fast
     rng = np.random.default_rng(7)
@@ -136,9 +144,9 @@ def test_plain_pandapower_flag_gives_the_same_states(toy_system):
             np.testing.assert_allclose(x, y, rtol=0, atol=2 * V_TOL)
 
 
-@pytest.mark.parametrize("case", ["toy", "toy-lv-tap", "spain-like"])
-def test_tap_moves_stay_on_the_fast_path_and_equal_runpp(case, toy_system, spain_system, monkeypatch):
-    system = copy.deepcopy(spain_system if case == "spain-like" else toy_system)
+@pytest.mark.parametrize("case", ["toy", "toy-lv-tap", SPAIN])
+def test_tap_moves_stay_on_the_fast_path_and_equal_runpp(case, request, monkeypatch):
+    system = copy.deepcopy(_shared(request, case))
     net = system.net
     if case == "toy-lv-tap":          # pandapower adapts the lv side's impedance base too
         net.trafo["tap_side"] = np.array(["hv", "lv"] * len(net.trafo))[: len(net.trafo)]
@@ -236,10 +244,10 @@ def test_unsupported_net_runs_plain_pandapower_with_a_warning(toy_system):
     _assert_agrees(phys, values)
 
 
-@pytest.mark.parametrize("preset", ["toy", "spain-like"])
-def test_episode_start_on_the_fast_path_equals_runpp(preset, toy_system, spain_system, monkeypatch):
+@pytest.mark.parametrize("preset", ["toy", SPAIN])
+def test_episode_start_on_the_fast_path_equals_runpp(preset, request, monkeypatch):
     """relinearize (built taps, OLTC settling) on the fast path: no runpp, same taps and point as plain pandapower."""
-    base = toy_system if preset == "toy" else spain_system
+    base = _shared(request, preset)
     g = load_scenario(preset).grid
     systems = [copy.deepcopy(base), copy.deepcopy(base)]
     fast, plain = (PhysicalLayer(s, "ac", physics.Oltc(s, g.mv_oltc_setpoint_pu, g.ehv_oltc_setpoint_pu), fast_ac=f)

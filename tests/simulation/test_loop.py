@@ -123,6 +123,7 @@ def test_horizon_past_profiles_is_rejected(toy):
         loop.reset(system.profiles.n_steps - 2, 4, np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_fast_and_explicit_paths_give_the_same_day(default_system, default_config):
     """End to end on the default system: with the tie-break the realised steps (costs, aFRR,
     violations) do not depend on the solver path, although equal-price DER bids abound."""

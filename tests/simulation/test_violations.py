@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from smartnet_gym.grid.linear import BaseState
 from smartnet_gym.simulation.physics import ViolationCheck
@@ -36,6 +37,7 @@ def per_branch(lin, st: BaseState, tol: float = 1e-6):
     return dv, dl, t_viol, max_dev, max_load, per_area
 
 
+@pytest.mark.slow
 def test_counts_and_worst_sizes_match_a_per_branch_count(default_system):
     lin = default_system.linear
     check = ViolationCheck(default_system)

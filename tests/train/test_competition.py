@@ -12,8 +12,8 @@ import pytest
 
 import smartnet_gym  # noqa: F401  (registers the ids)
 from smartnet_gym.errors import ConfigError
+from smartnet_gym.experiments.market_power import LocalMarketConfig
 from smartnet_gym.market.program import DT_H
-from smartnet_gym.market_power_cli import LocalMarketConfig
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "competition_ppo.yaml"
 KW = {"scenario": "local-market", "scheme": "CS_B", "episode_steps": 3, "start_period": 44}

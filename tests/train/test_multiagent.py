@@ -5,6 +5,8 @@ Most checks use a small scripted ParallelEnv (exact, fast); one runs the real lo
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -16,7 +18,7 @@ from train.multiagent import ParallelVecEnv, day_options
 class Scripted(ParallelEnv):
     """Agents a, b, c; obs = [agent index, step, last own action]; reward = 10·index + action[0]."""
 
-    metadata = {"name": "scripted"}
+    metadata: ClassVar[dict[str, str]] = {"name": "scripted"}
 
     def __init__(self, length: int = 2, early: str | None = None, other_space: str | None = None):
         self.possible_agents = ["a", "b", "c"]
