@@ -112,8 +112,15 @@ class MarketConfig(_Model):
     period_minutes: Literal[15] = Field(15, description="market time unit [min]; profiles are 15-min")
     price_cap_eur_per_mwh: float = Field(1000.0, gt=0, le=1e5, description="highest bid price [EUR/MWh]")
     balance_penalty_eur_per_mwh: float = Field(2000.0, gt=0, description="price of unmet imbalance [EUR/MWh]")
-    network_penalty_eur_per_mwh: float = Field(3000.0, gt=0, description="price of a flow slack [EUR/MWh]")
-    voltage_penalty_eur_per_pu2h: float = Field(3.0e5, gt=0, description="price of a v^2 slack [EUR/(pu^2 h)]")
+    network_penalty_eur_per_mwh: float | None = Field(
+        None, gt=0, description="what forced measures pay per MWh, the basis of every violation's value "
+        "[EUR/MWh]; None: simulation.voll_eur_per_mwh")
+    voltage_penalty_eur_per_pu2h: float | None = Field(
+        None, gt=0, description="flat price of a v^2 slack [EUR/(pu^2 h)], capped per bus at the derived value; "
+        "None: per bus, the network penalty over the bus's voltage sensitivity")
+    penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on every market penalty "
+                                 "(balance, network, voltage); violations stay capped at what forced "
+                                 "measures would cost [-]")
     qp_epsilon: float = Field(0.0, ge=0, description="quadratic regularisation [EUR/(MW^2 h)]; 0 = LP (default, fast path)")
     settlement: Literal["pay_as_clear", "pay_as_bid"] = "pay_as_clear"
     backend: Literal["highs", "highs-full", "cvxpy"] = Field(
@@ -174,6 +181,14 @@ class ScenarioConfig(_Model):
     market: MarketConfig = MarketConfig()
     simulation: SimulationConfig = SimulationConfig()
     cba: CbaConfig = CbaConfig()
+
+    @model_validator(mode="after")
+    def _violation_basis(self) -> ScenarioConfig:
+        """The market values violations at what forced measures pay: VoLL unless set."""
+        if self.market.network_penalty_eur_per_mwh is None:
+            market = self.market.model_copy(update={"network_penalty_eur_per_mwh": self.simulation.voll_eur_per_mwh})
+            object.__setattr__(self, "market", market)
+        return self
 
     def digest(self) -> str:
         """Short hash of the resolved config, written next to every result for provenance."""

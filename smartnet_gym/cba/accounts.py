@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
 #: summary columns (one row per scheme) — a contract of `smartnet-gym compare`
 SUMMARY_COLUMNS = ("scheme", "total_cost_eur", "market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur",
-                   "ict_cost_eur", "imbalance_mwh", "d_violations", "t_violations", "curtailed_mwh",
+                   "unresolved_cost_eur", "ict_cost_eur", "imbalance_mwh", "d_violations", "t_violations", "curtailed_mwh",
                    "clearing_failures")
-COST_COMPONENTS = ("market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur", "ict_cost_eur")
+COST_COMPONENTS = ("market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur", "unresolved_cost_eur", "ict_cost_eur")
 #: market-power columns per market (binding_concentration's fields), in column order
 _CONCENTRATION_FIELDS = ("hhi_offered", "hhi_activated", "psi", "rsi")
 
@@ -117,7 +117,8 @@ def _concentration_columns(n_markets: int) -> tuple[str, ...]:
 def _dso_columns(n_areas: int) -> tuple[str, ...]:
     """Per-DSO account columns, DSO by DSO."""
     return tuple(f"dso{a}_{k}" for a in range(n_areas)
-                 for k in ("market_cost_eur", "unwanted_cost_eur", "violations"))
+                 for k in ("market_cost_eur", "unwanted_cost_eur", "violations", "unresolved_cost_eur",
+                           "unresolved_voltage_pu_h", "unresolved_loading_pct_h"))
 
 
 def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioConfig, scheme: str, step: int,
@@ -145,6 +146,10 @@ def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioCon
     unw_area = unwanted.per_area_eur if unwanted else np.zeros(n_areas + 1)
     ict = float(ict_cost_per_step(cfg.cba, scheme))
     pay_tso, unw_tso = float(pay[0]), float(unw_area[-1])
+    unres_cost, unres_v, unres_load = ((unwanted.unresolved.cost_eur, unwanted.unresolved.voltage_pu_h,
+                                        unwanted.unresolved.loading_pct_h) if unwanted else
+                                       (np.zeros(n_areas + 1), np.zeros(n_areas), np.zeros(n_areas + 1)))
+    unres_tso = float(unres_cost[-1])
     row = {
         "step": float(step), "need_forecast_mw": float(inst.need_mw[0]), "need_real_mw": float(need_real_mw),
         "market_cost_eur": market, "market_cost_tso_eur": pay_tso,
@@ -156,6 +161,8 @@ def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioCon
         "unwanted_cost_eur": unw_cost, "unwanted_energy_mwh": float(unwanted.energy_mwh) if unwanted else 0.0,
         "unwanted_net_mwh": DT_H * unw_net,
         "unwanted_cost_tso_eur": unw_tso,
+        "unresolved_cost_eur": float(unres_cost.sum()), "unresolved_cost_tso_eur": unres_tso,
+        "unresolved_voltage_pu_h": float(unres_v.sum()), "unresolved_loading_pct_h": float(unres_load.sum()),
         "d_violations": float(violations.d_total), "t_violations": float(violations.t_loading),
         "max_voltage_dev_pu": float(violations.max_voltage_dev_pu),
         "max_loading_pct": float(violations.max_loading_pct),
@@ -173,8 +180,9 @@ def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioCon
     per_market = zip(*(conc[k].tolist() for k in _CONCENTRATION_FIELDS))
     row.update(zip(_concentration_columns(len(conc["rsi"])), (v for fig in per_market for v in fig)))
     row["total_cost_eur"] = sum(row[k] for k in COST_COMPONENTS)
-    row["tso_cost_eur"] = pay_tso + afrr_cost + unw_tso
+    row["tso_cost_eur"] = pay_tso + afrr_cost + unw_tso + unres_tso
     dso = zip(pay[1:].tolist(), unw_area[:n_areas].tolist(), violations.per_area[:n_areas].tolist(),
+              unres_cost[:n_areas].tolist(), unres_v.tolist(), unres_load[:n_areas].tolist(),
               strict=True)
     row.update(zip(_dso_columns(n_areas), (float(v) for area in dso for v in area)))
     if len(out.served_buy_mw):
@@ -195,7 +203,8 @@ def episode_frame(rows: list[dict], scheme: str) -> pd.DataFrame:
 
 def summarize(steps: pd.DataFrame) -> pd.DataFrame:
     """One row per scheme with the contract columns of `compare` (plus a few extras)."""
-    sums = ["total_cost_eur", "market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur", "ict_cost_eur",
+    sums = ["total_cost_eur", "market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur", "unresolved_cost_eur",
+            "unresolved_voltage_pu_h", "unresolved_loading_pct_h", "ict_cost_eur",
             "imbalance_mwh", "d_violations", "t_violations", "curtailed_mwh", "clearing_failures",
             "afrr_energy_mwh", "unwanted_energy_mwh", "bidders_profit_eur", "pf_failures", "welfare_eur"]
     g = steps.groupby("scheme", sort=False)

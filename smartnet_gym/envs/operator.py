@@ -206,7 +206,7 @@ class DispatchEnv(_OperatorEnv):
     D loading (3·A·H), T loading (H), last prices (H), time (4).
 
     ## Rewards
-    ``reward = −(market_cost_eur + afrr_cost_eur + unwanted_cost_eur) / reward_scale_eur``
+    ``reward = −(market_cost_eur + afrr_cost_eur + unwanted_cost_eur + unresolved_cost_eur) / reward_scale_eur``
     (the account's operator costs of the step, EUR; ICT cost is a constant and left out);
     default scale 1000 EUR.
 
@@ -216,7 +216,7 @@ class DispatchEnv(_OperatorEnv):
 
     | key | unit | meaning |
     |---|---|---|
-    | ``operator_cost_eur`` | EUR | market + aFRR + unwanted cost (−reward × scale) |
+    | ``operator_cost_eur`` | EUR | market + aFRR + unwanted + unresolved cost (−reward × scale) |
     | ``policy_evaluated_cost_eur`` | EUR | ``Scheme.evaluate`` of the agent's activations (all periods) |
     | ``optimal_cost_eur`` | EUR | the same for the CS_D joint clearing (the optimum) |
     | ``regret_eur`` | EUR | policy − optimal (≥ 0 up to solver tolerance) |
@@ -276,7 +276,8 @@ class DispatchEnv(_OperatorEnv):
         x = storage_feasible(inst.book, raw)
         res = self.loop.step(outcome=manual_outcome(inst, x, self.core.scheme_name))
         acc = res.account
-        cost = float(acc["market_cost_eur"] + acc["afrr_cost_eur"] + acc["unwanted_cost_eur"])
+        cost = float(acc["market_cost_eur"] + acc["afrr_cost_eur"] + acc["unwanted_cost_eur"]
+                     + acc["unresolved_cost_eur"])
         info: dict[str, Any] = {"operator_cost_eur": cost, "storage_reduced_mw": float((raw - x).sum())}
         if self.regret_info:
             _, opt = self.cs_d_optimum(inst)
@@ -314,7 +315,7 @@ class DSOLimitsEnv(_OperatorEnv):
 
     ## Rewards
     ``reward = −total_cost_eur / reward_scale_eur`` (the account's total system cost: market +
-    aFRR + unwanted measures + ICT), default scale 1000 EUR.
+    aFRR + unwanted measures + unresolved violations + ICT), default scale 1000 EUR.
 
     ## Info
     The common keys (every CBA column, ``clearing_status``, ``slack_mw``, ``prices_eur_per_mwh``,

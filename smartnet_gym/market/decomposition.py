@@ -27,6 +27,7 @@ import numpy as np
 
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.cut_master import CutMasterBackend, ExplicitCutMaster
+from smartnet_gym.market.penalties import balance_penalty, flow_penalty
 from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.market.screening import ScreenedBackend
 from smartnet_gym.market.solvers import HighsBackend
@@ -87,10 +88,10 @@ class DecentralizedJoint(Stage):
         # added to a HiGHS model in place (bid space, or the explicit program: ``_cuts``)
         super().__init__(lin, cfg, backend if backend in ("highs", "highs-full") else "highs")
         # a DSO must deliver the exchange the TSO cleared: missing it costs more than any network
-        # slack, otherwise the shortfall would act as a fake flexible unit at the interface
-        worst = max(cfg.balance_penalty_eur_per_mwh, cfg.network_penalty_eur_per_mwh,
-                    cfg.voltage_penalty_eur_per_pu2h * 0.1)
-        self.sub_cfg = cfg.model_copy(update={"balance_penalty_eur_per_mwh": 100 * worst})
+        # slack (with the per-bus voltage prices a MW of relief is worth at most the flow penalty)
+        flat = cfg.voltage_penalty_eur_per_pu2h
+        worst = max(balance_penalty(cfg), flow_penalty(cfg), 0.1 * flat * cfg.penalty_scale if flat else 0.0)
+        self.sub_cfg = cfg.model_copy(update={"balance_penalty_eur_per_mwh": 100 * worst / cfg.penalty_scale})
         # the master is an LP (the DSOs' programs carry any quadratic regularisation): its D bids'
         # linear cost is then a lower bound of φ that the cuts can raise exactly
         self.master_cfg = cfg.model_copy(update={"qp_epsilon": 0.0})

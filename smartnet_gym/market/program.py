@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
 from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.penalties import balance_penalty, flow_penalty, voltage_penalty
 
 DT_H = 0.25  # market time unit [h]
 W_SCALE = 1e3  # squared-voltage columns are in milli-pu² so that all rows are O(1) (OSQP scaling)
@@ -146,18 +147,17 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
     lb_parts, ub_parts, cost_parts = [], [], []
     n_col = 0
 
-    def add_cols(name: str, n: int, lb: float, ub: float, cost: float) -> slice:
+    def add_cols(name: str, n: int, lb: float, ub: float, cost: float | np.ndarray) -> slice:
         nonlocal n_col
         cols[name] = slice(n_col, n_col + n)
         n_col += n
         lb_parts.append(np.full(n, lb))
         ub_parts.append(np.full(n, ub))
-        cost_parts.append(np.full(n, cost))
+        cost_parts.append(np.broadcast_to(np.asarray(cost, float), (n,)).copy())
         return cols[name]
 
-    pen_bal = cfg.balance_penalty_eur_per_mwh * DT_H
-    pen_flow = cfg.network_penalty_eur_per_mwh * DT_H
-    pen_v = cfg.voltage_penalty_eur_per_pu2h * DT_H / W_SCALE
+    pen_bal = balance_penalty(cfg) * DT_H
+    pen_flow = flow_penalty(cfg) * DT_H
     cx = add_cols("x", n_b, 0.0, 0.0, 0.0)
     cy = add_cols("y", n_buy, 0.0, 0.0, 0.0)
     n_free = int((~dc.fixed).sum()) if spec.transmission else 0
@@ -179,7 +179,9 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         lim = np.flatnonzero(np.isfinite(f.rating_mva))
         d_lim.append((a, lim))
         add_cols(f"dslack{a}", 2 * h * len(lim), 0.0, np.inf, pen_flow)
-        add_cols(f"vslack{a}", 2 * h * f.n_bus, 0.0, np.inf, pen_v)
+        # two slacks per (period, bus), periods outermost: each bus's own price
+        pen_v = voltage_penalty(f, cfg) * DT_H / W_SCALE
+        add_cols(f"vslack{a}", 2 * h * f.n_bus, 0.0, np.inf, np.repeat(np.tile(pen_v, h), 2))
 
     rows: dict[str, slice] = {}
     n_row = 0

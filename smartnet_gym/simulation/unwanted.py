@@ -1,9 +1,16 @@
 """Unwanted measures: forced curtailment and load shedding that remove what the market left violated.
 
 A one-period clearing over the full linear T&D model around the realised state, whose only
-"bids" are forced curtailment of generation and shedding of load at every bus, priced at the
-VoLL-like penalty; network penalties are raised tenfold so that removing a violation is always
-worth it. Whatever even this cannot remove is reported as remaining violation.
+"bids" are forced curtailment of generation and shedding of load at every bus, priced at VoLL.
+Its slack penalties are a thousand times the value of the violations
+(:mod:`smartnet_gym.market.penalties`, with VoLL as the basis) and do not depend on the market's
+penalties: every violation forced measures can remove is removed, at VoLL per MWh.
+
+What even they cannot remove is *unresolved*: its size after the measures (the linear state
+around the realised one plus their response) in pu·h of voltage outside the band and % of
+rating·h of overload, per DSO and for the TSO, priced on the same basis — VoLL per MW·h of
+overload and VoLL / S_k per pu²·h of squared-voltage excess at bus k (S_k its voltage
+sensitivity): what removing it would cost if forced measures could.
 """
 
 from __future__ import annotations
@@ -14,10 +21,29 @@ import numpy as np
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState
+from smartnet_gym.grid.linearize import activation_response
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.clearing import ClearingProgram
+from smartnet_gym.market.penalties import voltage_self_sensitivity
 from smartnet_gym.market.program import DT_H, ProgramSpec
+from smartnet_gym.simulation.physics import ViolationCheck
+
+#: the measures' slack penalties over the violations' value: removal always comes first
+REMOVAL_PRIORITY = 1e3
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """Violations forced measures could not remove (after them), per DSO and the TSO (last)."""
+
+    cost_eur: np.ndarray          # (n_areas + 1,)
+    voltage_pu_h: np.ndarray      # (n_areas,) Σ_bus |v outside the band| × Δt
+    loading_pct_h: np.ndarray     # (n_areas + 1,) Σ_branch overload in % of rating × Δt
+
+    @classmethod
+    def none(cls, n_areas: int) -> Unresolved:
+        return cls(np.zeros(n_areas + 1), np.zeros(n_areas), np.zeros(n_areas + 1))
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,7 @@ class UnwantedOutcome:
     per_area_eur: np.ndarray     # (n_areas + 1,) last entry: transmission
     unit_mw: np.ndarray          # (n_options,) forced change per option
     status: str
+    unresolved: Unresolved
 
 
 class UnwantedMeasures:
@@ -47,11 +74,15 @@ class UnwantedMeasures:
         self.area = lin.locate(self.book.bus)[0]
         areas = tuple(f.area for f in lin.feeders)
         strict = cfg.model_copy(update={
-            "qp_epsilon": 0.0,
-            "network_penalty_eur_per_mwh": 10 * max(cfg.network_penalty_eur_per_mwh, voll_eur_per_mwh),
-            "voltage_penalty_eur_per_pu2h": 10 * cfg.voltage_penalty_eur_per_pu2h})
+            "qp_epsilon": 0.0, "penalty_scale": 1.0, "voltage_penalty_eur_per_pu2h": None,
+            "network_penalty_eur_per_mwh": REMOVAL_PRIORITY * voll_eur_per_mwh})
         self.prog = ClearingProgram(lin, self.book, ProgramSpec(True, areas, ()), 1, strict, "highs")
         self.bus_rows = net_pos.get_indexer(buses)
+        self.n_bus = len(net_pos)
+        self.check = ViolationCheck(system)
+        # value of a squared-voltage excess at each D bus (ViolationCheck's node order) [EUR/(pu²·h)]
+        self.w_price = voll_eur_per_mwh / np.concatenate(
+            [voltage_self_sensitivity(f) for f in lin.feeders]) if lin.feeders else np.zeros(0)
 
     def run(self, state: BaseState, load_bus_mw: np.ndarray, gen_bus_mw: np.ndarray) -> UnwantedOutcome:
         """Remove violations of ``state``; load/gen per bus (net.bus order) bound the options."""
@@ -60,11 +91,39 @@ class UnwantedMeasures:
         book = self.book.with_values(qty_mw=qty)
         res = self.prog.solve(book, state, np.zeros((0, 1)))
         n_areas = len(self.system.areas)
-        if not res.ok:
-            return UnwantedOutcome(0.0, 0.0, 0.0, 0.0, np.zeros(n_areas + 1), np.zeros(2 * n), res.status)
+        if not res.ok:     # no measures: every violation stays, unresolved
+            return UnwantedOutcome(0.0, 0.0, 0.0, 0.0, np.zeros(n_areas + 1), np.zeros(2 * n), res.status,
+                                   self.unresolved(state))
         x = np.where(res.x_mw > 1e-7, res.x_mw, 0.0)
         cost = DT_H * self.voll * x
         per_area = np.zeros(n_areas + 1)
         np.add.at(per_area, np.where(self.area >= 0, self.area, n_areas), cost)
+        dp = np.zeros(self.n_bus)
+        np.add.at(dp, np.r_[self.bus_rows, self.bus_rows], book.direction * x)
+        inc = activation_response(self.system.linear, dp)
+        after = BaseState(state.t_flow_mw[:1] + inc.t_flow_mw, *(
+            tuple(a[:1] + d for a, d in zip(xs, ds, strict=True))
+            for xs, ds in ((state.d_p_mw, inc.d_p_mw), (state.d_q_mvar, inc.d_q_mvar), (state.d_w_pu2, inc.d_w_pu2))))
         return UnwantedOutcome(float(DT_H * x.sum()), float(cost.sum()), float((book.direction * x).sum()),
-                               float(DT_H * x[n:].sum()), per_area, x, res.status)
+                               float(DT_H * x[n:].sum()), per_area, x, res.status, self.unresolved(after))
+
+    def unresolved(self, st: BaseState) -> Unresolved:
+        """Size and value of the violations of a one-period state, per DSO and the TSO (last)."""
+        c = self.check
+        n_areas = c.n_areas
+        cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))
+        w, p, q = cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar)
+        v = np.sqrt(np.maximum(w, 0.0))
+        dev = np.maximum(v - c.v_max, 0.0) + np.maximum(c.v_min - v, 0.0)
+        w_excess = np.maximum(w - c.v_max ** 2, 0.0) + np.maximum(c.v_min ** 2 - w, 0.0)
+        d_over = np.maximum(np.hypot(p[c.d_limited], q[c.d_limited]) - c.d_rating, 0.0)      # MVA
+        t_over = np.maximum(np.abs(np.asarray(st.t_flow_mw[0], float)[c.t_limited]) - c.t_rating, 0.0)  # MW
+        d_area = c.node_area[c.d_limited]
+        cost = np.zeros(n_areas + 1)
+        cost[:n_areas] = DT_H * (np.bincount(c.node_area, self.w_price * w_excess, n_areas)
+                                 + self.voll * np.bincount(d_area, d_over, n_areas))
+        cost[n_areas] = DT_H * self.voll * t_over.sum()
+        loading = np.zeros(n_areas + 1)
+        loading[:n_areas] = DT_H * np.bincount(d_area, d_over / c.d_rating * 100.0, n_areas)
+        loading[n_areas] = DT_H * (t_over / c.t_rating * 100.0).sum()
+        return Unresolved(cost, DT_H * np.bincount(c.node_area, dev, n_areas), loading)

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from smartnet_gym.config import ScenarioConfig, load_scenario
@@ -17,6 +18,17 @@ from smartnet_gym.study.config import YEAR_DAYS, StudyConfig
 SEASONS = ("winter", "spring", "summer", "autumn")
 _SEASON_OF_MONTH = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
                     6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
+
+
+@cache
+def code_digest() -> str:
+    """Hash of the package's source: a cell's result belongs to the code that computed it."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def season(day: int) -> str:
@@ -47,9 +59,9 @@ class Cell:
 
     @property
     def key(self) -> str:
-        """Content key: resolved config digest, scheme, day, seed, physics and steps."""
+        """Content key: resolved config, scheme, day, seed, physics, steps and the package's code."""
         blob = json.dumps([self.config.model_dump(mode="json"), self.scheme, self.day, self.seed,
-                           self.physics, self.steps], sort_keys=True).encode()
+                           self.physics, self.steps, code_digest()], sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
 
     @property
@@ -61,7 +73,7 @@ class Cell:
         """The identifying columns of the cell's result row."""
         return {"scenario": self.scenario, "variant": self.variant, "scheme": self.scheme, "day": self.day,
                 "season": self.season, "seed": self.seed, "physics": self.physics, "steps": self.steps,
-                "config_digest": self.config.digest(), "cell_key": self.key}
+                "config_digest": self.config.digest(), "code_digest": code_digest(), "cell_key": self.key}
 
 
 def scenario_label(name_or_path: str) -> str:

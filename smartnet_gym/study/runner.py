@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from smartnet_gym.study.cells import Cell, expand
+from smartnet_gym.study.cells import Cell, code_digest, expand
 from smartnet_gym.study.config import StudyConfig
-from smartnet_gym.study.engines import InProcessEngine, RayEngine
+from smartnet_gym.study.engines import Finished, InProcessEngine, RayEngine
 from smartnet_gym.study.figures import plot_paired, plot_seasons, plot_totals
 from smartnet_gym.study.store import StudyStore, atomic_write, read_study
 from smartnet_gym.study.summary import summarize_study
@@ -46,6 +46,10 @@ def run_study(study: StudyConfig, out: str | Path, engine: InProcessEngine | Ray
               disable=not progress, dynamic_ncols=True) as bar:
         bar.set_postfix(failed=0)
         for fin in engine.run(todo, keep_steps, study.retries):
+            if fin.result is not None and fin.result.row["code_digest"] != code_digest():
+                fin = Finished(fin.cell, None, f"the worker runs other smartnet_gym code (digest "
+                               f"{fin.result.row['code_digest']}, the driver's {code_digest()}): install "
+                               "the same version on every node", fin.attempts)
             if fin.result is not None:
                 store.write(fin.cell, fin.result)
                 ran += 1

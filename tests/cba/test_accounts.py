@@ -142,7 +142,8 @@ ROW_HEAD = ["step", "need_forecast_mw", "need_real_mw", "market_cost_eur", "mark
             "bidders_true_cost_eur", "bidders_profit_eur", "activation_mwh", "activation_net_mwh",
             "afrr_energy_mwh", "afrr_signed_mwh", "afrr_price_eur_per_mwh", "afrr_cost_eur", "imbalance_mwh",
             "imbalance_signed_mwh", "unwanted_cost_eur", "unwanted_energy_mwh", "unwanted_net_mwh",
-            "unwanted_cost_tso_eur", "d_violations", "t_violations", "max_voltage_dev_pu", "max_loading_pct",
+            "unwanted_cost_tso_eur", "unresolved_cost_eur", "unresolved_cost_tso_eur", "unresolved_voltage_pu_h",
+            "unresolved_loading_pct_h", "d_violations", "t_violations", "max_voltage_dev_pu", "max_loading_pct",
             "curtailed_mwh", "ict_cost_eur", "clearing_failures", "pf_failures", "slack_mw",
             "uniform_price_eur_per_mwh", "solve_ms"]
 CONCENTRATION = ["hhi_offered", "hhi_activated", "psi", "rsi"]
@@ -155,7 +156,9 @@ def test_account_row_columns_and_values(toy_system, toy_config, scheme):
     n = loop.n_areas
     columns = (ROW_HEAD + CONCENTRATION + [f"local_{a}_{k}" for a in range(n) for k in CONCENTRATION]
                + ["total_cost_eur", "tso_cost_eur"]
-               + [f"dso{a}_{k}" for a in range(n) for k in ("market_cost_eur", "unwanted_cost_eur", "violations")]
+               + [f"dso{a}_{k}" for a in range(n) for k in ("market_cost_eur", "unwanted_cost_eur", "violations",
+                                                            "unresolved_cost_eur", "unresolved_voltage_pu_h",
+                                                            "unresolved_loading_pct_h")]
                + ["welfare_eur"] + list(MODEL_COLUMNS))
     for _ in range(3):
         res = loop.step()
@@ -165,5 +168,6 @@ def test_account_row_columns_and_values(toy_system, toy_config, scheme):
         pay = split_payments(res.instance, res.clearing, res.delivered_mw, n, loop.bid_areas(res.instance.book))
         assert [row["market_cost_tso_eur"]] + [row[f"dso{a}_market_cost_eur"] for a in range(n)] == pay.tolist()
         assert row["total_cost_eur"] == sum(row[k] for k in COST_COMPONENTS)
-        assert row["tso_cost_eur"] == row["market_cost_tso_eur"] + row["afrr_cost_eur"] + row["unwanted_cost_tso_eur"]
+        assert row["tso_cost_eur"] == (row["market_cost_tso_eur"] + row["afrr_cost_eur"] + row["unwanted_cost_tso_eur"]
+                                       + row["unresolved_cost_tso_eur"])
         assert np.isnan(row["welfare_eur"]) == (scheme != "CS_E")

@@ -159,7 +159,8 @@ def test_dispatch_reward_and_regret(scheme):
         ref = loop.step(outcome=manual_outcome(inst, x, scheme))
         same_account(info, ref.account)
         acc = ref.account
-        assert reward == -(acc["market_cost_eur"] + acc["afrr_cost_eur"] + acc["unwanted_cost_eur"]) / 1000.0
+        assert reward == -(acc["market_cost_eur"] + acc["afrr_cost_eur"] + acc["unwanted_cost_eur"]
+                           + acc["unresolved_cost_eur"]) / 1000.0
         assert info["regret_eur"] >= -1e-6 * max(1.0, abs(info["optimal_cost_eur"]))
         assert info["regret_eur"] == info["policy_evaluated_cost_eur"] - info["optimal_cost_eur"]
         if k % 2:

@@ -130,8 +130,19 @@ def _soft_rows(lin: LinearTD, inst: MarketInstance, cfg: MarketConfig, per: np.n
         limits.append(limit)
         prices.append(penalty)
 
-    pen_f = DT * cfg.network_penalty_eur_per_mwh
-    pen_v = DT * cfg.voltage_penalty_eur_per_pu2h
+    # violations are worth what forced measures pay to remove them: the basis (VoLL by default) per MW
+    # of flow, and at D bus k the basis over 2 Σ r on its path from the root per pu² of w
+    basis = cfg.network_penalty_eur_per_mwh or 3000.0
+    pen_f = DT * basis * min(cfg.penalty_scale, 1.0)
+
+    def pen_v_of(f, k: int) -> float:
+        path_r, j = 0.0, k
+        while j >= 0:
+            path_r += f.r_pu[j]
+            j = f.parent[j]
+        removal = basis / (2 * path_r)
+        flat = cfg.voltage_penalty_eur_per_pu2h
+        return DT * (min(flat * cfg.penalty_scale, removal) if flat else removal * min(cfg.penalty_scale, 1.0))
     dc, base = lin.dc, inst.base
     for t in range(inst.horizon):
         for k in np.flatnonzero(np.isfinite(dc.rating_mw)):
@@ -146,6 +157,7 @@ def _soft_rows(lin: LinearTD, inst: MarketInstance, cfg: MarketConfig, per: np.n
                 soft(-g_p[a][k], pmax + p0, pen_f, t)
             for k in range(f.n_bus):
                 w0 = base.d_w_pu2[a][t, k]
+                pen_v = pen_v_of(f, k)
                 soft(g_w[a][k], f.v_max_pu[k] ** 2 - w0, pen_v, t)
                 soft(-g_w[a][k], w0 - f.v_min_pu[k] ** 2, pen_v, t)
     return rows, limits, prices

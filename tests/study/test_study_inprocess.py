@@ -158,3 +158,14 @@ def test_paired_summary_matches_scipy():
     # unpaired, the day-to-day spread hides the difference; paired, it is clear
     unpaired = summary[(summary.metric == "total_cost_eur") & (summary.season == "all") & (summary.versus == "")]
     assert (unpaired["ci95_high"] - unpaired["ci95_low"]).min() > 10 * (r["ci95_high"] - r["ci95_low"])
+
+
+def test_a_worker_on_other_code_fails_its_cells(tmp_path, monkeypatch):
+    """Cells are keyed by the package's code: a result computed by other code is not taken."""
+    from smartnet_gym.study import runner
+
+    monkeypatch.setattr(runner, "code_digest", lambda: "another-version")
+    cfg = write_study(tmp_path, schemes=["CS_A"], days=[10], seeds=[0], retries=0)
+    run = run_study(load_study(cfg), tmp_path / "out", InProcessEngine(), progress=False)
+    assert (run.ran, run.failed) == (0, 1)
+    assert "other smartnet_gym code" in pd.read_csv(tmp_path / "out" / "failures.csv")["error"].iloc[0]

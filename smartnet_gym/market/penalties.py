@@ -1,0 +1,66 @@
+"""One valuation of a limit violation: what removing it by forced measures costs.
+
+Forced measures (curtailment or load shedding) cost the value of lost load, VoLL, per MWh. On a
+radial feeder, shedding or curtailing 1 MW below a branch changes its flow by 1 MW, so a flow
+violation is worth VoLL per MW·h. At distribution bus k, 1 MW changes the squared voltage by at
+most ``S_k = ∂w_k/∂p_k = 2 Σ r`` over the path from the feeder root (LinDistFlow with the root
+held), so removing a squared-voltage excess Δw there costs at least ``VoLL · Δw / S_k``.
+
+The market's slack penalties are these values with ``market.network_penalty_eur_per_mwh`` as
+the basis (by default VoLL, ``simulation.voll_eur_per_mwh``), and never more: a violation the
+market leaves is removed by forced measures at that cost, so the market never pays more for
+relief at a bus than the forced measures it avoids would cost there. A flat
+``market.voltage_penalty_eur_per_pu2h`` replaces the per-bus values where it is lower;
+``market.penalty_scale`` scales every market penalty (sensitivity studies), violations up to
+the cap only: above 1 it raises the balance penalty alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smartnet_gym.config import MarketConfig, SimulationConfig
+from smartnet_gym.grid.linear import FeederModel
+
+
+def voltage_self_sensitivity(f: FeederModel) -> np.ndarray:
+    """(n_d,) ∂w_k/∂p_k [pu² per MW] of each D bus with its root held: 2 Σ r over its path."""
+    acc = np.asarray(f.r_pu, float).copy()
+    par = np.asarray(f.parent).copy()
+    while (par >= 0).any():                     # pointer jumping: path sums in log(depth) rounds
+        k = par >= 0
+        acc_next = acc.copy()
+        acc_next[k] += acc[par[k]]
+        par_next = par.copy()
+        par_next[k] = par[par[k]]
+        acc, par = acc_next, par_next
+    return 2.0 * np.maximum(acc, 1e-9)
+
+
+def basis(cfg: MarketConfig) -> float:
+    """What forced measures pay per MWh [EUR/MWh]: ``network_penalty_eur_per_mwh``, which a scenario
+    sets to its VoLL; a market config on its own takes the default VoLL."""
+    if cfg.network_penalty_eur_per_mwh is None:
+        return float(SimulationConfig.model_fields["voll_eur_per_mwh"].default)
+    return cfg.network_penalty_eur_per_mwh
+
+
+def balance_penalty(cfg: MarketConfig) -> float:
+    """Price of unmet imbalance in the market [EUR/MWh]."""
+    return cfg.balance_penalty_eur_per_mwh * cfg.penalty_scale
+
+
+def flow_penalty(cfg: MarketConfig) -> float:
+    """Price of a flow slack, T or D [EUR/MWh]: at most what forced measures pay."""
+    return basis(cfg) * min(cfg.penalty_scale, 1.0)
+
+
+def voltage_penalty(f: FeederModel, cfg: MarketConfig) -> np.ndarray:
+    """(n_d,) price of a squared-voltage slack at each D bus [EUR/(pu²·h)]: what forced measures would
+    pay to remove it (the basis over the bus's own sensitivity), or the flat
+    ``voltage_penalty_eur_per_pu2h`` if set, capped at that."""
+    removal = basis(cfg) / voltage_self_sensitivity(f)
+    flat = cfg.voltage_penalty_eur_per_pu2h
+    if flat is not None:
+        return np.minimum(flat * cfg.penalty_scale, removal)
+    return removal * min(cfg.penalty_scale, 1.0)

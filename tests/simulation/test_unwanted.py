@@ -1,0 +1,97 @@
+"""Forced measures and unresolved violations: one valuation (VoLL through the grid's sensitivities),
+independent of the market's penalties; checked against hand computations on the toy system."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smartnet_gym.config import load_scenario
+from smartnet_gym.grid.build import build_system
+from smartnet_gym.grid.linear import BaseState
+from smartnet_gym.market.penalties import flow_penalty, voltage_penalty, voltage_self_sensitivity
+from smartnet_gym.market.program import DT_H
+from smartnet_gym.simulation.compare import run_scheme
+from smartnet_gym.simulation.unwanted import UnwantedMeasures
+
+
+def _path_r(f, k: int) -> float:
+    """Σ r from the root to D bus k, walking the parents (independent of the pointer jumping)."""
+    total = 0.0
+    while k >= 0:
+        total += f.r_pu[k]
+        k = f.parent[k]
+    return total
+
+
+def _flat_state(system, w: float) -> BaseState:
+    """No flows, every D bus at squared voltage ``w``."""
+    lin = system.linear
+    return BaseState(np.zeros((1, len(lin.dc.rating_mw))), *(tuple(np.full((1, f.n_bus), x) for f in lin.feeders)
+                                                             for x in (0.0, 0.0, w)))
+
+
+def test_self_sensitivity_is_twice_the_path_resistance(toy_system, default_system):
+    for system in (toy_system, default_system):
+        for f in system.linear.feeders:
+            expect = [2 * _path_r(f, k) for k in range(f.n_bus)]
+            np.testing.assert_allclose(voltage_self_sensitivity(f), expect, rtol=1e-12)
+
+
+def test_market_penalties_never_exceed_what_forced_measures_pay(toy_config, toy_system):
+    f = toy_system.linear.feeders[0]
+    removal = toy_config.simulation.voll_eur_per_mwh / voltage_self_sensitivity(f)
+    for scale in (0.1, 1.0, 10.0, 100.0):
+        for flat in (None, 1e3, 1e9):
+            m = toy_config.market.model_copy(update={"penalty_scale": scale, "voltage_penalty_eur_per_pu2h": flat})
+            assert flow_penalty(m) <= toy_config.simulation.voll_eur_per_mwh
+            assert (voltage_penalty(f, m) <= removal * (1 + 1e-12)).all()
+    assert toy_config.market.network_penalty_eur_per_mwh == toy_config.simulation.voll_eur_per_mwh
+
+
+def test_an_irremovable_over_voltage_is_unresolved_and_priced(toy_system, toy_config):
+    """Over-voltage everywhere with no generation to curtail: nothing is removed; it is reported
+    in pu·h and priced at VoLL / S_k per pu²·h of excess at every bus."""
+    um = UnwantedMeasures(toy_system, toy_config.market, toy_config.simulation.voll_eur_per_mwh)
+    n_bus = len(toy_system.net.bus)
+    out = um.run(_flat_state(toy_system, 1.07 ** 2), np.zeros(n_bus), np.zeros(n_bus))
+    assert out.cost_eur == 0.0
+    f = toy_system.linear.feeders[0]
+    v_max = f.v_max_pu
+    dev = 1.07 - v_max
+    assert out.unresolved.voltage_pu_h == pytest.approx([DT_H * dev.sum()])
+    price = [toy_config.simulation.voll_eur_per_mwh / (2 * _path_r(f, k)) for k in range(f.n_bus)]
+    expect = DT_H * np.dot(price, 1.07 ** 2 - v_max ** 2)
+    assert out.unresolved.cost_eur[0] == pytest.approx(expect, rel=1e-9)
+    assert out.unresolved.cost_eur[-1] == 0.0
+
+
+def test_a_removable_over_voltage_is_removed_at_voll(toy_system, toy_config):
+    um = UnwantedMeasures(toy_system, toy_config.market, toy_config.simulation.voll_eur_per_mwh)
+    f = toy_system.linear.feeders[0]
+    n_bus = len(toy_system.net.bus)
+    gen = np.zeros(n_bus)
+    gen[toy_system.net.bus.index.get_indexer(f.bus)] = 50.0       # plenty to curtail at every D bus
+    w = np.ones((1, f.n_bus))
+    end = int(np.argmax(voltage_self_sensitivity(f)))
+    w[0, end] = 1.055 ** 2                                         # one over-voltage at the feeder end
+    lin = toy_system.linear
+    st = BaseState(np.zeros((1, len(lin.dc.rating_mw))), (np.zeros((1, f.n_bus)),), (np.zeros((1, f.n_bus)),), (w,))
+    out = um.run(st, np.zeros(n_bus), gen)
+    assert out.unresolved.cost_eur.sum() < 1e-6 * out.cost_eur
+    assert out.cost_eur == pytest.approx(DT_H * toy_config.simulation.voll_eur_per_mwh * out.unit_mw.sum())
+    # the cheapest removal: curtail at the violated bus (its sensitivity S_k is the largest there)
+    need_mw = (1.055 ** 2 - f.v_max_pu[end] ** 2) / voltage_self_sensitivity(f)[end]
+    assert out.unit_mw.sum() == pytest.approx(need_mw, rel=1e-6)
+
+
+def test_forced_measures_do_not_depend_on_the_market_penalties():
+    """A T-only market (CS_A) with every market penalty scaled: the same day, cost for cost."""
+    totals = []
+    for scale in (0.1, 1.0, 10.0):
+        cfg = load_scenario("toy", {"market": {"penalty_scale": scale}, "grid": {"v_max_pu": 1.02, "v_min_pu": 0.98}})
+        steps = run_scheme(build_system(cfg), cfg, "CS_A", 96, 0, "linear")
+        totals.append(steps[["unwanted_cost_eur", "unresolved_cost_eur"]].sum().to_numpy())
+    assert totals[0][0] > 0
+    np.testing.assert_allclose(totals[0], totals[1], rtol=1e-9)
+    np.testing.assert_allclose(totals[2], totals[1], rtol=1e-9)
