@@ -59,9 +59,10 @@ class Cell:
 
     @property
     def key(self) -> str:
-        """Content key: resolved config, scheme, day, seed, physics, steps and the package's code."""
-        blob = json.dumps([self.config.model_dump(mode="json"), self.scheme, self.day, self.seed,
-                           self.physics, self.steps, code_digest()], sort_keys=True).encode()
+        """Content key: scenario label, variant, resolved config, scheme, day, seed, physics, steps and
+        the package's code (labels too: two variants with equal overrides stay two cells)."""
+        blob = json.dumps([self.scenario, self.variant, self.config.model_dump(mode="json"), self.scheme,
+                           self.day, self.seed, self.physics, self.steps, code_digest()], sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
 
     @property
