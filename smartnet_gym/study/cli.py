@@ -29,6 +29,9 @@ def add_study_parser(sub: argparse._SubParsersAction) -> None:
                    help="cells run at once (default: every CPU of the machine or cluster)")
     s.add_argument("--per-step", action="store_true", help="also keep every step's CBA row (steps.parquet)")
     s.add_argument("--force", action="store_true", help="adopt a changed study config in an existing --out")
+    s.add_argument("--markdown", metavar="METRIC", nargs="?", const="total_cost_eur", default=None,
+                   help="also print the paired differences to the reference as a markdown table "
+                        "(METRIC: a summary.csv metric, default total_cost_eur)")
     s.add_argument("--no-progress", action="store_true")
 
 
@@ -36,10 +39,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     from smartnet_gym.study.config import load_study
     from smartnet_gym.study.engines import InProcessEngine, RayEngine
     from smartnet_gym.study.runner import report_study, run_study
+    from smartnet_gym.study.store import read_study
+    from smartnet_gym.study.summary import markdown_table
 
     if args.report:
         summary = report_study(args.report)
         print(f"report of {args.report}: {len(summary)} summary rows, figures rewritten")
+        if args.markdown:
+            print(markdown_table(summary, read_study(args.report).reference_scheme(), args.markdown))
         return 0
     if not args.out:
         raise ConfigError("--out is required with --config")
@@ -50,6 +57,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     print(f"study {study.name}: {run.cells} cells, {run.skipped} already done, {run.ran} run, "
           f"{run.failed} failed, in {run.seconds:.1f} s -> {args.out}")
     _print_ranking(run.summary, study.reference_scheme())
+    if args.markdown:
+        print(markdown_table(run.summary, study.reference_scheme(), args.markdown))
     return 0 if run.failed == 0 else 1
 
 

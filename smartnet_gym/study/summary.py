@@ -74,3 +74,24 @@ def summarize_study(rows: pd.DataFrame, schemes: tuple[str, ...], reference: str
     df["ci_excludes_zero"] = ((df["ci95_low"] > 0) | (df["ci95_high"] < 0)).astype(object)
     df.loc[df["versus"] == "", "ci_excludes_zero"] = None      # a test of differences only
     return df[list(SUMMARY_COLUMNS)]
+
+
+def markdown_table(summary: pd.DataFrame, reference: str, metric: str = "total_cost_eur") -> str:
+    """Paired differences ``scheme − reference`` of ``metric`` per scenario and variant, overall
+    and per season, as a markdown table: mean [95 % CI] per cell-day, bold where the CI excludes 0."""
+    d = summary[(summary["metric"] == metric) & (summary["versus"] == reference)]
+    seasons = [s for s in ("all",) + SEASONS if s in set(d["season"])]
+    head = ["scenario", "variant", "scheme"] + [f"{s} (n)" for s in seasons]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * len(seasons)]
+    for (scen, var, scheme), g in d.groupby(["scenario", "variant", "scheme"], sort=False):
+        cells = []
+        for s in seasons:
+            r = g[g["season"] == s]
+            if r.empty:
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            text = f"{r['mean']:+,.0f} [{r['ci95_low']:+,.0f}, {r['ci95_high']:+,.0f}] ({r['n']})"
+            cells.append(f"**{text}**" if r["ci_excludes_zero"] else text)
+        lines.append(f"| {scen} | {var} | {scheme} − {reference} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

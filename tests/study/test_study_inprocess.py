@@ -22,7 +22,7 @@ from smartnet_gym.simulation.compare import run_compare
 from smartnet_gym.study.config import load_study
 from smartnet_gym.study.engines import InProcessEngine
 from smartnet_gym.study.runner import run_study
-from smartnet_gym.study.summary import SUMMARY_COLUMNS, summarize_study
+from smartnet_gym.study.summary import SUMMARY_COLUMNS, markdown_table, summarize_study
 
 
 def test_cells_equal_compare(tmp_path):
@@ -158,6 +158,8 @@ def test_paired_summary_matches_scipy():
     # unpaired, the day-to-day spread hides the difference; paired, it is clear
     unpaired = summary[(summary.metric == "total_cost_eur") & (summary.season == "all") & (summary.versus == "")]
     assert (unpaired["ci95_high"] - unpaired["ci95_low"]).min() > 10 * (r["ci95_high"] - r["ci95_low"])
+    table = markdown_table(summary, "CS_A")
+    assert f"| x | base | CS_D − CS_A | **{r['mean']:+,.0f} [" in table and table.count("\n") == 2
 
 
 def test_a_worker_on_other_code_fails_its_cells(tmp_path, monkeypatch):
