@@ -143,6 +143,9 @@ class SimulationConfig(_Model):
 
     episode_steps: int = Field(96, ge=1, le=35000, description="market steps per episode [15 min]")
     physics: Literal["ac", "linear"] = Field("ac", description="AC power flow or the linear models")
+    relinearize_every_steps: int = Field(
+        4, ge=0, le=96, description="linear physics: a new AC linearisation point (OLTCs settled) at the "
+        "realised values every N steps, so the linear state follows the day; 0 = only at the episode start")
     afrr_premium_eur_per_mwh: float = Field(30.0, ge=0, description="aFRR price above |mFRR price| [EUR/MWh]")
     afrr_floor_eur_per_mwh: float = Field(80.0, ge=0, description="lowest aFRR price [EUR/MWh]")
     voll_eur_per_mwh: float = Field(3000.0, gt=0, description="price of unwanted measures [EUR/MWh]")

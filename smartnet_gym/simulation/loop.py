@@ -84,8 +84,7 @@ class RollingLoop:
         self._curtailable = np.isin(system.units.kind, CURTAILABLE)   # per unit
         self.storage_units = self.layout.storage_units
         self.soc_mwh = np.zeros(len(self.storage_units))
-        self.t = 0
-        self.end = 0
+        self.t = self.start = self.end = 0
         self._instance: MarketInstance | None = None
         self._truthful: BidBook | None = None
         self._scheduled: tuple[int, np.ndarray] | None = None
@@ -105,7 +104,7 @@ class RollingLoop:
         self.soc_mwh = (u.soc0 * u.energy_mwh)[self.storage_units].astype(float)
         act = self.forecaster.actual(start_step)
         self.physics.relinearize(act.load_p, act.load_q, act.sgen_p, key=start_step)
-        self.t, self.end = start_step, start_step + n_steps
+        self.t, self.start, self.end = start_step, start_step, start_step + n_steps
         self._instance = None
         self._scheduled = None
 
@@ -134,12 +133,23 @@ class RollingLoop:
     def instance(self, book: BidBook | None = None) -> MarketInstance:
         """The clearing instance of the current step (cached); ``book`` replaces the truthful bids."""
         if self._instance is None:
+            self._follow_the_day()
             self._instance = self.instance_for(self.forecaster.forecast(self.t))
             self._truthful = self._instance.book
         if book is None:
             return self._instance
         inst = self._instance
         return MarketInstance(book, inst.base, inst.need_mw, inst.area_need_mw, inst.buy)
+
+    def _follow_the_day(self) -> None:
+        """Linear physics: every ``simulation.relinearize_every_steps`` steps a new linearisation point,
+        AC at this step's realised values with the OLTCs settled (as at the episode start), so the
+        linear state does not drift from the grid over the day (AC physics takes every step's)."""
+        k = self.cfg.simulation.relinearize_every_steps
+        if self.physics.mode != "linear" or not k or self.t == self.start or (self.t - self.start) % k:
+            return
+        act = self.forecaster.actual(self.t)
+        self.physics.relinearize(act.load_p, act.load_q, act.sgen_p, key=self.t)
 
     def instance_for(self, outlook: Snapshot) -> MarketInstance:
         """The current step's instance for an outlook (H, n) of load/RES — the forecast in the loop,

@@ -58,3 +58,20 @@ def test_clearing_model_sees_what_ac_finds_with_perfect_forecasts(day):
 def test_linear_physics_records_no_model_check(toy_system, toy_config):
     steps = run_scheme(toy_system, toy_config, "CS_D", 3, 0, "linear")
     assert steps["model_tp"].isna().all()
+
+
+@pytest.mark.slow
+def test_linear_physics_follows_ac_over_the_day():
+    """italy-like, a January day, perfect forecasts, CS_A (no D activations): with a new
+    linearisation point every hour the linear layer finds the AC layer's violations; with the
+    episode start's point only it drifts (the OLTCs regulate in AC all day)."""
+    over = {**PERFECT_FORECASTS, "data": {**PERFECT_FORECASTS["data"], "start_day": 10}}
+    cfg = load_scenario("italy-like", over)
+    system = build_system(cfg)
+    ac = run_scheme(system, cfg, "CS_A", 96, 0, "ac")["d_violations"].sum()
+    hourly = run_scheme(system, cfg, "CS_A", 96, 0, "linear")["d_violations"].sum()
+    stale_cfg = load_scenario("italy-like", {**over, "simulation": {"relinearize_every_steps": 0}})
+    stale = run_scheme(system, stale_cfg, "CS_A", 96, 0, "linear")["d_violations"].sum()
+    assert ac > 50
+    assert abs(hourly - ac) <= 0.15 * ac
+    assert abs(stale - ac) > 2 * abs(hourly - ac)
