@@ -16,7 +16,7 @@ from smartnet_gym.cba.accounts import step_account
 from smartnet_gym.config import ScenarioConfig
 from smartnet_gym.data.forecasts import Forecaster, Snapshot
 from smartnet_gym.grid.linear import BaseState
-from smartnet_gym.grid.linearize import activation_response, base_state
+from smartnet_gym.grid.sensitivity import activation_response, base_state
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bidders import CURTAILABLE, available_mw, book_layout, truthful_book
 from smartnet_gym.market.bids import BidBook, BuyBook

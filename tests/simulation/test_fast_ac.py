@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from smartnet_gym.config import load_scenario
 from smartnet_gym.grid.build import build_system
-from smartnet_gym.grid.linearize import point_from_net
+from smartnet_gym.grid.point_from_ac import point_from_net
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.simulation import physics
 from smartnet_gym.simulation.physics import PhysicalLayer
