@@ -63,7 +63,7 @@ class RollingLoop:
         self.layout = book_layout(system.units, self.horizon)
         self.forecaster = Forecaster(system.profiles, cfg.data.forecast, self.horizon)
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
-        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc)
+        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc, cfg.simulation.fast_ac)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
         self.violations = ViolationCheck(system)
         self.model_check = ModelCheck(self.violations)
