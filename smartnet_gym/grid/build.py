@@ -141,10 +141,10 @@ def _read_net(path: Path):
 
 
 def _build(cfg: ScenarioConfig) -> TDSystem:
-    import pandapower as pp
     import pandas as pd
 
     from smartnet_gym.grid.linear_build import build_linear_td
+    from smartnet_gym.grid.power_flow import run_ac
     from smartnet_gym.grid.simbench_system import (
         make_profile_set,
         set_oltc_taps,
@@ -160,7 +160,7 @@ def _build(cfg: ScenarioConfig) -> TDSystem:
     set_oltc_taps(net, areas, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
     cls = pd.Series(sgen_class(net), index=net.sgen.index).loc[sgen_idx].to_numpy()
     units = select_units(net, areas, profiles, cfg.flex, np.random.default_rng(cfg.seed))
-    pp.runpp(net, numba=False)  # structural change (flex sgens): plain runpp so results and _ppc are current
+    run_ac(net)  # structural change (flex sgens): plain runpp so results and _ppc are current
     linear = build_linear_td(net, areas, v_min_pu=cfg.grid.v_min_pu, v_max_pu=cfg.grid.v_max_pu)
     return TDSystem(
         name=parts.name,
