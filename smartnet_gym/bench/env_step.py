@@ -40,6 +40,7 @@ class Timers:
         self.total: dict[str, float] = defaultdict(float)
 
     def wrap(self, obj: object, name: str, label: str) -> None:
+        """Replace ``obj.name`` by a wrapper that adds its wall time to ``label``."""
         fn: Callable = getattr(obj, name)
 
         def timed(*args, **kwargs):

@@ -43,6 +43,7 @@ class LinearizationPoint:
 
     @property
     def has_voltage_coupling(self) -> bool:
+        """Whether the point carries the feeder roots' voltage sensitivities."""
         return len(self.root_t) > 0 and self.root_dw_dp.size > 0
 
     def without_voltage_coupling(self) -> LinearizationPoint:

@@ -63,6 +63,7 @@ class PointReader:
         self.t_bus_rows = net.bus.index.get_indexer(dc.bus)
 
     def read(self, net: pandapowerNet, lin: LinearTD) -> tuple[np.ndarray, list, list, list, np.ndarray]:
+        """T flows, D flows (P, Q) and squared voltages per area, squared T voltages of ``net.res_*``."""
         t_flow = np.zeros(lin.dc.n_branch)
         for kind, col, m, rows in self.t_parts:
             t_flow[m] = net[f"res_{kind}"][col].to_numpy()[rows]

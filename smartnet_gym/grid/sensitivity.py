@@ -150,6 +150,7 @@ class Sensitivity:
                              self.top_t, self.r, self.x, *coupling, self.d_root_idx)
 
     def split(self, arr: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per-area parts of an array over all D positions (last axis)."""
         return tuple([arr[..., s] for s in self._areas])
 
 
@@ -251,6 +252,7 @@ def sensitivity(lin: LinearTD) -> Sensitivity:
 
 
 def _as_2d(name: str, arr: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
+    """``arr`` as a finite (H, n) float array, and whether it was one vector; ValueError otherwise."""
     a = np.asarray(arr, dtype=np.float64)
     one = a.ndim == 1
     a = a.reshape(1, -1) if one else a
