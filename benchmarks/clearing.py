@@ -7,13 +7,14 @@ Usage::
     python benchmarks/clearing.py --quick    # 50 / 200 / 1,000 bids, CVXPY only at 1,000 (< 60 s)
     python benchmarks/clearing.py --json --out clearing.json
 
-How bid books are scaled and what each path does: benchmarks/README.md and smartnet_gym/benchmark.py
+How bid books are scaled and what each path does: benchmarks/README.md and smartnet_gym/bench/
 (the functions this script calls; `smartnet-gym benchmark` runs the same plus the scaling and env steps).
 """
 
 from __future__ import annotations
 
-from smartnet_gym.benchmark import format_clearing, script_main
+from smartnet_gym.bench.cli import script_main
+from smartnet_gym.bench.report import format_clearing
 
 if __name__ == "__main__":
     raise SystemExit(script_main(None, __doc__.split("\n\n")[0], ("clearing",), format_clearing))

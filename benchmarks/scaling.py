@@ -13,7 +13,8 @@ the area sweep keeps the bid count at 1,000.
 
 from __future__ import annotations
 
-from smartnet_gym.benchmark import format_scaling, script_main
+from smartnet_gym.bench.cli import script_main
+from smartnet_gym.bench.report import format_scaling
 
 if __name__ == "__main__":
     raise SystemExit(script_main(None, __doc__.split("\n\n")[0], ("fast", "areas"), format_scaling,

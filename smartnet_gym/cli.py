@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="output folder (created; refused if not empty)")
     m.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     m.add_argument("--no-progress", action="store_true")
-    from smartnet_gym.benchmark import add_benchmark_parser
+    from smartnet_gym.bench.cli import add_benchmark_parser
     from smartnet_gym.market_power_cli import add_market_power_parser
     from smartnet_gym.study.cli import add_study_parser
     from train.cli import add_train_parser
@@ -259,7 +259,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from smartnet_gym.benchmark import cmd_benchmark as run
+    from smartnet_gym.bench.cli import cmd_benchmark as run
 
     return run(args)
 

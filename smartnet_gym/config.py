@@ -146,6 +146,9 @@ class SimulationConfig(_Model):
     relinearize_every_steps: int = Field(
         4, ge=0, le=96, description="linear physics: a new AC linearisation point (OLTCs settled) at the "
         "realised values every N steps, so the linear state follows the day; 0 = only at the episode start")
+    fast_ac: bool = Field(True, description="AC power flows (AC steps, every episode start's OLTC settling) on "
+                          "the warm-started Newton-Raphson of grid.fast_ac; false: a full pandapower runpp each "
+                          "time (the same states to 1e-6 pu, slower)")
     afrr_premium_eur_per_mwh: float = Field(30.0, ge=0, description="aFRR price above |mFRR price| [EUR/MWh]")
     afrr_floor_eur_per_mwh: float = Field(80.0, ge=0, description="lowest aFRR price [EUR/MWh]")
     voll_eur_per_mwh: float = Field(3000.0, gt=0, description="price of unwanted measures [EUR/MWh]")

@@ -103,9 +103,9 @@ class BiddingEnv(MarketEnv):
     ## Arguments
     | Parameter | Type | Default | Description |
     |---|---|---|---|
-    | scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path |
+    | scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path; other settings through a ScenarioConfig, e.g. `load_scenario("spain-like", {"simulation": {"fast_ac": False}})` |
     | scheme | str or None | None (scenario's, CS_D) | CS_A … CS_E, any case |
-    | physics | str | "linear" | "linear" or "ac" (pandapower power flow) |
+    | physics | str | "linear" | "linear" or "ac" (AC power flow: the fast Newton-Raphson, or pandapower's runpp with the scenario's `simulation.fast_ac: false`) |
     | episode_steps | int | 96 | steps per episode (one day) |
     | provider | str, list of str or None | None (area 0) | unit names and/or area/DSO names or "transmission" |
     | bid_quantity | bool | False | also choose the offered share |

@@ -61,9 +61,9 @@ No agent ever terminates; all are truncated together after ``episode_steps`` ste
 ## Arguments
 | Parameter | Type | Default | Description |
 |---|---|---|---|
-| scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path |
+| scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path; other settings through a ScenarioConfig, e.g. `load_scenario("spain-like", {"simulation": {"fast_ac": False}})` |
 | scheme | str or None | None (scenario's) | CS_A … CS_E |
-| physics | str | "linear" | "linear" or "ac" |
+| physics | str | "linear" | "linear" or "ac" (AC power flow: the fast Newton-Raphson, or pandapower's runpp with the scenario's `simulation.fast_ac: false`) |
 | episode_steps | int | 96 | steps per episode |
 | area | int, str or None | 0 | area index, area/DSO name, "transmission", or "all"/None for every unit |
 | bid_quantity | bool | False | also choose the offered share |

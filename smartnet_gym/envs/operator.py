@@ -234,9 +234,9 @@ class DispatchEnv(_OperatorEnv):
     ## Arguments
     | Parameter | Type | Default | Description |
     |---|---|---|---|
-    | scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path |
+    | scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path; other settings through a ScenarioConfig, e.g. `load_scenario("spain-like", {"simulation": {"fast_ac": False}})` |
     | scheme | str or None | None (scenario's) | CS_A … CS_E (label and ICT cost only) |
-    | physics | str | "linear" | "linear" or "ac" |
+    | physics | str | "linear" | "linear" or "ac" (AC power flow: the fast Newton-Raphson, or pandapower's runpp with the scenario's `simulation.fast_ac: false`) |
     | episode_steps | int | 96 | steps per episode |
     | reward_scale_eur | float | 1000.0 | reward = −EUR / this |
     | regret_info | bool | True | report the CS_D optimum and the regret |
@@ -339,9 +339,9 @@ class DSOLimitsEnv(_OperatorEnv):
     ## Arguments
     | Parameter | Type | Default | Description |
     |---|---|---|---|
-    | scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path |
+    | scenario | str or ScenarioConfig | "spain-like" | preset name or YAML path; other settings through a ScenarioConfig, e.g. `load_scenario("spain-like", {"simulation": {"fast_ac": False}})` |
     | scheme | str | "CS_B" | CS_A or CS_B |
-    | physics | str | "linear" | "linear" or "ac" |
+    | physics | str | "linear" | "linear" or "ac" (AC power flow: the fast Newton-Raphson, or pandapower's runpp with the scenario's `simulation.fast_ac: false`) |
     | episode_steps | int | 96 | steps per episode |
     | reward_scale_eur | float | 1000.0 | reward = −EUR / this |
     | bound_info | bool | True | report the evaluated costs and the CS_D bound |

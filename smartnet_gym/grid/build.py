@@ -12,7 +12,7 @@ Pipeline (same for every ``grid.source``):
 4. flexible units are selected and their flex sgens added (:func:`~.units.select_units`,
    ``np.random.default_rng(cfg.seed)``);
 5. a plain ``runpp`` so ``net.res_*`` hold the base case, then the linear T&D model
-   (``grid.linearize.build_linear_td``, when that module exists; else ``linear`` is None).
+   (:func:`~.linear_build.build_linear_td`).
 
 The result is pickled in the cache folder (``$SMARTNET_GYM_CACHE`` or ``~/.cache/smartnet_gym``)
 under a hash of cfg.grid, cfg.flex, cfg.seed, the package, simbench and pandapower versions and
@@ -21,8 +21,6 @@ the source text of the grid-building modules, so editing them invalidates old sy
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from importlib import metadata
 from pathlib import Path
@@ -40,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PKG = Path(__file__).resolve().parents[1]
-_KEY_SOURCES = ("grid", "data/profiles.py")  # edits here invalidate cached systems
+_KEY_SOURCES = ("grid", "data/profiles.py")  # every grid-building module (grid/*.py) and the profiles: edits invalidate cached systems
 
 
 def _version(dist: str) -> str:
@@ -142,17 +140,11 @@ def _read_net(path: Path):
     return net
 
 
-def linearizer():
-    """``grid.linearize.build_linear_td`` if that module exists, else None."""
-    if importlib.util.find_spec("smartnet_gym.grid.linearize") is None:
-        return None
-    return getattr(importlib.import_module("smartnet_gym.grid.linearize"), "build_linear_td", None)
-
-
 def _build(cfg: ScenarioConfig) -> TDSystem:
-    import pandapower as pp
     import pandas as pd
 
+    from smartnet_gym.grid.linear_build import build_linear_td
+    from smartnet_gym.grid.power_flow import run_ac
     from smartnet_gym.grid.simbench_system import (
         make_profile_set,
         set_oltc_taps,
@@ -168,13 +160,8 @@ def _build(cfg: ScenarioConfig) -> TDSystem:
     set_oltc_taps(net, areas, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
     cls = pd.Series(sgen_class(net), index=net.sgen.index).loc[sgen_idx].to_numpy()
     units = select_units(net, areas, profiles, cfg.flex, np.random.default_rng(cfg.seed))
-    pp.runpp(net, numba=False)  # structural change (flex sgens): plain runpp so results and _ppc are current
-    build_linear = linearizer()
-    linear = None
-    if build_linear is not None:
-        linear = build_linear(net, areas, v_min_pu=cfg.grid.v_min_pu, v_max_pu=cfg.grid.v_max_pu)
-    if linear is None:
-        log.warning("grid.linearize.build_linear_td is not available; TDSystem.linear is None")
+    run_ac(net)  # structural change (flex sgens): plain runpp so results and _ppc are current
+    linear = build_linear_td(net, areas, v_min_pu=cfg.grid.v_min_pu, v_max_pu=cfg.grid.v_max_pu)
     return TDSystem(
         name=parts.name,
         net=net,

@@ -11,7 +11,7 @@ already in that Sbus. A Newton–Raphson in polar form, warm-started from the pr
 solves it with the Jacobian assembled from fixed sparsity index maps and one ``splu`` per
 iteration that needs one (chord steps on the previous solution's Jacobian otherwise) — no pandas,
 no pandapower call. The results come out as the
-:class:`~smartnet_gym.grid.linearize.LinearizationPoint` that ``point_from_net`` reads after a
+:class:`~smartnet_gym.grid.operating_point.LinearizationPoint` that ``point_from_net`` reads after a
 ``runpp`` (same flows, voltages, injections and root-voltage sensitivities, the latter from the
 Jacobian at the solution; pandapower's stored ``J`` is that of its last iteration).
 
@@ -34,16 +34,12 @@ from pandapower.build_branch import _calc_branch_values_from_trafo_df
 from pandapower.pypower import idx_brch
 from pandapower.pypower.makeYbus import branch_vectors
 
+from smartnet_gym.grid.bus_vectors import bus_aggregation, bus_injections
 from smartnet_gym.grid.linear import LinearTD
-from smartnet_gym.grid.linearize import (
-    LinearizationPoint,
-    bus_aggregation,
-    bus_injections,
-    make_point,
-    point_reader,
-    root_voltage_sensitivity,
-    sensitivity,
-)
+from smartnet_gym.grid.operating_point import LinearizationPoint
+from smartnet_gym.grid.point_from_ac import make_point, point_reader
+from smartnet_gym.grid.root_voltage import root_voltage_sensitivity
+from smartnet_gym.grid.sensitivity import sensitivity
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet

@@ -77,7 +77,7 @@ class FeederModel:
     v_max_pu: np.ndarray       # (n_d,) upper voltage limit [pu]
     branch_element: tuple[tuple[str, int], ...] = ()  # ("line"|"trafo"|"trafo_eq", pandapower index)
     # all pandapower elements forming each feeding branch (several for a parallel equivalent;
-    # "trafo_eq"/"line_eq" name the first of them); added by grid.linearize
+    # "trafo_eq"/"line_eq" name the first of them); added by grid.linear_build
     branch_members: tuple[tuple[tuple[str, int], ...], ...] = ()
 
     @property
@@ -122,7 +122,7 @@ class LinearTD:
     # pandapower bus id -> (area, position): area -1 = transmission (position in dc.bus)
     bus_area: dict[int, int] = field(default_factory=dict)
     bus_pos: dict[int, int] = field(default_factory=dict)
-    # pandapower bus ids in net.bus.index order: injection vectors given to grid.linearize
+    # pandapower bus ids in net.bus.index order: injection vectors given to grid.sensitivity
     # (base_state, activation_response) are indexed by position in this array
     net_bus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 

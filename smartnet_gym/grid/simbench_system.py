@@ -37,6 +37,7 @@ import pandas as pd
 
 from smartnet_gym.data.profiles import STEPS_PER_DAY, ProfileSet
 from smartnet_gym.errors import ConfigError, UnknownNameError, did_you_mean
+from smartnet_gym.grid.power_flow import run_ac
 from smartnet_gym.grid.system import Area
 
 if TYPE_CHECKING:
@@ -421,8 +422,6 @@ def set_oltc_taps(net: pandapowerNet, areas: tuple[Area, ...], setpoint_pu: floa
     (within ``tap_min``..``tap_max``) or ``max_iter``. Ends with results of the final taps in
     ``net.res_*``. Returns the number of tap steps moved.
     """
-    import pandapower as pp
-
     tr = net.trafo
     ok = tr.in_service.astype(bool) & tr.tap_step_percent.notna() & tr.tap_pos.notna()
     iface = {t for a in areas for t in a.interface_trafos}
@@ -440,7 +439,7 @@ def set_oltc_taps(net: pandapowerNet, areas: tuple[Area, ...], setpoint_pu: floa
         hi = tr.loc[idx, "tap_max"].to_numpy(float)
         lv = tr.loc[idx, "lv_bus"].to_numpy()
         for _ in range(max_iter):
-            pp.runpp(net, numba=False)
+            run_ac(net)
             ran = True
             dv = net.res_bus.vm_pu.loc[lv].to_numpy(float) - target
             n = np.where(np.abs(dv) > step / 2, np.rint(dv / step), 0.0)
@@ -451,9 +450,9 @@ def set_oltc_taps(net: pandapowerNet, areas: tuple[Area, ...], setpoint_pu: floa
             moved += int(np.abs(new - old).sum())
             net.trafo.loc[idx, "tap_pos"] = new
         else:
-            pp.runpp(net, numba=False)
+            run_ac(net)
     if not ran:
-        pp.runpp(net, numba=False)
+        run_ac(net)
     return moved
 
 

@@ -71,7 +71,7 @@ class TDSystem:
     net: pandapowerNet        # built net; flex sgens at p_mw = 0; OLTCs configured
     areas: tuple[Area, ...]
     units: UnitTable
-    linear: LinearTD          # linearised at the base case (see grid.linearize)
+    linear: LinearTD          # linearised at the base case (see grid.linear_build)
     profiles: ProfileSet
     load_bus: np.ndarray      # (n_load,) pandapower bus of each profiled load (ProfileSet order)
     sgen_bus: np.ndarray      # (n_sgen,) pandapower bus of each profiled sgen (ProfileSet order)

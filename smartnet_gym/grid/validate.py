@@ -3,7 +3,7 @@
 For each sampled profile step the net is put at that step (loads and sgens from the ProfileSet,
 flex sgens at 0) and solved with ``runpp``: that AC solution is the linearisation point. Random
 flexibility activations are then written to the flex sgens and the net is solved again. The
-linear prediction, point + increments (:func:`~smartnet_gym.grid.linearize.base_state`), is compared
+linear prediction, point + increments (:func:`~smartnet_gym.grid.sensitivity.base_state`), is compared
 with the second AC solution:
 
 * voltage error ``|√w_lin − vm_ac|`` [pu] at every distribution bus, with the feeder roots moving
@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smartnet_gym.data.profiles import STEPS_PER_DAY
-from smartnet_gym.grid.linearize import base_state, bus_injections, point_from_net, run_ac
+from smartnet_gym.grid.bus_vectors import bus_injections
+from smartnet_gym.grid.point_from_ac import point_from_net
+from smartnet_gym.grid.power_flow import run_ac
+from smartnet_gym.grid.sensitivity import base_state
 from smartnet_gym.grid.system import UnitKind
 
 if TYPE_CHECKING:

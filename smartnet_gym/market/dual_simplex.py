@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from smartnet_gym.market.sparse_lu import csr_matvec
+from smartnet_gym.numerics.sparse_lu import csr_matvec
 
 PRIMAL_TOL = 1e-9        # MW (or milli-pu²) a basic variable may sit outside its bounds
 DUAL_TOL = 1e-9          # EUR per unit of reduced cost treated as zero when a bound is chosen

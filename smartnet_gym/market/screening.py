@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from smartnet_gym.market.dual_simplex import DualSimplex
 from smartnet_gym.market.program import ProgramMatrices, block_indices
 from smartnet_gym.market.solvers import HighsBackend, Solution
-from smartnet_gym.market.sparse_lu import FastLU, csr_matvec, lu_solve, lu_solve_t, period_blocks
+from smartnet_gym.numerics.sparse_lu import FastLU, csr_matvec, lu_solve, lu_solve_t, period_blocks
 
 NODE_ROWS = ("t_node", "d_node", "d_volt")
 LIMIT_ROWS = ("t_limit", "d_limit", "v_limit")

@@ -16,7 +16,7 @@ from smartnet_gym.cba.accounts import step_account
 from smartnet_gym.config import ScenarioConfig
 from smartnet_gym.data.forecasts import Forecaster, Snapshot
 from smartnet_gym.grid.linear import BaseState
-from smartnet_gym.grid.linearize import activation_response, base_state
+from smartnet_gym.grid.sensitivity import activation_response, base_state
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bidders import CURTAILABLE, available_mw, book_layout, truthful_book
 from smartnet_gym.market.bids import BidBook, BuyBook
@@ -63,7 +63,7 @@ class RollingLoop:
         self.layout = book_layout(system.units, self.horizon)
         self.forecaster = Forecaster(system.profiles, cfg.data.forecast, self.horizon)
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
-        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc)
+        self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc, cfg.simulation.fast_ac)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
         self.violations = ViolationCheck(system)
         self.model_check = ModelCheck(self.violations)

@@ -23,17 +23,13 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from smartnet_gym.grid.bus_vectors import bus_aggregation, bus_injections, bus_positions
 from smartnet_gym.grid.fast_ac import FastAC, TapTable
 from smartnet_gym.grid.linear import BaseState
-from smartnet_gym.grid.linearize import (
-    LinearizationPoint,
-    base_state,
-    bus_aggregation,
-    bus_injections,
-    bus_positions,
-    point_from_net,
-    run_ac,
-)
+from smartnet_gym.grid.operating_point import LinearizationPoint
+from smartnet_gym.grid.point_from_ac import point_from_net
+from smartnet_gym.grid.power_flow import run_ac
+from smartnet_gym.grid.sensitivity import base_state
 from smartnet_gym.grid.system import TDSystem
 
 RECYCLE = dict(bus_pq=True, trafo=False, gen=False)

@@ -21,7 +21,7 @@ import numpy as np
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState
-from smartnet_gym.grid.linearize import activation_response
+from smartnet_gym.grid.sensitivity import activation_response
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.clearing import ClearingProgram

@@ -10,7 +10,7 @@ from pandapower.toolbox import nets_equal
 from smartnet_gym.config import FlexConfig, GridConfig, ScenarioConfig, load_scenario
 from smartnet_gym.errors import ConfigError, UnknownNameError
 from smartnet_gym.grid import build, cache
-from smartnet_gym.grid.build import build_system, linearizer, system_cache_key
+from smartnet_gym.grid.build import build_system, system_cache_key
 from smartnet_gym.grid.simbench_system import FLEX_PREFIX, bus_prefix, set_oltc_taps
 from smartnet_gym.grid.system import TDSystem, UnitKind
 
@@ -158,8 +158,6 @@ def test_net_has_base_case_results(system):
 
 
 def test_linear_model(system):
-    if linearizer() is None:
-        pytest.skip("grid.linearize is not available yet")
     lin = system.linear
     assert len(lin.feeders) == system.n_areas
     for f, a in zip(lin.feeders, system.areas, strict=True):

@@ -1,6 +1,6 @@
 """The numba kernels of the linear evaluation against dense computations from the definitions.
 
-``base_state``/``activation_response`` (grid.linearize) and ``InjectionMap.injections``
+``base_state``/``activation_response`` (grid.sensitivity) and ``InjectionMap.injections``
 (simulation.physics) run as numba kernels; here they are checked against dense numpy written from
 the model's definitions: T injections at their node (D buses at the T root of their tree), a dense
 ``B_free`` solve for the angles, ancestor matrices built from the feeder parent arrays for the
@@ -16,13 +16,10 @@ import numpy as np
 import pytest
 
 from smartnet_gym.grid.linear import BaseState, DCModel, FeederModel, LinearTD
-from smartnet_gym.grid.linearize import (
-    LinearizationPoint,
-    activation_response,
-    base_state,
-    point_from_net,
-    run_ac,
-)
+from smartnet_gym.grid.operating_point import LinearizationPoint
+from smartnet_gym.grid.point_from_ac import point_from_net
+from smartnet_gym.grid.power_flow import run_ac
+from smartnet_gym.grid.sensitivity import activation_response, base_state
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.simulation.physics import InjectionMap
 

@@ -1,4 +1,4 @@
-"""The linear T&D model (grid.linearize) against pandapower's AC power flow, and its bookkeeping."""
+"""The linear T&D model (grid.linear_build, grid.sensitivity) against pandapower's AC power flow, and its bookkeeping."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import pandapower as pp
 import pytest
 import scipy.sparse.linalg
 
-from smartnet_gym.grid.linearize import (
-    activation_response,
-    base_state,
-    build_linear_td,
-    bus_injections,
-    bus_vector,
-    point_from_net,
-    run_ac,
-)
+from smartnet_gym.grid.bus_vectors import bus_injections, bus_vector
+from smartnet_gym.grid.linear_build import build_linear_td
+from smartnet_gym.grid.point_from_ac import point_from_net
+from smartnet_gym.grid.power_flow import run_ac
+from smartnet_gym.grid.sensitivity import activation_response, base_state
 from smartnet_gym.grid.system import Area, TDSystem
 from smartnet_gym.grid.validate import FLOW_TARGET_PCT, VOLTAGE_TARGET_PU, validate_grid
 

@@ -12,7 +12,7 @@ from random_instances import random_instance, random_linear_td
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market.screening import ScreenedBackend
-from smartnet_gym.market.sparse_lu import FastLU, period_blocks
+from smartnet_gym.numerics.sparse_lu import FastLU, period_blocks
 
 
 @pytest.mark.parametrize("seed", range(10))

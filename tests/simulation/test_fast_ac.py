@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from smartnet_gym.config import load_scenario
 from smartnet_gym.grid.build import build_system
-from smartnet_gym.grid.linearize import point_from_net
+from smartnet_gym.grid.point_from_ac import point_from_net
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.simulation import physics
 from smartnet_gym.simulation.physics import PhysicalLayer
@@ -272,3 +272,23 @@ def test_episode_start_on_the_fast_path_equals_runpp(preset, request, monkeypatc
     assert fast.fast_fallbacks == 0 and fast.failures == 0
     if preset == "spain-like":
         assert moved > 0, "the OLTCs never settled away from the built taps: the test would not see settling"
+
+
+def test_scenario_option_fast_ac_false_gives_the_same_episode(toy_config, toy_system):
+    """``simulation.fast_ac: false`` reaches the layer through the loop; the episode's states equal the fast path's."""
+    from smartnet_gym.simulation.compare import episode_start
+    from smartnet_gym.simulation.loop import RollingLoop
+
+    plain_cfg = load_scenario(toy_config, {"simulation": {"fast_ac": False}})
+    steps = {}
+    for fast, cfg in ((True, toy_config), (False, plain_cfg)):
+        loop = RollingLoop(copy.deepcopy(toy_system), cfg, scheme="CS_D", physics="ac")
+        assert loop.physics.use_fast is fast and (loop.physics.fast is not None) is fast
+        loop.reset(episode_start(cfg) + 44, 8, np.random.default_rng(0))
+        steps[fast] = [loop.step() for _ in range(8)]
+    for a, b in zip(steps[True], steps[False], strict=True):
+        assert a.physical.converged and b.physical.converged
+        for x, y in zip(a.physical.state.d_w_pu2, b.physical.state.d_w_pu2, strict=True):
+            np.testing.assert_allclose(np.sqrt(x), np.sqrt(y), rtol=0, atol=V_TOL)
+        np.testing.assert_allclose(a.physical.state.t_flow_mw, b.physical.state.t_flow_mw, rtol=0, atol=FLOW_TOL)
+        np.testing.assert_allclose(a.clearing.activated_mw, b.clearing.activated_mw, rtol=0, atol=1e-6)

@@ -1,9 +1,12 @@
-"""SuperLU's factors of the screened network block, solved by numba triangular kernels.
+"""SuperLU's factors of a sparse matrix, solved by numba triangular sweeps.
 
 ``scipy``'s ``SuperLU.solve`` costs ~0.1 ms on the 4,000-row network block of the default
 preset although its factors hold only ~15,000 nonzeros: most of it is call and supernode
-overhead. The fast path needs one such solve per round (the network state of the answer), so
-the factors are taken out once (``Pr A Pc = L U``) and solved here by plain CSC sweeps.
+overhead. The factors are therefore taken out once (``Pr A Pc = L U``, :func:`lu_factors`) and
+solved by plain CSC sweeps (:func:`lu_sweeps`, :func:`lu_sweeps_t`) on a work array with one
+column per right-hand side, inside the callers' numba kernels: the market clearing's network
+block (:class:`FastLU`) and the linear grid model's reduced susceptance matrix
+(:mod:`smartnet_gym.grid.sensitivity`).
 
 The network block of a clearing program is one copy of the same matrix per period of the
 horizon (the grid does not change within it). :func:`period_blocks` finds such copies; then only
@@ -46,6 +49,23 @@ def period_blocks(a: sp.spmatrix, col_period: np.ndarray) -> tuple[np.ndarray, n
     return rows, cols
 
 
+def lu_factors(b: sp.csc_matrix) -> tuple[np.ndarray, ...]:
+    """SuperLU's factors of the square ``b`` (``Pr b Pc = L U``) as the sweeps read them:
+    L and U as sorted CSC (indptr, indices, data), then perm_r and perm_c; empty for a 0 × 0 ``b``."""
+    if b.shape[0] == 0:
+        empty_i, empty_f = np.zeros(1, np.int64), np.zeros(0)
+        return empty_i, empty_i[:0], empty_f, empty_i, empty_i[:0], empty_f, empty_i[:0], empty_i[:0]
+    lu = spla.splu(b)
+    low, up = lu.L.tocsc(), lu.U.tocsc()
+    low.sort_indices()
+    up.sort_indices()
+    if len(low.data) and not np.all(low.data[low.indptr[:-1]] == 1.0):
+        raise ValueError("SuperLU's L factor is expected to have a unit diagonal")
+    return (low.indptr.astype(np.int64), low.indices.astype(np.int64), low.data.astype(np.float64),
+            up.indptr.astype(np.int64), up.indices.astype(np.int64), up.data.astype(np.float64),
+            lu.perm_r.astype(np.int64), lu.perm_c.astype(np.int64))
+
+
 class FastLU:
     """``A x = b`` and ``Aᵀ X = B`` for a square sparse ``A`` factorised once (``lu``: SuperLU's object).
 
@@ -57,15 +77,7 @@ class FastLU:
         n = a.shape[0]
         rows, cols = blocks if blocks is not None else (np.arange(n)[None, :], np.arange(n)[None, :])
         self.shape = a.shape
-        self.lu = spla.splu(sp.csc_matrix(a[rows[0]][:, cols[0]]))
-        low, up = self.lu.L.tocsc(), self.lu.U.tocsc()
-        low.sort_indices()
-        up.sort_indices()
-        if len(low.data) and not np.all(low.data[low.indptr[:-1]] == 1.0):
-            raise ValueError("SuperLU's L factor is expected to have a unit diagonal")
-        self._factors = (low.indptr.astype(np.int64), low.indices.astype(np.int64), low.data,
-                         up.indptr.astype(np.int64), up.indices.astype(np.int64), up.data,
-                         self.lu.perm_r.astype(np.int64), self.lu.perm_c.astype(np.int64),
+        self._factors = (*lu_factors(sp.csc_matrix(a[rows[0]][:, cols[0]])),
                          np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64))
 
     @property
@@ -87,11 +99,10 @@ class FastLU:
 
 
 @numba.njit(cache=True)
-def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
-    """A x = b for A = H copies of B = Prᵀ L U Pcᵀ on ``(rows[t], cols[t])``: per period
-    y[perm_r] = b[rows[t]], L z = y, U w = z, x[cols[t]] = w[perm_c] (sorted CSC columns), the
-    periods innermost."""
-    z = _to_blocks(b, rows, perm_r)
+def lu_sweeps(z, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val):
+    """In place ``z ← U⁻¹ L⁻¹ z`` for a (n, k) work array, one column per right-hand side (sorted CSC
+    factors; L with its unit diagonal stored first, U with its diagonal stored last), the columns
+    innermost."""
     nb, h = z.shape
     for j in range(nb):                     # L: unit lower triangular, diagonal (1) stored first
         for k in range(l_ptr[j] + 1, l_ptr[j + 1]):
@@ -106,14 +117,12 @@ def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, col
             i, v = u_idx[k], u_val[k]
             for t in range(h):
                 z[i, t] -= v * z[j, t]
-    return _from_blocks(z, cols, perm_c)
 
 
 @numba.njit(cache=True)
-def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
-    """Aᵀ x = b for A as in :func:`lu_solve`: per period v[perm_c] = b[cols[t]], Uᵀ s = v,
-    Lᵀ w = s, x[rows[t]] = w[perm_r] (columns read as rows), the periods innermost."""
-    z = _to_blocks(b, cols, perm_c)
+def lu_sweeps_t(z, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val):
+    """In place ``z ← L⁻ᵀ U⁻ᵀ z`` for a (n, k) work array (factors as in :func:`lu_sweeps`; columns
+    of the factors read as rows), the columns innermost."""
     nb, h = z.shape
     for j in range(nb):                     # Uᵀ lower triangular: column j of U is row j of Uᵀ
         for k in range(u_ptr[j], u_ptr[j + 1] - 1):
@@ -128,6 +137,24 @@ def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, c
             i, v = l_idx[k], l_val[k]
             for t in range(h):
                 z[j, t] -= v * z[i, t]
+
+
+@numba.njit(cache=True)
+def lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
+    """A x = b for A = H copies of B = Prᵀ L U Pcᵀ on ``(rows[t], cols[t])``: per period
+    y[perm_r] = b[rows[t]], L z = y, U w = z, x[cols[t]] = w[perm_c] (sorted CSC columns), the
+    periods innermost."""
+    z = _to_blocks(b, rows, perm_r)
+    lu_sweeps(z, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val)
+    return _from_blocks(z, cols, perm_c)
+
+
+@numba.njit(cache=True)
+def lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, rows, cols, b):
+    """Aᵀ x = b for A as in :func:`lu_solve`: per period v[perm_c] = b[cols[t]], Uᵀ s = v,
+    Lᵀ w = s, x[rows[t]] = w[perm_r] (columns read as rows), the periods innermost."""
+    z = _to_blocks(b, cols, perm_c)
+    lu_sweeps_t(z, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val)
     return _from_blocks(z, rows, perm_r)
 
 
