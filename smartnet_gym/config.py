@@ -119,8 +119,8 @@ class MarketConfig(_Model):
         None, gt=0, description="flat price of a v^2 slack [EUR/(pu^2 h)], capped per bus at the derived value; "
         "None: per bus, the network penalty over the bus's voltage sensitivity")
     penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on every market penalty "
-                                 "(balance, network, voltage); violations stay capped at what forced "
-                                 "measures would cost [-]")
+                                 "(balance, network, voltage) below 1; the configured values are caps, "
+                                 "so above 1 nothing changes [-]")
     qp_epsilon: float = Field(0.0, ge=0, description="quadratic regularisation [EUR/(MW^2 h)]; 0 = LP (default, fast path)")
     settlement: Literal["pay_as_clear", "pay_as_bid"] = "pay_as_clear"
     backend: Literal["highs", "highs-full", "cvxpy"] = Field(
@@ -149,7 +149,8 @@ class SimulationConfig(_Model):
     fast_ac: bool = Field(True, description="AC power flows (AC steps, every episode start's OLTC settling) on "
                           "the warm-started Newton-Raphson of grid.fast_ac; false: a full pandapower runpp each "
                           "time (the same states to 1e-6 pu, slower)")
-    afrr_premium_eur_per_mwh: float = Field(30.0, ge=0, description="aFRR price above |mFRR price| [EUR/MWh]")
+    afrr_premium_eur_per_mwh: float = Field(30.0, ge=0, description="aFRR price above the merit order of the "
+                                            "offers the market left [EUR/MWh]")
     afrr_floor_eur_per_mwh: float = Field(80.0, ge=0, description="lowest aFRR price [EUR/MWh]")
     voll_eur_per_mwh: float = Field(3000.0, gt=0, description="price of unwanted measures [EUR/MWh]")
 

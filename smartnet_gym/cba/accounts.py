@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from smartnet_gym.cba.afrr import afrr_price
 from smartnet_gym.cba.ict import ict_cost_per_step
 from smartnet_gym.cba.market_power import binding_concentration
 from smartnet_gym.market.program import DT_H
@@ -138,10 +139,8 @@ def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioCon
     afrr_signed_mwh = DT_H * (need_real_mw - act_net - unw_net)
     price0 = float(out.uniform_price_eur_per_mwh[0])
     finite0 = math.isfinite(price0)
-    sim = cfg.simulation
-    afrr_price = float(max(sim.afrr_floor_eur_per_mwh,
-                           (abs(price0) if finite0 else 0.0) + sim.afrr_premium_eur_per_mwh))
-    afrr_cost = abs(afrr_signed_mwh) * afrr_price
+    afrr_eur_per_mwh = afrr_price(cfg, book, out.activated_mw, afrr_signed_mwh / DT_H)
+    afrr_cost = abs(afrr_signed_mwh) * afrr_eur_per_mwh
     unw_cost = float(unwanted.cost_eur) if unwanted else 0.0
     unw_area = unwanted.per_area_eur if unwanted else np.zeros(n_areas + 1)
     ict = float(ict_cost_per_step(cfg.cba, scheme))
@@ -156,7 +155,7 @@ def step_account(inst: MarketInstance, out: ClearingOutcome, *, cfg: ScenarioCon
         "bidders_true_cost_eur": true_cost, "bidders_profit_eur": market - true_cost,
         "activation_mwh": float(DT_H * delivered.sum()), "activation_net_mwh": DT_H * act_net,
         "afrr_energy_mwh": abs(afrr_signed_mwh), "afrr_signed_mwh": afrr_signed_mwh,
-        "afrr_price_eur_per_mwh": afrr_price, "afrr_cost_eur": afrr_cost,
+        "afrr_price_eur_per_mwh": afrr_eur_per_mwh, "afrr_cost_eur": afrr_cost,
         "imbalance_mwh": float(abs(DT_H * need_real_mw)), "imbalance_signed_mwh": float(DT_H * need_real_mw),
         "unwanted_cost_eur": unw_cost, "unwanted_energy_mwh": float(unwanted.energy_mwh) if unwanted else 0.0,
         "unwanted_net_mwh": DT_H * unw_net,

@@ -11,8 +11,9 @@ the basis (by default VoLL, ``simulation.voll_eur_per_mwh``), and never more: a 
 market leaves is removed by forced measures at that cost, so the market never pays more for
 relief at a bus than the forced measures it avoids would cost there. A flat
 ``market.voltage_penalty_eur_per_pu2h`` replaces the per-bus values where it is lower;
-``market.penalty_scale`` scales every market penalty (sensitivity studies), violations up to
-the cap only: above 1 it raises the balance penalty alone.
+``market.penalty_scale`` below 1 lowers every market penalty (balance, network, voltage:
+sensitivity studies of a market that under-values what it leaves); the configured values are
+caps, so above 1 it changes nothing.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def basis(cfg: MarketConfig) -> float:
 
 
 def balance_penalty(cfg: MarketConfig) -> float:
-    """Price of unmet imbalance in the market [EUR/MWh]."""
-    return cfg.balance_penalty_eur_per_mwh * cfg.penalty_scale
+    """Price of unmet imbalance in the market [EUR/MWh]: at most the configured value."""
+    return cfg.balance_penalty_eur_per_mwh * min(cfg.penalty_scale, 1.0)
 
 
 def flow_penalty(cfg: MarketConfig) -> float:

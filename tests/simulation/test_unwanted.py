@@ -9,7 +9,12 @@ import pytest
 from smartnet_gym.config import load_scenario
 from smartnet_gym.grid.build import build_system
 from smartnet_gym.grid.linear import BaseState
-from smartnet_gym.market.penalties import flow_penalty, voltage_penalty, voltage_self_sensitivity
+from smartnet_gym.market.penalties import (
+    balance_penalty,
+    flow_penalty,
+    voltage_penalty,
+    voltage_self_sensitivity,
+)
 from smartnet_gym.market.program import DT_H
 from smartnet_gym.simulation.compare import run_scheme
 from smartnet_gym.simulation.unwanted import UnwantedMeasures
@@ -45,6 +50,7 @@ def test_market_penalties_never_exceed_what_forced_measures_pay(toy_config, toy_
         for flat in (None, 1e3, 1e9):
             m = toy_config.market.model_copy(update={"penalty_scale": scale, "voltage_penalty_eur_per_pu2h": flat})
             assert flow_penalty(m) <= toy_config.simulation.voll_eur_per_mwh
+            assert balance_penalty(m) <= toy_config.market.balance_penalty_eur_per_mwh
             assert (voltage_penalty(f, m) <= removal * (1 + 1e-12)).all()
     assert toy_config.market.network_penalty_eur_per_mwh == toy_config.simulation.voll_eur_per_mwh
 
