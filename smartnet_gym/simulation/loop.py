@@ -241,7 +241,8 @@ class RollingLoop:
             area_of_bid=self.bid_areas(inst.book), delivered=delivered, unit_mw=unit_mw,
             need_real_mw=need_real, curtailed_market_mwh=float(DT_H * delivered[curtail].sum()),
             violations=viol, unwanted=unw, physical=phys)
-        account.update(self.model_check(predicted, phys.state) if predicted is not None else _NO_MODEL_CHECK)
+        account.update(self.model_check(predicted, phys.state, first_period(inst.base)) if predicted is not None
+                       else _NO_MODEL_CHECK)
         res = StepOutcome(self.t, inst, out, delivered, unit_mw, phys, viol, unw, account)
         self.t += 1
         self._instance = None
@@ -249,6 +250,11 @@ class RollingLoop:
 
 
 _NO_MODEL_CHECK = dict.fromkeys(MODEL_COLUMNS, float("nan"))
+
+
+def first_period(st: BaseState) -> BaseState:
+    """The first period of a multi-period state."""
+    return BaseState(st.t_flow_mw[:1], *(tuple(x[:1] for x in xs) for xs in (st.d_p_mw, st.d_q_mvar, st.d_w_pu2)))
 
 
 def _membership(area: np.ndarray, brp: np.ndarray, n_areas: int, n_brp: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from smartnet_gym.simulation.physics import ViolationCheck
 
 #: per-step columns of the CBA row (AC physics; NaN with linear physics, where model = physics)
 MODEL_COLUMNS = ("model_tp", "model_fp", "model_fn", "model_d_tp", "model_d_fp", "model_d_fn",
-                 "model_max_voltage_dev_pu", "model_voltage_error_pu")
+                 "model_max_voltage_dev_pu", "model_voltage_error_pu", "forecast_d_violations")
 
 
 class ModelCheck:
@@ -39,7 +39,10 @@ class ModelCheck:
         dl = np.hypot(p[c.d_limited], q[c.d_limited]) / c.d_rating * 100.0 > 100.0 + c.tol
         return np.concatenate([t, dv, dl]), v, np.r_[np.zeros(len(t), bool), np.ones(len(dv) + len(dl), bool)]
 
-    def __call__(self, predicted: BaseState, realised: BaseState) -> dict[str, float]:
+    def __call__(self, predicted: BaseState, realised: BaseState, forecast: BaseState) -> dict[str, float]:
+        """Confusion counts of ``predicted`` against ``realised``, and the D violations of
+        ``forecast`` (the delivered period before any activation: the congestion the market faced)."""
+        ff, _, is_d_f = self.violated(forecast)
         pf, pv, is_d = self.violated(predicted)
         rf, rv, _ = self.violated(realised)
         c = self.c
@@ -51,7 +54,7 @@ class ModelCheck:
                 "model_fn": float((~pf & rf).sum()), "model_d_tp": float((pf & rf & is_d).sum()),
                 "model_d_fp": float((pf & ~rf & is_d).sum()), "model_d_fn": float((~pf & rf & is_d).sum()),
                 "model_max_voltage_dev_pu": float(dev.max()) if len(dev) else 0.0,
-                "model_voltage_error_pu": err}
+                "model_voltage_error_pu": err, "forecast_d_violations": float((ff & is_d_f).sum())}
 
 
 def precision_recall(tp: float, fp: float, fn: float) -> tuple[float, float]:

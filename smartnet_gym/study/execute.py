@@ -53,13 +53,16 @@ def system_for(cell: Cell) -> TDSystem:
 
 def model_check_totals(steps: pd.DataFrame) -> dict[str, float]:
     """The grid-model check over the cell: confusion counts summed, voltage error at violated elements
-    (max and 95th percentile over steps), steps whose predicted and realised violations differ."""
+    (max and 95th percentile over steps), steps whose predicted and realised violations differ, and
+    steps whose forecast (before activations) showed D violations."""
     counts = [c for c in MODEL_COLUMNS if c.startswith("model_") and c[-3:] in ("_tp", "_fp", "_fn")]
     out = {c: float(steps[c].sum(min_count=1)) for c in counts}
     err = steps["model_voltage_error_pu"]
     out["model_voltage_error_max_pu"] = float(err.max())
     out["model_voltage_error_p95_pu"] = float(err.quantile(0.95)) if err.notna().any() else float("nan")
     out["model_mismatch_steps"] = float(((steps["model_fp"] + steps["model_fn"]) > 0).sum()) \
+        if err.notna().any() else float("nan")
+    out["d_forecast_steps"] = float((steps["forecast_d_violations"] > 0).sum()) \
         if err.notna().any() else float("nan")
     return out
 

@@ -32,12 +32,15 @@ def test_confusion_counts_of_hand_made_states(toy_system):
     pred, real = ok.copy(), ok.copy()
     pred[[0, 1]] = 1.06 ** 2            # predicted over-voltage at buses 0, 1
     real[[1, 2]] = 0.94 ** 2            # realised under-voltage at 1 (a hit, other side) and 2 (missed)
-    out = check(_state(toy_system, [pred], 1.2), _state(toy_system, [real], 0.5))
+    forecast = ok.copy()
+    forecast[[0, 1, 2]] = 1.07 ** 2     # before activations: three buses over
+    out = check(_state(toy_system, [pred], 1.2), _state(toy_system, [real], 0.5), _state(toy_system, [forecast]))
     n_t = len(ViolationCheck(toy_system).t_limited)
     assert (out["model_tp"], out["model_fp"], out["model_fn"]) == (1, 1 + n_t, 1)
     assert (out["model_d_tp"], out["model_d_fp"], out["model_d_fn"]) == (1, 1, 1)
     assert out["model_max_voltage_dev_pu"] == pytest.approx(0.01)
     assert out["model_voltage_error_pu"] == pytest.approx(0.12)     # bus 1: 1.06 vs 0.94
+    assert out["forecast_d_violations"] == 3
     assert precision_recall(1, 1, 1) == (0.5, 0.5)
     assert np.isnan(precision_recall(0, 0, 3)[0]) and precision_recall(0, 0, 3)[1] == 0
 
