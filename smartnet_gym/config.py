@@ -153,6 +153,10 @@ class SimulationConfig(_Model):
                                             "offers the market left [EUR/MWh]")
     afrr_floor_eur_per_mwh: float = Field(80.0, ge=0, description="lowest aFRR price [EUR/MWh]")
     voll_eur_per_mwh: float = Field(3000.0, gt=0, description="price of unwanted measures [EUR/MWh]")
+    loading_tolerance_pct: float = Field(0.1, ge=0, le=10, description="a branch counts as overloaded above "
+                                         "100 % plus this [percentage points of rating]")
+    voltage_tolerance_pu: float = Field(1e-3, ge=0, le=0.05, description="a bus counts as out of its band by "
+                                        "more than this [pu]")
 
 
 class CbaConfig(_Model):

@@ -65,7 +65,8 @@ class RollingLoop:
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
         self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc, cfg.simulation.fast_ac)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
-        self.violations = ViolationCheck(system)
+        sim = cfg.simulation
+        self.violations = ViolationCheck(system, sim.loading_tolerance_pct, sim.voltage_tolerance_pu)
         self.model_check = ModelCheck(self.violations)
         lin = system.linear
         n_areas = len(system.areas)

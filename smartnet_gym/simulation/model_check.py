@@ -30,13 +30,13 @@ class ModelCheck:
     def violated(self, st: BaseState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(T branches, D voltages, D branches) violation flags and the D bus voltages [pu]."""
         c = self.c
-        t = np.abs(np.asarray(st.t_flow_mw[0], float)[c.t_limited]) / c.t_rating * 100.0 > 100.0 + c.tol
+        t = np.abs(np.asarray(st.t_flow_mw[0], float)[c.t_limited]) / c.t_rating * 100.0 > 100.0 + c.loading_tol
         w = np.concatenate([x[0] for x in st.d_w_pu2]) if st.d_w_pu2 else np.zeros(0)
         v = np.sqrt(np.maximum(w, 0.0))
-        dv = np.maximum(v - c.v_max, 0.0) + np.maximum(c.v_min - v, 0.0) > c.tol
+        dv = np.maximum(v - c.v_max, 0.0) + np.maximum(c.v_min - v, 0.0) > c.voltage_tol
         p = np.concatenate([x[0] for x in st.d_p_mw]) if st.d_p_mw else np.zeros(0)
         q = np.concatenate([x[0] for x in st.d_q_mvar]) if st.d_q_mvar else np.zeros(0)
-        dl = np.hypot(p[c.d_limited], q[c.d_limited]) / c.d_rating * 100.0 > 100.0 + c.tol
+        dl = np.hypot(p[c.d_limited], q[c.d_limited]) / c.d_rating * 100.0 > 100.0 + c.loading_tol
         return np.concatenate([t, dv, dl]), v, np.r_[np.zeros(len(t), bool), np.ones(len(dv) + len(dl), bool)]
 
     def __call__(self, predicted: BaseState, realised: BaseState, forecast: BaseState) -> dict[str, float]:

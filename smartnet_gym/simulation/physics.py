@@ -152,11 +152,14 @@ class ViolationCheck:
     """Counts limit violations with the same limits the clearing uses (first period of a state).
 
     Built once per system: the feeders' limits are concatenated here, so a check is a few array
-    operations over all distribution nodes at once."""
+    operations over all distribution nodes at once. A branch counts as overloaded above 100 % plus
+    ``loading_tol_pct`` percentage points, a bus as out of band by more than ``voltage_tol_pu``: a
+    clearing that brings a limit exactly to its value in the linear model can leave the AC state a
+    hair beyond it, which is not a violation anyone would act on."""
 
-    def __init__(self, system: TDSystem, tol: float = 1e-6):
+    def __init__(self, system: TDSystem, loading_tol_pct: float = 1e-6, voltage_tol_pu: float = 1e-6):
         lin = system.linear
-        self.tol = tol
+        self.loading_tol, self.voltage_tol = loading_tol_pct, voltage_tol_pu
         self.t_limited = np.flatnonzero(np.isfinite(lin.dc.rating_mw))
         self.t_rating = lin.dc.rating_mw[self.t_limited].astype(float)
         feeders = lin.feeders
@@ -174,19 +177,20 @@ class ViolationCheck:
         d_v, d_l, t_l, max_dev, max_load, per_area = _violations(
             np.ascontiguousarray(st.t_flow_mw[0], dtype=float), self.t_limited, self.t_rating,
             cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar), self.v_min, self.v_max, self.d_limited,
-            self.d_rating, self.node_area, self.n_areas, self.tol)
+            self.d_rating, self.node_area, self.n_areas, self.loading_tol, self.voltage_tol)
         return Violations(int(d_v), int(d_l), int(t_l), float(max_dev), float(max_load), per_area)
 
 
 @numba.njit(cache=True)
-def _violations(t_flow, t_limited, t_rating, w, p, q, v_min, v_max, d_limited, d_rating, node_area, n_areas, tol):
+def _violations(t_flow, t_limited, t_rating, w, p, q, v_min, v_max, d_limited, d_rating, node_area, n_areas,
+                load_tol, v_tol):
     """Counts of D voltage, D loading and T loading violations, the worst voltage deviation [pu]
     and loading [%], and D violations per area: one pass over the nodes (one ``Violations``)."""
     t_count, max_load = 0, 0.0
     for k in range(len(t_limited)):
         load = abs(t_flow[t_limited[k]]) / t_rating[k] * 100.0
         max_load = max(max_load, load)
-        if load > 100.0 + tol:
+        if load > 100.0 + load_tol:
             t_count += 1
     per_area = np.zeros(n_areas, np.int64)
     v_count, max_dev = 0, 0.0
@@ -194,7 +198,7 @@ def _violations(t_flow, t_limited, t_rating, w, p, q, v_min, v_max, d_limited, d
         v = np.sqrt(max(w[j], 0.0))
         dev = max(v - v_max[j], 0.0) + max(v_min[j] - v, 0.0)
         max_dev = max(max_dev, dev)
-        if dev > tol:
+        if dev > v_tol:
             v_count += 1
             per_area[node_area[j]] += 1
     l_count = 0
@@ -202,7 +206,7 @@ def _violations(t_flow, t_limited, t_rating, w, p, q, v_min, v_max, d_limited, d
         j = d_limited[k]
         load = np.hypot(p[j], q[j]) / d_rating[k] * 100.0
         max_load = max(max_load, load)
-        if load > 100.0 + tol:
+        if load > 100.0 + load_tol:
             l_count += 1
             per_area[node_area[j]] += 1
     return v_count, l_count, t_count, max_dev, max_load, per_area
