@@ -4,7 +4,7 @@ The env and the loop only expose the forecast instance (``RollingLoop.instance()
 availability, forecast imbalance need and the forecast base network state for the H periods of the
 horizon. :func:`actual_instance` builds the same instance from what really happens, so a clearing
 of it is the decision an operator with perfect foresight would take, and its yardstick cost is a
-lower bound on the cost of any decision on that step (SPEC §7.4).
+lower bound on the cost of any decision on that step (on the common yardstick, the CS_D joint LP).
 
 Source of the actual values: ``loop.forecaster.actual(step)`` for the steps inside the episode
 window; the last H−1 periods of the final steps lie past the window, where ``actual`` refuses, so

@@ -160,7 +160,7 @@ class SimulationConfig(_Model):
 
 
 class CbaConfig(_Model):
-    """ICT cost per scheme as annual figures, scaled to the simulated time (see README)."""
+    """ICT cost per scheme as annual figures, scaled to the simulated time (see ``smartnet_gym.cba.ict``)."""
 
     ict_annual_eur: dict[str, float] = Field(
         default_factory=lambda: {"CS_A": 0.2e6, "CS_B": 0.6e6, "CS_C": 0.6e6, "CS_D": 0.8e6, "CS_E": 1.0e6},

@@ -1,4 +1,4 @@
-"""`smartnet-gym market-power`: market power in a small local flexibility market (SPEC §2, §5, §7.6).
+"""`smartnet-gym market-power`: market power in a small local flexibility market.
 
 The experiment (instances, the DSO's need, the local market, best responses, indicators) is
 :mod:`smartnet_gym.experiments.market_power`; this module is its command line.

@@ -1,4 +1,4 @@
-"""Cost–benefit account: one row of numbers per step, a DataFrame per episode (SPEC §5).
+"""Cost–benefit account: one row of numbers per step, a DataFrame per episode.
 
 Who pays (TSO or a DSO) follows the stage that activated a bid: local DSO stages are paid by
 that DSO, TSO stages by the TSO; in a joint clearing (CS_D, CS_E) the TSO pays the uniform

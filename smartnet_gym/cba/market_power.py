@@ -1,4 +1,4 @@
-"""Market-power indicators per market and period: HHI, PSI, RSI, Lerner index, price uplift (SPEC §5).
+"""Market-power indicators per market and period: HHI, PSI, RSI, Lerner index, price uplift.
 
 A *market* is a set of bid rows of one :class:`~smartnet_gym.market.bids.BidBook`: the global
 market is every bid, a local market the bids of one distribution area. Each indicator is

@@ -1,6 +1,6 @@
 """Seeded forecasts and day-ahead schedules of load and RES, with errors growing with lead time.
 
-Error model (SPEC §4; parameters in :class:`~smartnet_gym.config.ForecastConfig`):
+Error model (parameters in :class:`~smartnet_gym.config.ForecastConfig`):
 
 * **Actual** values are the profiles themselves (:class:`~smartnet_gym.data.profiles.ProfileSet`).
 * **Intraday forecast** issued at market step τ for the target steps τ..τ+H−1 (lead k = 1..H,

@@ -3,7 +3,8 @@
 Absolute values are gathered on demand (``rel[step, profile[e]] * scale[e]``, columns by ``np.take``,
 several times faster than fancy indexing), so a process holds ~15 MB instead of the 1.9 GB of
 SimBench's absolute tables. Steps are integers
-0..35135 over 2016 (local time; never build a DatetimeIndex, see SIMBENCH-NOTES §6).
+0..35135 over 2016 (local time; never build a DatetimeIndex: SimBench's local-time stamps repeat and skip at the DST
+changes).
 """
 
 from __future__ import annotations

@@ -27,15 +27,15 @@ class BiddingEnv(MarketEnv):
     """A flexibility provider (one unit or an aggregator) learns what to bid in the AS market.
 
     ## Description
-    Every 15 minutes the market of the chosen coordination scheme (SmartNet CS_A…CS_E, SPEC §2)
+    Every 15 minutes the market of the chosen coordination scheme (SmartNet CS_A…CS_E, see docs/model.md)
     clears the next H periods (default H = 4). The *provider* — the units named by ``provider``
     (default: all units of distribution area 0, i.e. the aggregator of that area's largest PV,
     wind and load units and its battery) — chooses the price (and with ``bid_quantity=True`` the
     offered share) of each of its bids: one per unit × offered direction (up / down) × period.
     Every other unit bids truthfully (available quantity at true cost). Only the first period is
     delivered and paid; the rolling loop then runs the physical layer, aFRR and unwanted measures
-    (SPEC §4) and books the CBA account (SPEC §5). This is the strategic-bidding experiment of
-    SPEC §7.6: a pivotal provider learns to bid up to the cap, a competitive one toward its cost.
+    and books the CBA account. This is the strategic-bidding experiment: a pivotal provider
+    learns to bid up to the cap, a competitive one toward its cost.
 
     ## Action Space
     ``Box(-1, 1, (n,), float32)`` with n = R (prices) or 2R (``bid_quantity=True``: prices, then

@@ -18,7 +18,7 @@ The same market as ``smartnet/Bidding-v0`` (SmartNet coordination scheme CS_A…
 15-min clearing of an H-period horizon, physical layer, aFRR, unwanted measures, CBA), but every
 flexible unit of one distribution area (default ``area=0``: the local market of DSO1), or of the
 whole system (``area="all"``), is an agent bidding for itself. All other units bid truthfully.
-This is the setting of SPEC §7.6 with competition: with many competitors each markup falls toward
+This is the strategic-bidding setting of ``smartnet/Bidding-v0`` with competition: with many competitors each markup falls toward
 zero; a pivotal provider can push the price to the cap.
 
 ## Action Space

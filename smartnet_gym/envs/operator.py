@@ -170,7 +170,7 @@ class _OperatorEnv(MarketEnv):
         return out.activated_mw, float(out.evaluated_cost_eur)
 
     def evaluated_cost(self, inst: MarketInstance, x: np.ndarray) -> float:
-        """Cost of activations ``x`` in the full linear T&D model (SPEC §7.4, the common yardstick)."""
+        """Cost of activations ``x`` in the full linear T&D model (the common yardstick)."""
         return float(self.core.scheme("CS_D").evaluate(inst, x))
 
 
@@ -178,14 +178,14 @@ class DispatchEnv(_OperatorEnv):
     """The operator chooses the activation of every offered bid directly (no market clearing).
 
     ## Description
-    An operator-side benchmark of the clearing problem (SPEC §3–§4): every 15 minutes the agent
+    An operator-side benchmark of the clearing problem of the rolling loop: every 15 minutes the agent
     sees the truthful offers of all flexibility providers, the imbalance forecast and the forecast
     grid state, and decides how much of each bid to activate for every period of the horizon.
     The decision is settled pay-as-bid (``market.manual.manual_outcome``) and booked to the TSO;
     only period 0 is delivered. The rolling loop then runs the physical layer, aFRR for the
     remaining imbalance and unwanted measures for remaining violations. The optimal decision
     (the CS_D joint clearing) is reported for comparison, so ``regret_eur`` ≥ 0 measures how far
-    the agent is from the optimum on the common yardstick (SPEC §7.4). ``scheme`` only selects
+    the agent is from the optimum on the common yardstick (the CS_D joint LP). ``scheme`` only selects
     the ICT-cost line and the label of the account (the agent replaces the clearing).
 
     ## Action Space

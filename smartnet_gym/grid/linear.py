@@ -1,6 +1,6 @@
 """Linear network models in sparse explicit form: DC for transmission, LinDistFlow per radial area.
 
-These are the constant structures the clearing programs are built from (SPEC §3). Units:
+These are the constant structures the clearing programs are built from (docs/model.md). Units:
 power in MW / Mvar, angles in rad, squared voltages in pu², impedances in pu on a 1 MVA base
 (so that Δw = -2 (r ΔP + x ΔQ) with ΔP in MW). Flows are incremental around a linearisation
 point taken from an AC power flow; base values per horizon period are given separately as

@@ -1,6 +1,6 @@
 """The default T&D system from SimBench ("HVMV4-2sw") and the net helpers every grid source shares.
 
-Recipe (SIMBENCH-NOTES §2 "simpler route" and §5), from one ``1-HVMV-*`` code:
+Recipe, from one ``1-HVMV-*`` code:
 
 1. Load the code (validated against ``simbench.collect_all_simbench_codes()``) and take its
    relative profiles **before** any modification.
@@ -10,8 +10,7 @@ Recipe (SIMBENCH-NOTES §2 "simpler route" and §5), from one ``1-HVMV-*`` code:
    substation) go out of service: SimBench keeps them next to the detailed grid, counting every
    MV grid twice. The other MV areas' buses are dropped with their elements; **their**
    equivalents stay in service and represent them (within 0.2 % of HV line loading).
-4. Storage p = 0: SimBench's storage profile sign is dubious (discharging at the PV peak, see
-   SIMBENCH-NOTES §6); flexibility from batteries is modelled by the flex units instead.
+4. Storage p = 0: SimBench's storage profile sign is dubious (discharging at the PV peak); flexibility from batteries is modelled by the flex units instead.
 5. Knobs from :class:`~smartnet_gym.config.GridConfig`: PV / MV wind / HV wind scale, MV / HV line
    rating factor, D voltage band written to the area buses' ``min_vm_pu``/``max_vm_pu``.
 6. OLTCs without pandapower controllers: :func:`set_oltc_taps` moves the HV/MV and EHV/HV taps
@@ -130,7 +129,7 @@ def _rel_array(table: pd.DataFrame, cols: list[str], suffix: str, n_steps: int) 
 def make_profile_set(net: pandapowerNet, rel: RelativeProfiles) -> tuple[ProfileSet, np.ndarray, np.ndarray]:
     """ProfileSet of the profiled loads/sgens of ``net`` (see :func:`profiled_elements`).
 
-    Uses the identity abs = p_mw × rel[profile] (SIMBENCH-NOTES §4): scales are the elements'
+    Uses the identity abs = p_mw × rel[profile] of SimBench's profiles: scales are the elements'
     current ``p_mw``/``q_mvar``, so call after the knobs and before writing an operating point.
     Returns (profiles, load_idx, sgen_idx).
     """

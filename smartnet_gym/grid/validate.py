@@ -1,4 +1,4 @@
-"""Check the linear T&D model against pandapower's AC power flow (SPEC §7, target 2).
+"""Check the linear T&D model against pandapower's AC power flow (targets ≤ 0.01 pu and ≤ 5 % of rating).
 
 For each sampled profile step the net is put at that step (loads and sgens from the ProfileSet,
 flex sgens at 0) and solved with ``runpp``: that AC solution is the linearisation point. Random
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FLOW_TARGET_PCT", "VOLTAGE_TARGET_PU", "sample_steps", "validate_grid"]
 
-VOLTAGE_TARGET_PU = 0.01     # SPEC §7.2
-FLOW_TARGET_PCT = 5.0        # SPEC §7.2, % of rating
+VOLTAGE_TARGET_PU = 0.01     # max voltage error in normal operation
+FLOW_TARGET_PCT = 5.0        # max flow error in normal operation, % of rating
 SUMMER_DAYS = (121, 243)     # 1 May .. 31 Aug 2016 (leap year), day-of-year from 0
 NOON_QUARTERS = (48, 54)     # 12:00 .. 13:30
 
@@ -206,7 +206,7 @@ def validate_grid(system: TDSystem, samples: int = 200, seed: int = 0, *,
                   noon_share: float = 0.25, **runpp_kwargs: Any) -> dict[str, Any]:
     """Compare the linear T&D model with AC power flows on ``samples`` random operating points.
 
-    "Normal operation" (SPEC §7.2) = no line or trafo above its thermal limit at the
+    "Normal operation" = no line or trafo above its thermal limit at the
     linearisation point. The headline figures are over those samples; ``all_samples`` repeats
     them over every converged sample, overloaded points included (there the DC model's neglect of
     the change in losses on the overloaded branch dominates the flow error).
@@ -248,7 +248,7 @@ def validate_grid(system: TDSystem, samples: int = 200, seed: int = 0, *,
     normal, every = _Stats(system), _Stats(system)
     failed = 0
     # only loads and sgens change between runs: after one plain runpp, pandapower may recycle its
-    # internal case (same results to 1e-10, 2-3x faster; SIMBENCH-NOTES §4)
+    # internal case (same results to 1e-10, 2-3x faster)
     fast = {"recycle": {"bus_pq": True, "trafo": False, "gen": False}, **runpp_kwargs}
     try:
         run_ac(net, **runpp_kwargs)

@@ -2,7 +2,7 @@
 
 Prices come from the duals (∂cost/∂rhs): the uniform price of a balance group is its balance
 dual per MWh; the locational price of a bid is the balance dual minus the dual of the nodal
-row where it injects (SPEC §3), also per MWh.
+row where it injects, also per MWh.
 """
 
 from __future__ import annotations

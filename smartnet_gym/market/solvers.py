@@ -205,7 +205,7 @@ class CvxpyBackend:
     """The readable reference: a CVXPY problem with Parameters (DPP), compiled once, solved by OSQP.
 
     OSQP is tuned for these LP-like programs: CVXPY's defaults (eps 1e-5, 10k iterations, no
-    polishing on warm starts) stop early and can be several % off (STACK-NOTES §3b), so we ask
+    polishing on warm starts) stop early and can be several % off, so we ask
     for tight tolerances, many iterations and polishing, which makes the active set exact, and
     accept only status "optimal".
     """

@@ -1,4 +1,4 @@
-"""Shared clearing stages; every scheme is a sequence of these (SPEC §2).
+"""Shared clearing stages; every scheme is a sequence of these (docs/model.md#the-schemes).
 
 A stage reads the :class:`MarketInstance` (bids, base network state, needs) and updates the
 :class:`ClearingState` (activations, payments, remaining quantities, shifted base state).
@@ -384,7 +384,7 @@ class JointClearing(Stage):
 
 
 def evaluation_stage(lin: LinearTD, cfg: MarketConfig) -> JointClearing:
-    """The common yardstick (SPEC §7.4): the joint LP, used with activations fixed."""
+    """The common yardstick: the joint LP, used with activations fixed."""
     return JointClearing(lin, cfg.model_copy(update={"qp_epsilon": 0.0}), "highs")
 
 

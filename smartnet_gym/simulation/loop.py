@@ -1,4 +1,4 @@
-"""The rolling loop (SPEC §4): forecast → bids → clear → physics → aFRR → unwanted measures → CBA.
+"""The rolling loop: forecast → bids → clear → physics → aFRR → unwanted measures → CBA.
 
 Every 15 minutes the scheme clears the horizon τ..τ+H−1; only the first period is binding.
 Reality then differs from the forecast; the physical layer shows what the activations did, aFRR

@@ -1,4 +1,4 @@
-"""Each SimBench data fix of the default system (SIMBENCH-NOTES §0, §2, §6) is in place."""
+"""Each SimBench data fix of the default system (taps, HV equivalents, storage) is in place."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_other_mv_areas_dropped(default_system):
     prefixes = set(bus_prefix(default_system.net))
     mv = {p for p in prefixes if p.startswith("MV")}
     assert mv == {a.name for a in default_system.areas}
-    assert len(default_system.net.bus) == 845  # SIMBENCH-NOTES §0: HVMV4-2sw has 845 buses
+    assert len(default_system.net.bus) == 845  # HVMV4-2sw has 845 buses
     net = default_system.net
     for el, cols in (("load", ["bus"]), ("sgen", ["bus"]), ("storage", ["bus"]),
                      ("line", ["from_bus", "to_bus"]), ("trafo", ["hv_bus", "lv_bus"])):

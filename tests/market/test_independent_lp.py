@@ -1,6 +1,6 @@
-"""CS_D (joint LP) vs an independent formulation solved by scipy's linprog (SPEC §7.1, §7.3, §7.4).
+"""CS_D (joint LP) vs an independent formulation solved by scipy's linprog.
 
-The reference below is written from SPEC §3 and the docstrings of ``grid/linear.py`` only; it
+The reference below is written from the docstrings of ``grid/linear.py`` only; it
 does not import ``smartnet_gym.market.program`` (nor clearing/solvers). It deliberately uses a
 *different* formulation from the market code: instead of explicit angle / branch-flow /
 squared-voltage variables it eliminates the network with sensitivities computed here:
@@ -42,7 +42,7 @@ from smartnet_gym.market.bids import BidBook, StorageState
 from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market.stages import MarketInstance
 
-DT = 0.25  # h, SPEC §3: Δt = 15 min
+DT = 0.25  # h: Δt = 15 min
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 
 
@@ -346,7 +346,7 @@ def test_case_generator_is_deterministic():
 
 
 # --------------------------------------------------------------------------------------------
-# CS_D (LP) = reference (SPEC §7.1; here 1e-6 relative instead of 1e-4)
+# CS_D (LP) = reference (to 1e-6 relative)
 # --------------------------------------------------------------------------------------------
 def test_cs_d_highs_equals_reference_on_random_instances():
     """230 instances: 50 random networks × 4 value sets + 3 × 10 handmade ones (with a battery)."""
@@ -465,7 +465,7 @@ def test_qp_variant_solves_every_instance():
 
 
 # --------------------------------------------------------------------------------------------
-# CS_D decentralized = centralized (SPEC §7.3)
+# CS_D decentralized = centralized
 # --------------------------------------------------------------------------------------------
 DEC = MarketConfig(qp_epsilon=0.0, backend="highs", variant="decentralized")
 # a balance penalty above every marginal network/voltage penalty of these instances (network
@@ -532,7 +532,7 @@ def test_decentralized_respects_transmission_battery():
 
 
 # --------------------------------------------------------------------------------------------
-# CS_D is the cheapest in the common yardstick (SPEC §7.4)
+# CS_D is the cheapest in the common yardstick
 # --------------------------------------------------------------------------------------------
 def test_cs_d_cheapest_in_common_yardstick():
     """On 50 instances without batteries: CS_D's evaluated cost ≤ CS_A, CS_B, CS_C (+1e-6 relative).

@@ -143,7 +143,7 @@ def test_decentralized_invariants(inst):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inst=instances())
 def test_cs_d_lp_never_worse_than_other_schemes(inst):
-    """The SPEC §7.4 ordering over arbitrary books on the handmade network (LP variant)."""
+    """The yardstick ordering (CS_D cheapest) over arbitrary books on the handmade network (LP variant)."""
     cfg = CONFIGS["lp"]
     d = make_scheme("CS_D", LIN, cfg).clear(inst)
     assert d.status == "optimal"

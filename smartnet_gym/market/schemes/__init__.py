@@ -1,4 +1,4 @@
-"""The five SmartNet coordination schemes, each a composition of shared stages (SPEC §2)."""
+"""The five SmartNet coordination schemes, each a composition of shared stages (docs/model.md#the-schemes)."""
 
 from __future__ import annotations
 
