@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "delivered period vs the physical layer (precision, recall), per season; "
                         "--scenario may be a comma list")
     v.add_argument("--every", type=int_at_least("--every", 1), default=14, help="--episodes: a day every N days")
+    v.add_argument("--first", type=int_at_least("--first", 0), default=3, help="--episodes: the first day (0 = 1 January)")
     v.add_argument("--scheme", type=lambda s: _schemes(s)[0], default="CS_D", help="--episodes: the scheme cleared")
     v.add_argument("--with-forecast-errors", action="store_true",
                    help="--episodes: keep the scenario's forecast errors (default: perfect forecasts)")
@@ -131,7 +132,7 @@ def _validate_episodes(args: argparse.Namespace) -> int:
         raise ConfigError("--out is required with --episodes (the cells are kept there)")
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     engine = InProcessEngine() if args.in_process else RayEngine(workers=args.workers)
-    rep = validate_episodes(scenarios, args.out, args.scheme, args.every, perfect=not args.with_forecast_errors,
+    rep = validate_episodes(scenarios, args.out, args.scheme, args.every, args.first, perfect=not args.with_forecast_errors,
                             engine=engine, force=args.force, progress=not args.json)
     if args.json:
         print(json.dumps({"scheme": args.scheme, "every": args.every, "perfect_forecasts": not args.with_forecast_errors,

@@ -171,3 +171,19 @@ def test_a_worker_on_other_code_fails_its_cells(tmp_path, monkeypatch):
     run = run_study(load_study(cfg), tmp_path / "out", InProcessEngine(), progress=False)
     assert (run.ran, run.failed) == (0, 1)
     assert "other smartnet_gym code" in pd.read_csv(tmp_path / "out" / "failures.csv")["error"].iloc[0]
+
+
+def test_validate_grid_episodes_reports_precision_and_recall(tmp_path, capsys):
+    import json
+
+    code = main(["validate-grid", "--episodes", "--scenario", "toy", "--every", "120", "--in-process",
+                 "--out", str(tmp_path / "vg"), "--json"])
+    rep = json.loads(capsys.readouterr().out)
+    assert code == 0 and rep["perfect_forecasts"] and rep["scheme"] == "CS_D"
+    rows = {r["season"]: r for r in rep["rows"]}
+    assert rows["all"]["cells"] == 4 and rows["all"]["steps"] == 4 * 96
+    for key in ("precision", "recall", "d_precision", "d_recall", "voltage_error_max_pu", "tp", "fp", "fn"):
+        assert key in rows["all"]
+    cells = pd.read_parquet(tmp_path / "vg" / "cells.parquet")
+    assert (cells["physics"] == "ac").all() and cells["model_tp"].notna().all()
+    assert main(["validate-grid", "--episodes", "--scenario", "toy", "--in-process"]) == 2    # --out is required
