@@ -34,6 +34,7 @@ from smartnet_gym.grid.system import TDSystem
 
 RECYCLE = dict(bus_pq=True, trafo=False, gen=False)
 SETTLING_ROUNDS = 6   # power flows at an episode start while the OLTCs still move
+POINT_CACHE = 1024    # linear physics: points kept per process (28 start days × 24 hourly points fit)
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ class PhysicalLayer:
             return
         self._ac_point(load_p, load_q, sgen_p)
         if self.mode == "linear" and key is not None:
-            if len(self._points) > 512:
+            if len(self._points) > POINT_CACHE:
                 self._points.clear()
             self._points[key] = self.point
 
