@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -267,20 +268,26 @@ def _raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     return data
 
 
+def validation_message(e: ValidationError, source: str, loc: Callable[[tuple], str] | None = None) -> str:
+    """One line per pydantic error: the dotted field (``loc`` maps an error's location), the rule
+    and the value given."""
+    lines = []
+    for err in e.errors():
+        where = (loc(err["loc"]) if loc else ".".join(str(p) for p in err["loc"])) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (not allowed)"
+        got = err.get("input")
+        lines.append(f"{where}: {msg}" + ("" if isinstance(got, dict) else f" (got {got!r})"))
+    return f"invalid {source}: " + "; ".join(dict.fromkeys(lines))
+
+
 def validate_scenario(data: dict[str, Any], source: str = "scenario") -> ScenarioConfig:
     """Validate a raw dict; errors name the dotted field, the value and the rule."""
     try:
         return ScenarioConfig.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field (not allowed)"
-            got = err.get("input")
-            lines.append(f"{loc}: {msg}" + ("" if isinstance(got, dict) else f" (got {got!r})"))
-        raise ConfigError(f"invalid {source}: " + "; ".join(lines)) from None
+        raise ConfigError(validation_message(e, source)) from None
 
 
 def load_scenario(name_or_path: str | ScenarioConfig, overrides: dict[str, Any] | None = None) -> ScenarioConfig:

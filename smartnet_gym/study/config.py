@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from smartnet_gym.config import SCHEMES, read_yaml_mapping
+from smartnet_gym.config import SCHEMES, read_yaml_mapping, validation_message
 from smartnet_gym.data.profiles import STEPS_PER_DAY
 from smartnet_gym.errors import ConfigError, did_you_mean
 
@@ -148,18 +148,15 @@ def validate_study(data: dict[str, Any], source: str = "study") -> StudyConfig:
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            parts = [str(p) for p in err["loc"]]
-            if parts[:1] == ["days"] and parts[1:2] in (["list"], ["range"]):
-                parts.pop(1)      # the union arm's tag
-            loc = ".".join(parts)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field (not allowed)"
-            got = err.get("input")
-            lines.append(f"{loc or '(top level)'}: {msg}" + ("" if isinstance(got, dict) else f" (got {got!r})"))
-        raise ConfigError(f"invalid {source}: " + "; ".join(dict.fromkeys(lines))) from None
+        raise ConfigError(validation_message(e, source, _field)) from None
+
+
+def _field(loc: tuple) -> str:
+    """The dotted field of an error location, without the tag of the ``days`` union's arm."""
+    parts = [str(p) for p in loc]
+    if parts[:1] == ["days"] and parts[1:2] in (["list"], ["range"]):
+        parts.pop(1)
+    return ".".join(parts)
 
 
 def load_study(path: str | Path) -> StudyConfig:

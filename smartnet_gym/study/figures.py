@@ -33,6 +33,13 @@ def _panels(groups: list, width: float = 5.0, height: float = 3.4):
     return plt, fig, list(axes.flat[:len(groups)])
 
 
+def _save(plt, fig, path: str | Path) -> None:
+    """Lay out, write as PNG and release a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
 def _title(scenario: str, variant: str) -> str:
     return scenario if variant == "base" else f"{scenario} / {variant}"
 
@@ -48,9 +55,7 @@ def plot_totals(rows: pd.DataFrame, schemes: tuple[str, ...], path: str | Path) 
         ax.set_title(f"{_title(scen, var)} (n = {g[['day', 'seed']].drop_duplicates().shape[0]} days × seeds)",
                      fontsize=9)
         ax.set_ylabel("total cost per cell [k EUR]")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_paired(summary: pd.DataFrame, reference: str, path: str | Path,
@@ -77,9 +82,7 @@ def plot_paired(summary: pd.DataFrame, reference: str, path: str | Path,
         ax.set_ylabel(f"{metric} − {reference} [k EUR per cell]", fontsize=8)
         ax.set_title(_title(scen, var), fontsize=9)
         ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_seasons(summary: pd.DataFrame, schemes: tuple[str, ...], path: str | Path,
@@ -102,6 +105,4 @@ def plot_seasons(summary: pd.DataFrame, schemes: tuple[str, ...], path: str | Pa
         ax.set_ylabel(f"{metric} [k EUR per cell]", fontsize=8)
         ax.set_title(_title(scen, var), fontsize=9)
         ax.legend(fontsize=7, ncol=5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    _save(plt, fig, path)
