@@ -229,7 +229,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         cols = ["scheme", "total_cost_eur", "market_cost_eur", "afrr_cost_eur", "unwanted_cost_eur",
-                "ict_cost_eur", "d_violations", "t_violations", "clearing_failures"]
+                "unresolved_cost_eur", "ict_cost_eur", "d_violations", "t_violations", "clearing_failures"]
         print(summary[cols].round(1).to_string(index=False))
     print(f"{len(args.schemes)} schemes x {args.steps} steps ({physics} physics) in {secs:.1f} s -> {args.out}")
     return 0
