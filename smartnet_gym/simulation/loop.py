@@ -8,6 +8,8 @@ returns a :class:`StepOutcome` whose ``account`` is the CBA row of that step.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +58,10 @@ class RollingLoop:
     def __init__(self, system: TDSystem, cfg: ScenarioConfig, scheme: str | None = None,
                  physics: str | None = None, backend: str | None = None):
         limit_blas_threads()
+        # the loop's own copy of the grid: the physical layer writes set-points and tap positions
+        # into its net, so loops sharing a system (compare's schemes, a study worker's cells) would
+        # otherwise start from each other's last state
+        system = dataclasses.replace(system, net=copy.deepcopy(system.net))
         self.system, self.cfg = system, cfg
         m = cfg.market
         self.horizon = m.horizon_periods

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from smartnet_gym.cba.accounts import COST_COMPONENTS, summarize
 from smartnet_gym.config import SCHEMES, load_scenario
 from smartnet_gym.grid.build import build_system
 from smartnet_gym.market.program import DT_H
-from smartnet_gym.simulation.compare import episode_start, run_compare
+from smartnet_gym.simulation.compare import episode_start, run_compare, run_scheme
 from smartnet_gym.simulation.loop import RollingLoop
 
 STEPS = 12
@@ -135,3 +137,15 @@ def test_fast_and_explicit_paths_give_the_same_day(default_system, default_confi
     a, b = steps["highs"], steps["highs-full"]
     num = [c for c in a.select_dtypes("number").columns if c != "solve_ms"]   # wall-clock time
     np.testing.assert_allclose(a[num].to_numpy(float), b[num].to_numpy(float), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_an_episode_does_not_depend_on_what_ran_before_on_the_same_system():
+    """The physical layer writes set-points and OLTC taps into its net: each loop runs on its own
+    copy, so a scheme's day is the same alone or after another scheme's day on the shared system."""
+    cfg = load_scenario("italy-like", {"data": {"start_day": 201}})
+    system = build_system(cfg)
+    alone = run_scheme(copy.deepcopy(system), cfg, "CS_B", 96, 0, "ac").drop(columns="solve_ms")
+    run_scheme(system, cfg, "CS_A", 96, 0, "ac")
+    after = run_scheme(system, cfg, "CS_B", 96, 0, "ac").drop(columns="solve_ms")
+    pd.testing.assert_frame_equal(alone, after, check_exact=True)
