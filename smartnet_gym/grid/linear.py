@@ -171,3 +171,14 @@ class BaseState:
     @property
     def horizon(self) -> int:
         return self.t_flow_mw.shape[0]
+
+    def first_period(self, increment=None) -> BaseState:
+        """The first period alone, plus a one-period increment of the same layout if given
+        (a :class:`~smartnet_gym.grid.sensitivity.LinearIncrement`)."""
+        if increment is None:
+            return BaseState(self.t_flow_mw[:1], *(tuple(x[:1] for x in xs)
+                                                   for xs in (self.d_p_mw, self.d_q_mvar, self.d_w_pu2)))
+        return BaseState(self.t_flow_mw[:1] + increment.t_flow_mw, *(
+            tuple(x[:1] + dx for x, dx in zip(xs, dxs, strict=True))
+            for xs, dxs in ((self.d_p_mw, increment.d_p_mw), (self.d_q_mvar, increment.d_q_mvar),
+                            (self.d_w_pu2, increment.d_w_pu2))))

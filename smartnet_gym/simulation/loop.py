@@ -214,11 +214,7 @@ class RollingLoop:
         """What the clearings' linear model predicts for the delivered period: the instance's base
         state of its first period plus the response to the delivered activations ``unit_mw``, with
         the feeder roots held (the clearing programs' feeder model)."""
-        inc = activation_response(self.system.linear, self.physics.inj.unit @ unit_mw)
-        b = inst.base
-        return BaseState(b.t_flow_mw[:1] + inc.t_flow_mw, *(
-            tuple(x[:1] + dx for x, dx in zip(xs, dxs, strict=True))
-            for xs, dxs in ((b.d_p_mw, inc.d_p_mw), (b.d_q_mvar, inc.d_q_mvar), (b.d_w_pu2, inc.d_w_pu2))))
+        return inst.base.first_period(activation_response(self.system.linear, self.physics.inj.unit @ unit_mw))
 
     def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
         """Clear (or take the operator's ``outcome``), deliver the first period, settle, account."""
@@ -248,7 +244,7 @@ class RollingLoop:
             area_of_bid=self.bid_areas(inst.book), delivered=delivered, unit_mw=unit_mw,
             need_real_mw=need_real, curtailed_market_mwh=float(DT_H * delivered[curtail].sum()),
             violations=viol, unwanted=unw, physical=phys)
-        account.update(self.model_check(predicted, phys.state, first_period(inst.base)) if predicted is not None
+        account.update(self.model_check(predicted, phys.state, inst.base.first_period()) if predicted is not None
                        else _NO_MODEL_CHECK)
         res = StepOutcome(self.t, inst, out, delivered, unit_mw, phys, viol, unw, account)
         self.t += 1
@@ -257,11 +253,6 @@ class RollingLoop:
 
 
 _NO_MODEL_CHECK = dict.fromkeys(MODEL_COLUMNS, float("nan"))
-
-
-def first_period(st: BaseState) -> BaseState:
-    """The first period of a multi-period state."""
-    return BaseState(st.t_flow_mw[:1], *(tuple(x[:1] for x in xs) for xs in (st.d_p_mw, st.d_q_mvar, st.d_w_pu2)))
 
 
 def _membership(area: np.ndarray, brp: np.ndarray, n_areas: int, n_brp: int) -> np.ndarray:

@@ -26,35 +26,25 @@ class ModelCheck:
 
     def __init__(self, check: ViolationCheck):
         self.c = check
-
-    def violated(self, st: BaseState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(T branches, D voltages, D branches) violation flags and the D bus voltages [pu]."""
-        c = self.c
-        t = np.abs(np.asarray(st.t_flow_mw[0], float)[c.t_limited]) / c.t_rating * 100.0 > 100.0 + c.loading_tol
-        w = np.concatenate([x[0] for x in st.d_w_pu2]) if st.d_w_pu2 else np.zeros(0)
-        v = np.sqrt(np.maximum(w, 0.0))
-        dv = np.maximum(v - c.v_max, 0.0) + np.maximum(c.v_min - v, 0.0) > c.voltage_tol
-        p = np.concatenate([x[0] for x in st.d_p_mw]) if st.d_p_mw else np.zeros(0)
-        q = np.concatenate([x[0] for x in st.d_q_mvar]) if st.d_q_mvar else np.zeros(0)
-        dl = np.hypot(p[c.d_limited], q[c.d_limited]) / c.d_rating * 100.0 > 100.0 + c.loading_tol
-        return np.concatenate([t, dv, dl]), v, np.r_[np.zeros(len(t), bool), np.ones(len(dv) + len(dl), bool)]
+        n_t, n_d = len(check.t_limited), len(check.v_min) + len(check.d_limited)
+        self.is_d = np.r_[np.zeros(n_t, bool), np.ones(n_d, bool)]      # flags' distribution elements
+        self.voltages = slice(n_t, n_t + len(check.v_min))                # flags' D bus voltages
 
     def __call__(self, predicted: BaseState, realised: BaseState, forecast: BaseState) -> dict[str, float]:
         """Confusion counts of ``predicted`` against ``realised``, and the D violations of
         ``forecast`` (the delivered period before any activation: the congestion the market faced)."""
-        ff, _, is_d_f = self.violated(forecast)
-        pf, pv, is_d = self.violated(predicted)
-        rf, rv, _ = self.violated(realised)
-        c = self.c
-        dev = np.maximum(pv - c.v_max, 0.0) + np.maximum(c.v_min - pv, 0.0)
-        n_t = len(c.t_limited)
-        either_v = pf[n_t:n_t + len(pv)] | rf[n_t:n_t + len(rv)]
+        ff, _ = self.c.flags(forecast)
+        pf, pe = self.c.flags(predicted)
+        rf, re = self.c.flags(realised)
+        is_d = self.is_d
+        either_v = pf[self.voltages] | rf[self.voltages]
+        pv, rv = np.sqrt(np.maximum(pe.w, 0.0)), np.sqrt(np.maximum(re.w, 0.0))
         err = float(np.abs(pv - rv)[either_v].max()) if either_v.any() else 0.0
         return {"model_tp": float((pf & rf).sum()), "model_fp": float((pf & ~rf).sum()),
                 "model_fn": float((~pf & rf).sum()), "model_d_tp": float((pf & rf & is_d).sum()),
                 "model_d_fp": float((pf & ~rf & is_d).sum()), "model_d_fn": float((~pf & rf & is_d).sum()),
-                "model_max_voltage_dev_pu": float(dev.max()) if len(dev) else 0.0,
-                "model_voltage_error_pu": err, "forecast_d_violations": float((ff & is_d_f).sum())}
+                "model_max_voltage_dev_pu": float(pe.v_dev.max()) if len(pe.v_dev) else 0.0,
+                "model_voltage_error_pu": err, "forecast_d_violations": float((ff & is_d).sum())}
 
 
 def precision_recall(tp: float, fp: float, fn: float) -> tuple[float, float]:

@@ -149,6 +149,16 @@ def point_state(point: LinearizationPoint) -> BaseState:
                      tuple(x[None, :] for x in point.d_q_mvar), tuple(x[None, :] for x in point.d_w_pu2))
 
 
+@dataclass(frozen=True)
+class Elements:
+    """The limited quantities of a one-period state, element by element (ViolationCheck's order)."""
+
+    w: np.ndarray           # (n_d,) squared voltage of every D bus [pu²]
+    v_dev: np.ndarray       # (n_d,) distance outside the voltage band [pu]
+    d_mva: np.ndarray       # (n_dl,) apparent flow of every limited D branch [MVA]
+    t_mw: np.ndarray        # (n_tl,) |active flow| of every limited T branch [MW]
+
+
 class ViolationCheck:
     """Counts limit violations with the same limits the clearing uses (first period of a state).
 
@@ -172,6 +182,23 @@ class ViolationCheck:
         self.d_limited = np.flatnonzero(np.isfinite(rating))
         self.d_rating = rating[self.d_limited]
         self.node_area = np.repeat(np.arange(self.n_areas), [len(f.v_min_pu) for f in feeders]).astype(np.int64)
+
+    def elements(self, st: BaseState) -> Elements:
+        """The limited quantities of the first period of ``st`` (the values the counts compare)."""
+        cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))
+        w, p, q = cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar)
+        v = np.sqrt(np.maximum(w, 0.0))
+        return Elements(w, np.maximum(v - self.v_max, 0.0) + np.maximum(self.v_min - v, 0.0),
+                        np.hypot(p[self.d_limited], q[self.d_limited]),
+                        np.abs(np.asarray(st.t_flow_mw[0], float)[self.t_limited]))
+
+    def flags(self, st: BaseState) -> tuple[np.ndarray, Elements]:
+        """Which elements of the first period of ``st`` are violated — T branches, D bus voltages,
+        D branches, in that order — and the quantities compared."""
+        e = self.elements(st)
+        return np.concatenate([e.t_mw / self.t_rating * 100.0 > 100.0 + self.loading_tol,
+                               e.v_dev > self.voltage_tol,
+                               e.d_mva / self.d_rating * 100.0 > 100.0 + self.loading_tol]), e
 
     def __call__(self, st: BaseState) -> Violations:
         cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))

@@ -100,10 +100,7 @@ class UnwantedMeasures:
         np.add.at(per_area, np.where(self.area >= 0, self.area, n_areas), cost)
         dp = np.zeros(self.n_bus)
         np.add.at(dp, np.r_[self.bus_rows, self.bus_rows], book.direction * x)
-        inc = activation_response(self.system.linear, dp)
-        after = BaseState(state.t_flow_mw[:1] + inc.t_flow_mw, *(
-            tuple(a[:1] + d for a, d in zip(xs, ds, strict=True))
-            for xs, ds in ((state.d_p_mw, inc.d_p_mw), (state.d_q_mvar, inc.d_q_mvar), (state.d_w_pu2, inc.d_w_pu2))))
+        after = state.first_period(activation_response(self.system.linear, dp))
         return UnwantedOutcome(float(DT_H * x.sum()), float(cost.sum()), float((book.direction * x).sum()),
                                float(DT_H * x[n:].sum()), per_area, x, res.status, self.unresolved(after))
 
@@ -111,13 +108,11 @@ class UnwantedMeasures:
         """Size and value of the violations of a one-period state, per DSO and the TSO (last)."""
         c = self.check
         n_areas = c.n_areas
-        cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))
-        w, p, q = cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar)
-        v = np.sqrt(np.maximum(w, 0.0))
-        dev = np.maximum(v - c.v_max, 0.0) + np.maximum(c.v_min - v, 0.0)
-        w_excess = np.maximum(w - c.v_max ** 2, 0.0) + np.maximum(c.v_min ** 2 - w, 0.0)
-        d_over = np.maximum(np.hypot(p[c.d_limited], q[c.d_limited]) - c.d_rating, 0.0)      # MVA
-        t_over = np.maximum(np.abs(np.asarray(st.t_flow_mw[0], float)[c.t_limited]) - c.t_rating, 0.0)  # MW
+        e = c.elements(st)
+        w_excess = np.maximum(e.w - c.v_max ** 2, 0.0) + np.maximum(c.v_min ** 2 - e.w, 0.0)
+        d_over = np.maximum(e.d_mva - c.d_rating, 0.0)
+        t_over = np.maximum(e.t_mw - c.t_rating, 0.0)
+        dev = e.v_dev
         d_area = c.node_area[c.d_limited]
         cost = np.zeros(n_areas + 1)
         cost[:n_areas] = DT_H * (np.bincount(c.node_area, self.w_price * w_excess, n_areas)
