@@ -88,7 +88,8 @@ class DecentralizedJoint(Stage):
         # added to a HiGHS model in place (bid space, or the explicit program: ``_cuts``)
         super().__init__(lin, cfg, backend if backend in ("highs", "highs-full") else "highs")
         # a DSO must deliver the exchange the TSO cleared: missing it costs more than any network
-        # slack (with the per-bus voltage prices a MW of relief is worth at most the flow penalty)
+        # slack, otherwise the shortfall would act as a fake flexible unit at the interface (with
+        # the per-bus voltage prices a MW of relief is worth at most the flow penalty)
         flat = cfg.voltage_penalty_eur_per_pu2h
         worst = max(balance_penalty(cfg), flow_penalty(cfg), 0.1 * flat * cfg.penalty_scale if flat else 0.0)
         self.sub_cfg = cfg.model_copy(update={"balance_penalty_eur_per_mwh": 100 * worst / cfg.penalty_scale})

@@ -51,6 +51,16 @@ class DayRange(_Model):
         return tuple(range(self.first, self.last + 1, self.every))
 
 
+def _check_ints(values: tuple[int, ...], what: str, low: int, high: int | None) -> None:
+    """Each value within [low, high] (no upper end: None) and listed once; else a ValueError."""
+    bad = [x for x in values if x < low or (high is not None and x > high)]
+    if bad:
+        allowed = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{what}s must be {allowed}; {bad[0]} is not")
+    if len(set(values)) != len(values):
+        raise ValueError(f"a {what} is listed twice")
+
+
 #: ``days:`` is a list of days or a :class:`DayRange` mapping (errors name the field, not the union arm)
 Days = Annotated[Annotated[tuple[int, ...], Tag("list")] | Annotated[DayRange, Tag("range")],
                  Discriminator(lambda v: "range" if isinstance(v, dict | DayRange) else "list")]
@@ -92,20 +102,13 @@ class StudyConfig(_Model):
         if isinstance(v, tuple):
             if not v:
                 raise ValueError("needs at least one day")
-            bad = [d for d in v if not 0 <= d < YEAR_DAYS]
-            if bad:
-                raise ValueError(f"days must be in 0..{YEAR_DAYS - 1}; {bad[0]} is not")
-            if len(set(v)) != len(v):
-                raise ValueError("a day is listed twice")
+            _check_ints(v, "day", 0, YEAR_DAYS - 1)
         return v
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(s < 0 for s in v):
-            raise ValueError(f"seeds must be >= 0; {min(v)} is not")
-        if len(set(v)) != len(v):
-            raise ValueError("a seed is listed twice")
+        _check_ints(v, "seed", 0, None)
         return v
 
     @field_validator("variants")
