@@ -2,7 +2,9 @@
 
 Forced measures (curtailment or load shedding) cost the value of lost load, VoLL, per MWh. On a
 radial feeder, shedding or curtailing 1 MW below a branch changes its flow by 1 MW, so a flow
-violation is worth VoLL per MW·h. At distribution bus k, 1 MW changes the squared voltage by at
+violation is worth VoLL per MW·h. In the meshed transmission grid 1 MW at bus k moves branch l's
+flow by its PTDF, at most ``P_l = max_k |PTDF_lk|``, so removing 1 MW of overload costs at least
+``VoLL / P_l`` (VoLL on radial spurs and transformers, up to ~5 × VoLL on meshed lines). At distribution bus k, 1 MW changes the squared voltage by at
 most ``S_k = ∂w_k/∂p_k = 2 Σ r`` over the path from the feeder root (LinDistFlow with the root
 held), so removing a squared-voltage excess Δw there costs at least ``VoLL · Δw / S_k``.
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from smartnet_gym.config import MarketConfig, SimulationConfig
-from smartnet_gym.grid.linear import FeederModel
+from smartnet_gym.grid.linear import DCModel, FeederModel
 
 
 def voltage_self_sensitivity(f: FeederModel) -> np.ndarray:
@@ -52,8 +54,31 @@ def balance_penalty(cfg: MarketConfig) -> float:
 
 
 def flow_penalty(cfg: MarketConfig) -> float:
-    """Price of a flow slack, T or D [EUR/MWh]: at most what forced measures pay."""
+    """Price of a D flow slack [EUR/MWh]: at most what forced measures pay."""
     return basis(cfg) * min(cfg.penalty_scale, 1.0)
+
+
+def branch_relief_sensitivity(dc: DCModel) -> np.ndarray:
+    """(n_br,) ``max_k |PTDF_lk|`` of each T branch over the buses whose θ is free: the most one MW
+    curtailed or shed anywhere moves its flow [MW/MW] (built once per model)."""
+    cached = dc.__dict__.get("_relief_sensitivity")
+    if cached is None:
+        free = ~dc.fixed
+        bf = dc.flow_matrix()[:, free].toarray()
+        if free.any() and dc.n_branch:
+            ptdf = np.linalg.solve(dc.susceptance_matrix()[free][:, free].toarray().T, bf.T).T
+            cached = np.abs(ptdf).max(axis=1)
+        else:
+            cached = np.zeros(dc.n_branch)
+        cached = np.maximum(cached, 1e-3)      # a branch no bus can move is valued at 1000 × VoLL
+        object.__setattr__(dc, "_relief_sensitivity", cached)   # frozen dataclass: cache only
+    return cached
+
+
+def transmission_flow_penalty(dc: DCModel, cfg: MarketConfig) -> np.ndarray:
+    """(n_br,) price of a T flow slack on each branch [EUR/MWh]: what forced measures pay to remove
+    1 MW of its overload at the most effective bus, the basis over ``max_k |PTDF_lk|``."""
+    return basis(cfg) / branch_relief_sensitivity(dc) * min(cfg.penalty_scale, 1.0)
 
 
 def voltage_penalty(f: FeederModel, cfg: MarketConfig) -> np.ndarray:

@@ -26,7 +26,12 @@ import scipy.sparse as sp
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
 from smartnet_gym.market.bids import BidBook, BuyBook
-from smartnet_gym.market.penalties import balance_penalty, flow_penalty, voltage_penalty
+from smartnet_gym.market.penalties import (
+    balance_penalty,
+    flow_penalty,
+    transmission_flow_penalty,
+    voltage_penalty,
+)
 
 DT_H = 0.25  # market time unit [h]
 W_SCALE = 1e3  # squared-voltage columns are in milli-pu² so that all rows are O(1) (OSQP scaling)
@@ -172,7 +177,9 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
     n_groups = len(spec.groups)
     add_cols("bal", 2 * h * n_groups, 0.0, np.inf, pen_bal)
     t_lim = np.flatnonzero(np.isfinite(dc.rating_mw)) if spec.transmission else np.zeros(0, int)
-    add_cols("tslack", 2 * h * len(t_lim), 0.0, np.inf, pen_flow)
+    # two slacks per (period, branch), periods outermost: each branch's own price
+    pen_t = transmission_flow_penalty(dc, cfg)[t_lim] * DT_H
+    add_cols("tslack", 2 * h * len(t_lim), 0.0, np.inf, np.repeat(np.tile(pen_t, h), 2))
     d_lim = []
     for a in spec.areas:
         f = feeders[a]

@@ -179,20 +179,43 @@ def book_stage(state: ClearingState, inst: MarketInstance, idx: np.ndarray, res:
     state.records.append(StageRecord(name, res, idx, program, pay))
 
 
-def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray, bid_price: np.ndarray) -> np.ndarray:
-    """Add activations ``x`` of bids ``idx`` to the state and pay them; returns the payments."""
+def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray, bid_price: np.ndarray,
+            group: np.ndarray | None = None) -> np.ndarray:
+    """Add activations ``x`` of bids ``idx`` to the state and pay them; returns the payments.
+
+    Pay-as-clear pays each MWh the locational price, but never more than the highest offer the
+    stage activated in the same direction and period (within ``group``: a local market's area).
+    A market short of offers has locational prices set by its slack penalties; the shortfall is
+    removed and paid by forced measures, so providers are paid what offers set, not the penalty."""
     at = slice(None) if len(idx) == len(book) else idx     # a joint stage sees every bid: no gathers
     state.activated_mw[at] += x
     state.remaining_mw[at] = np.maximum(state.remaining_mw[at] - x, 0.0)
+    offer = book.price_eur_per_mwh[at]
     if state.settlement == "pay_as_bid":
-        pay = DT_H * book.price_eur_per_mwh[at] * x
+        pay = DT_H * offer * x
     else:   # pay-as-clear at the locational price where the bid injects, within ± the price cap (NaN: 0)
         cap = state.price_cap_eur_per_mwh
         price = np.minimum(np.maximum(bid_price, -cap), cap)   # = np.clip, without its dispatch
         price[np.isnan(price)] = 0.0
-        pay = DT_H * book.direction[at] * price * x
+        unit = book.direction[at] * price
+        pay = DT_H * np.minimum(unit, highest_activated_offer(offer, book.direction[at], book.period[at], x,
+                                                             group)) * x
     state.payment_eur[at] += pay
     return pay
+
+
+def highest_activated_offer(offer: np.ndarray, direction: np.ndarray, period: np.ndarray, x: np.ndarray,
+                            group: np.ndarray | None = None) -> np.ndarray:
+    """(n,) the highest offer price among the activated bids (x > 1e-6 MW) sharing each bid's
+    direction, period and group; +inf where none is activated."""
+    g = np.zeros(len(x), np.int64) if group is None else np.asarray(group, np.int64) - int(np.min(group, initial=0))
+    key = (g * (int(period.max(initial=0)) + 1) + period) * 2 + (direction > 0)
+    top = np.full(int(key.max(initial=0)) + 1, -np.inf)
+    on = x > 1e-6
+    np.maximum.at(top, key[on], offer[on])
+    out = top[key]
+    out[~np.isfinite(out)] = np.inf
+    return out
 
 
 def queue_shift(state: ClearingState, inst: MarketInstance, response: NetworkResponse, idx: np.ndarray,
@@ -285,7 +308,7 @@ class LocalClearing(Stage):
         res = prog.solve(sub, state.base, needs)
         suffix = "_balance" if self.balance else ""
         sub_area = area[idx]
-        pay = _settle(state, inst.book, idx, res.x_mw, res.bid_price)   # once for all areas, then per DSO
+        pay = _settle(state, inst.book, idx, res.x_mw, res.bid_price, sub_area)   # once for all areas, then per DSO
         for a, part in zip(self.areas, prog.area_parts(res, sub_area)):
             k = sub_area == a
             state.records.append(StageRecord(f"local_{a}{suffix}", part, idx[k], prog, pay[k]))

@@ -9,7 +9,7 @@ penalties: every violation forced measures can remove is removed, at VoLL per MW
 What even they cannot remove is *unresolved*: its size after the measures (the linear state
 around the realised one plus their response) in pu·h of voltage outside the band and % of
 rating·h of overload, per DSO and for the TSO, priced on the same basis — VoLL per MW·h of
-overload and VoLL / S_k per pu²·h of squared-voltage excess at bus k (S_k its voltage
+D overload, VoLL / max_k |PTDF_lk| per MW·h of T overload and VoLL / S_k per pu²·h of squared-voltage excess at bus k (S_k its voltage
 sensitivity): what removing it would cost if forced measures could.
 """
 
@@ -25,7 +25,7 @@ from smartnet_gym.grid.sensitivity import activation_response
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.clearing import ClearingProgram
-from smartnet_gym.market.penalties import voltage_self_sensitivity
+from smartnet_gym.market.penalties import branch_relief_sensitivity, voltage_self_sensitivity
 from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.simulation.physics import ViolationCheck
 
@@ -80,6 +80,8 @@ class UnwantedMeasures:
         self.bus_rows = net_pos.get_indexer(buses)
         self.n_bus = len(net_pos)
         self.check = ViolationCheck(system)
+        # MW a forced measure must move per MW of overload removed from each limited T branch
+        self.t_relief = branch_relief_sensitivity(lin.dc)[self.check.t_limited]
         # value of a squared-voltage excess at each D bus (ViolationCheck's node order) [EUR/(pu²·h)]
         self.w_price = voll_eur_per_mwh / np.concatenate(
             [voltage_self_sensitivity(f) for f in lin.feeders]) if lin.feeders else np.zeros(0)
@@ -117,7 +119,7 @@ class UnwantedMeasures:
         cost = np.zeros(n_areas + 1)
         cost[:n_areas] = DT_H * (np.bincount(c.node_area, self.w_price * w_excess, n_areas)
                                  + self.voll * np.bincount(d_area, d_over, n_areas))
-        cost[n_areas] = DT_H * self.voll * t_over.sum()
+        cost[n_areas] = DT_H * self.voll * (t_over / self.t_relief).sum()
         loading = np.zeros(n_areas + 1)
         loading[:n_areas] = DT_H * np.bincount(d_area, d_over / c.d_rating * 100.0, n_areas)
         loading[n_areas] = DT_H * (t_over / c.t_rating * 100.0).sum()

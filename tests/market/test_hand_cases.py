@@ -23,8 +23,14 @@ from handmade import flat_base, three_bus_td
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.market.bids import BidBook, StorageState
+from smartnet_gym.market.penalties import branch_relief_sensitivity, transmission_flow_penalty
 from smartnet_gym.market.schemes import make_scheme
-from smartnet_gym.market.stages import MarketInstance, evaluate_cost, evaluation_stage
+from smartnet_gym.market.stages import (
+    MarketInstance,
+    evaluate_cost,
+    evaluation_stage,
+    highest_activated_offer,
+)
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 REL = 1e-9
@@ -232,8 +238,8 @@ def test_cs_c_area_need_beyond_local_offers_is_priced():
           0.25·(40·10 + 2000·20) = 10,100 EUR, its uniform price is the penalty (2000);
           the TSO's own need is 30 − 30 = 0. Residual imbalance 20 MW.
     CS_D: 10 at bus 11 + 20 from the T bid @ 50: 0.25·(400 + 1000) = 350 EUR.
-    Pay-as-clear: the local price at bus 11 is the penalty, 2000 EUR/MWh, paid within the
-    1000 EUR/MWh price cap: 0.25·1000·10 = 2500 EUR (pay-as-bid: 0.25·40·10 = 100 EUR).
+    Pay-as-clear: the local price at bus 11 is the penalty, 2000 EUR/MWh, but a short market
+    pays no more than the highest offer it activated: 0.25·40·10 = 100 EUR (as pay-as-bid).
     """
     lin = three_bus_td()
     book = bids([11, 1], [1, 1], [10.0, 100.0], [40.0, 50.0])
@@ -248,11 +254,48 @@ def test_cs_c_area_need_beyond_local_offers_is_priced():
     assert c.evaluated_cost_eur == pytest.approx(10_100.0, rel=REL)
     assert c.records[0].result.uniform_price[0, 0] == pytest.approx(2000.0, rel=1e-9)
     assert c.records[0].result.bid_price[0] == pytest.approx(2000.0, rel=1e-9)
-    np.testing.assert_allclose(c.payment_eur, [2500.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(c.payment_eur, [100.0, 0.0], atol=1e-6)
     pab = clear("CS_C", lin, inst, LP.model_copy(update={"settlement": "pay_as_bid"}))
     np.testing.assert_allclose(pab.payment_eur, [100.0, 0.0], atol=1e-6)
     d = clear("CS_D", lin, inst)
     assert d.evaluated_cost_eur == pytest.approx(350.0, rel=REL)
+
+
+def test_a_short_market_pays_its_highest_activated_offer():
+    """As above with two local offers at bus 11, 6 MW @ 40 and 4 MW @ 60: both are activated and
+    the market is still 20 MW short. Its locational price is the penalty (2000); each MWh is paid
+    the highest activated offer, 60: 0.25·60·6 = 90 and 0.25·60·4 = 60 EUR."""
+    lin = three_bus_td()
+    book = bids([11, 11, 1], [1, 1, 1], [6.0, 4.0, 100.0], [40.0, 60.0, 50.0])
+    inst = MarketInstance(book, flat_base(lin, 1), np.array([30.0]), np.array([[30.0]]))
+    c = clear("CS_C", lin, inst)
+    np.testing.assert_allclose(c.activated_mw, [6.0, 4.0, 0.0], atol=1e-7)
+    assert c.records[0].result.bid_price[0] == pytest.approx(2000.0, rel=1e-9)
+    np.testing.assert_allclose(c.payment_eur, [90.0, 60.0, 0.0], atol=1e-6)
+
+
+def test_highest_activated_offer_per_direction_period_and_group():
+    offer = np.array([40.0, 60.0, 90.0, 10.0, 30.0, 70.0])
+    direction = np.array([1, 1, 1, -1, 1, 1])
+    period = np.array([0, 0, 0, 0, 1, 0])
+    x = np.array([1.0, 2.0, 0.0, 3.0, 1.0, 1.0])      # the 90 offer is not activated
+    group = np.array([0, 0, 0, 0, 0, 1])
+    np.testing.assert_allclose(highest_activated_offer(offer, direction, period, x, group),
+                               [60.0, 60.0, 60.0, 10.0, 30.0, 70.0])
+    none = highest_activated_offer(offer, direction, period, np.zeros(6))
+    assert np.isinf(none).all()
+
+
+def test_a_meshed_branch_is_valued_through_its_best_ptdf():
+    """Triangle of equal lines, slack at bus 0: 1 MW at bus 1 flows 2/3 on 1-0 and 1/3 round
+    1-2-0 (and symmetrically at bus 2), so forced measures move lines 0-1, 1-2, 0-2 by at most
+    2/3, 1/3, 2/3 MW per MW: their overloads are worth VoLL × 3/2, 3, 3/2 per MW·h."""
+    dc = three_bus_td().dc
+    np.testing.assert_allclose(branch_relief_sensitivity(dc), [2 / 3, 1 / 3, 2 / 3], rtol=1e-12)
+    m = MarketConfig(network_penalty_eur_per_mwh=3000.0)
+    np.testing.assert_allclose(transmission_flow_penalty(dc, m), [4500.0, 9000.0, 4500.0], rtol=1e-12)
+    np.testing.assert_allclose(transmission_flow_penalty(dc, m.model_copy(update={"penalty_scale": 0.1})),
+                               [450.0, 900.0, 450.0], rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------

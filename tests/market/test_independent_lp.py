@@ -11,7 +11,8 @@ squared-voltage variables it eliminates the network with sensitivities computed 
 - distribution: ΔP_k = −Σ_{j downstream of k, incl. k} p_j (flows positive downstream) and
   Δw_i = −2 Σ_{k on the path root→i} r_k ΔP_k (ΔQ = 0: bids are active power);
 - soft limits |f0+Δf| ≤ F, |P0+ΔP| ≤ √(S²−Q0²), v_min² ≤ w0+Δw ≤ v_max², one slack per side,
-  priced Δt·network_penalty [EUR/MW per period], Δt·voltage_penalty [EUR/(pu²·h)·h];
+  priced Δt·network_penalty [EUR/MW per period] (over max |PTDF| of the branch for T lines),
+  Δt·voltage_penalty [EUR/(pu²·h)·h];
 - balance Σ s·x + b⁺ − b⁻ = need per period, b± priced Δt·balance_penalty;
 - storage: SoC_t = soc − Δt Σ_{τ≤t} s·x ∈ [0, E] (hard; x = 0 is always feasible).
 
@@ -131,9 +132,11 @@ def _soft_rows(lin: LinearTD, inst: MarketInstance, cfg: MarketConfig, per: np.n
         prices.append(penalty)
 
     # violations are worth what forced measures pay to remove them: the basis (VoLL by default) per MW
-    # of flow, and at D bus k the basis over 2 Σ r on its path from the root per pu² of w
+    # of D flow, over the branch's largest |PTDF| per MW of T flow, and at D bus k the basis over
+    # 2 Σ r on its path from the root per pu² of w
     basis = cfg.network_penalty_eur_per_mwh or 3000.0
     pen_f = DT * basis * min(cfg.penalty_scale, 1.0)
+    pen_t = pen_f / np.maximum(np.abs(_ptdf(lin)[0]).max(axis=1), 1e-3)
 
     def pen_v_of(f, k: int) -> float:
         path_r, j = 0.0, k
@@ -147,8 +150,8 @@ def _soft_rows(lin: LinearTD, inst: MarketInstance, cfg: MarketConfig, per: np.n
     for t in range(inst.horizon):
         for k in np.flatnonzero(np.isfinite(dc.rating_mw)):
             f0, fmax = base.t_flow_mw[t, k], dc.rating_mw[k]
-            soft(g_t[k], fmax - f0, pen_f, t)  # f0 + Δf ≤ F
-            soft(-g_t[k], fmax + f0, pen_f, t)  # −(f0 + Δf) ≤ F
+            soft(g_t[k], fmax - f0, pen_t[k], t)  # f0 + Δf ≤ F
+            soft(-g_t[k], fmax + f0, pen_t[k], t)  # −(f0 + Δf) ≤ F
         for a, f in enumerate(lin.feeders):
             for k in np.flatnonzero(np.isfinite(f.rating_mva)):
                 q0, p0 = base.d_q_mvar[a][t, k], base.d_p_mw[a][t, k]
@@ -616,7 +619,8 @@ def test_locational_price_is_marginal_value_of_injection():
 
 
 def test_pay_as_clear_and_pay_as_bid_settlement():
-    """Pay-as-clear: Δt·direction·clip(bid_price, ±cap)·x; pay-as-bid: Δt·price·x."""
+    """Pay-as-clear: Δt·min(direction·clip(bid_price, ±cap), highest offer activated in the bid's
+    direction and period)·x; pay-as-bid: Δt·price·x."""
     cap = LP.price_cap_eur_per_mwh
     capped = 0
     for tag, lin, inst in _instances(10, 1, 80_000):
@@ -625,8 +629,11 @@ def test_pay_as_clear_and_pay_as_bid_settlement():
         b = inst.book
         x = out.activated_mw
         paid_price = np.clip(res.bid_price, -cap, cap)
+        top = np.array([max((b.price_eur_per_mwh[j] for j in range(len(b)) if x[j] > 1e-6
+                             and b.direction[j] == b.direction[i] and b.period[j] == b.period[i]),
+                            default=np.inf) for i in range(len(b))])
         np.testing.assert_allclose(
-            out.payment_eur, DT * b.direction * paid_price * x, rtol=1e-12, atol=1e-9
+            out.payment_eur, DT * np.minimum(b.direction * paid_price, top) * x, rtol=1e-12, atol=1e-9
         )
         capped += int(((np.abs(res.bid_price) > cap) & (x > 1e-6)).sum())
         np.testing.assert_allclose(out.records[0].payment_eur, out.payment_eur, rtol=1e-12)

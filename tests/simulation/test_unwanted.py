@@ -55,6 +55,32 @@ def test_market_penalties_never_exceed_what_forced_measures_pay(toy_config, toy_
     assert toy_config.market.network_penalty_eur_per_mwh == toy_config.simulation.voll_eur_per_mwh
 
 
+def test_an_unresolved_transmission_overload_is_priced_through_its_ptdf(default_system, default_config):
+    """Every limited T branch 10 MW over its rating, nothing to curtail or shed: unresolved at
+    VoLL / max_k |PTDF_lk| per MW·h, the PTDFs from a dense solve of the full (not reduced) B."""
+    lin = default_system.linear
+    dc = lin.dc
+    voll = default_config.simulation.voll_eur_per_mwh
+    um = UnwantedMeasures(default_system, default_config.market, voll)
+    lim = np.flatnonzero(np.isfinite(dc.rating_mw))
+    flow = np.zeros((1, dc.n_branch))
+    flow[0, lim] = dc.rating_mw[lim] + 10.0
+    st = BaseState(flow, *(tuple(np.zeros((1, f.n_bus)) for f in lin.feeders) for _ in range(2)),
+                   tuple(np.ones((1, f.n_bus)) for f in lin.feeders))
+    bf = dc.flow_matrix().toarray()
+    b = dc.susceptance_matrix().toarray()
+    free = np.flatnonzero(~dc.fixed)
+    ptdf = np.zeros((dc.n_branch, dc.n_bus))
+    for k in free:                       # 1 MW at bus k, withdrawn at the fixed buses (θ = 0 there)
+        theta = np.zeros(dc.n_bus)
+        theta[free] = np.linalg.lstsq(b[np.ix_(free, free)], (free == k).astype(float), rcond=None)[0]
+        ptdf[:, k] = bf @ theta
+    best = np.abs(ptdf[lim]).max(axis=1)
+    out = um.unresolved(st)
+    assert out.cost_eur[-1] == pytest.approx(DT_H * voll * (10.0 / best).sum(), rel=1e-9)
+    assert out.cost_eur[-1] > DT_H * voll * 10.0 * len(lim)     # meshed lines are worth more than VoLL
+
+
 def test_an_irremovable_over_voltage_is_unresolved_and_priced(toy_system, toy_config):
     """Over-voltage everywhere with no generation to curtail: nothing is removed; it is reported
     in pu·h and priced at VoLL / S_k per pu²·h of excess at every bus."""
