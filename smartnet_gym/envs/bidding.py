@@ -13,6 +13,7 @@ from smartnet_gym.envs.local_market import make_competition
 from smartnet_gym.envs.providers import (
     BidMapper,
     ProviderObservation,
+    action_slots,
     bid_book,
     provider_reward,
     resolve_provider,
@@ -39,13 +40,19 @@ class BiddingEnv(MarketEnv):
 
     ## Action Space
     ``Box(-1, 1, (n,), float32)`` with n = R (prices) or 2R (``bid_quantity=True``: prices, then
-    quantity shares), R = the provider's bid rows over the horizon, in book order (period
-    outermost, then unit, then up before down; ``env.unwrapped.action_labels`` names each entry).
+    quantity shares). R *slots*, chosen by ``action_mode`` (``env.unwrapped.action_labels`` names
+    each entry):
+
+    | action_mode | R = one slot per | size (italy-like, provider MV1.101) |
+    |---|---|---|
+    | ``"bid"`` (default) | bid row over the horizon, book order (period outermost, then unit, then up before down) | 428 |
+    | ``"unit"`` | unit × offered direction, shared by the H periods | 107 |
+    | ``"provider"`` | offered direction, shared by all the provider's units and periods (one markup up, one down) | 2 |
 
     | Index | Meaning | Unit | Maps to |
     |---|---|---|---|
-    | 0..R−1 | price of bid k | — | price = cost + (a+1)/2 · max(cap − cost, 0) EUR/MWh: a = −1 truthful (cost), a = +1 the cap |
-    | R..2R−1 | quantity of bid k | — | qty = (a+1)/2 · forecast available MW (a = +1: all of it) |
+    | 0..R−1 | price of the bids of slot k | — | price = cost + (a+1)/2 · max(cap − cost, 0) EUR/MWh per bid (its own cost): a = −1 truthful, a = +1 the cap |
+    | R..2R−1 | quantity of the bids of slot k | — | qty = (a+1)/2 · forecast available MW (a = +1: all of it) |
 
     Entries outside [-1, 1] are clipped (counted in ``info["clipped_actions"]``); NaN or inf
     raises ``ValueError`` (an ``ActionError``) naming the first bad index.
@@ -55,7 +62,7 @@ class BiddingEnv(MarketEnv):
 
     | Index | Observation | Unit | Scale | Min | Max |
     |---|---|---|---|---|---|
-    | 0..R−1 | forecast available quantity of bid k | MW | / rated power of its unit | 0 | 1 |
+    | 0..R−1 | forecast available quantity of the bids of slot k | MW | / Σ rated power of their units | 0 | 1 |
     | R..R+B−1 | state of charge of own battery b | MWh | 2·SoC/energy − 1 | -1 | 1 |
     | next H | uniform price of the last clearing, per period (0 before the first or when none) | EUR/MWh | / price cap | -1 | 1 |
     | next H | published imbalance need forecast, per period (+ = shortage) | MW | / Σ rated power of all units | -1 | 1 |
@@ -115,6 +122,7 @@ class BiddingEnv(MarketEnv):
     | start_period | int or None | 0 | quarter-hour of the first step (None = random) |
     | competitors | int or None | None | n: replace the area's bids by n local providers, the agent is provider 0 (below) |
     | local_market | mapping or None | None | knobs of that local market (``LocalMarketConfig`` fields) |
+    | action_mode | str | "bid" | "bid", "unit" or "provider": what one price action sets (Action Space) |
     | render_mode | str or None | None | ignored: nothing to render |
 
     ## Local market with n competitors (``competitors=n``)
@@ -151,28 +159,29 @@ class BiddingEnv(MarketEnv):
                  provider: str | Sequence[str] | None = None, bid_quantity: bool = False,
                  reward_scale_eur: float = 100.0, non_delivery_penalty_eur_per_mwh: float = 0.0,
                  random_days: int = 28, start_period: int | None = 0, competitors: int | None = None,
-                 local_market: Mapping[str, Any] | None = None, render_mode: str | None = None):
+                 local_market: Mapping[str, Any] | None = None, action_mode: str = "bid",
+                 render_mode: str | None = None):
         super().__init__(scenario=scenario, scheme=scheme, physics=physics, episode_steps=episode_steps,
                          random_days=random_days, start_period=start_period, render_mode=render_mode)
         self.reward_scale_eur, self.penalty_eur_per_mwh = reward_args(reward_scale_eur,
                                                                       non_delivery_penalty_eur_per_mwh)
         self.competition = make_competition(self.core, competitors, local_market, bid_quantity)
         if self.competition is not None:
+            if action_mode != "bid":
+                raise ConfigError(f"action_mode: must be 'bid' with competitors (got {action_mode!r})")
             self._init_competition(provider)
             return
         loop = self.loop
         self.provider_units = resolve_provider(loop.system, provider)
         rows = np.flatnonzero(np.isin(loop.layout.unit, self.provider_units))
-        self.mapper = BidMapper(rows, np.arange(len(rows)), len(rows), self.core.cfg.market.price_cap_eur_per_mwh,
+        slot, slot_names = action_slots(loop.layout, rows, action_mode, loop.system.units.name)
+        self.mapper = BidMapper(rows, slot, len(slot_names), self.core.cfg.market.price_cap_eur_per_mwh,
                                 bid_quantity)
         self.obs_builder = ProviderObservation(self.core, self.mapper, self.provider_units)
         self.action_space = unit_box(self.mapper.n_actions)
         self.observation_space = unit_box(self.obs_builder.dim)
-        names = loop.system.units.name
-        bids = [f"{names[loop.layout.unit[r]]} {'up' if loop.layout.direction[r] > 0 else 'down'} "
-                f"t+{loop.layout.period[r]}" for r in rows]
-        self.action_labels = tuple(f"price {b}" for b in bids) + (
-            tuple(f"quantity {b}" for b in bids) if bid_quantity else ())
+        self.action_labels = tuple(f"price {b}" for b in slot_names) + (
+            tuple(f"quantity {b}" for b in slot_names) if bid_quantity else ())
 
     def _init_competition(self, provider: str | Sequence[str] | None) -> None:
         """The agent is provider 0 of the local market (class docstring)."""

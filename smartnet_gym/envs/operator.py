@@ -150,6 +150,25 @@ def _storage_feasible(x, rows, sid, per, up, soc, energy, dt):
             soc[b] = min(max(soc[b] - dt * (f_up[b] * x_up[b] - f_dn[b] * x_dn[b]), 0.0), energy[b])
 
 
+DISPATCH_ACTION_MODES = ("bid", "area")
+
+
+def merit_order_fill(block: np.ndarray, price: np.ndarray, qty: np.ndarray, share_of_block: np.ndarray) -> np.ndarray:
+    """(N,) activation of each bid when block b activates ``share_of_block[b]`` of its offered MW,
+    cheapest bid first (ties in book order)."""
+    order = np.lexsort((price, block))
+    b, q = block[order], qty[order]
+    cum = np.cumsum(q)
+    n_blocks = len(share_of_block)
+    total = np.bincount(b, q, n_blocks)
+    before_block = np.r_[0.0, np.cumsum(total)][b]          # offered MW of the blocks sorted before
+    target = share_of_block[b] * total[b]
+    x_sorted = np.minimum(np.maximum(target - (cum - q - before_block), 0.0), q)
+    x = np.empty_like(x_sorted)
+    x[order] = x_sorted
+    return x
+
+
 class _OperatorEnv(MarketEnv):
     """Shared parts of the operator envs: grid observation, cost reward, CS_D yardstick."""
 
@@ -189,21 +208,26 @@ class DispatchEnv(_OperatorEnv):
     the ICT-cost line and the label of the account (the agent replaces the clearing).
 
     ## Action Space
-    ``Box(-1, 1, (N,), float32)``, N = every bid of the book over the horizon (all units ×
-    offered directions × H periods, book order: period outermost; see ``action_labels``).
+    ``action_mode="bid"`` (default): ``Box(-1, 1, (N,), float32)``, N = every bid of the book over
+    the horizon (all units × offered directions × H periods, book order: period outermost; see
+    ``action_labels``). ``action_mode="area"``: ``Box(-1, 1, (2H(A+1),), float32)``, one block per
+    distribution area and the transmission grid (last) × direction (up, then down) × period
+    (areas outermost): 40 entries on the default system instead of 2,024.
 
-    | Index | Meaning | Unit | Maps to |
+    | action_mode | Index | Meaning | Maps to |
     |---|---|---|---|
-    | k | activation of bid k | — | x_k = (a_k + 1)/2 · offered MW (a = −1: none, +1: all) |
+    | ``"bid"`` | k | activation of bid k | x_k = (a_k + 1)/2 · offered MW (a = −1: none, +1: all) |
+    | ``"area"`` | b | activation of block b | (a_b + 1)/2 of the block's offered MW, its bids filled cheapest first (merit order) |
 
     Battery activations that would take the state of charge outside [0, energy] are reduced pro
     rata (``info["storage_reduced_mw"]``). Out-of-range entries are clipped and counted; NaN/inf
     raises ``ValueError`` naming the index.
 
     ## Observation Space
-    ``Box(-1, 1, float32)``, see :class:`GridObservation` (per-bid offers): need (H), area needs
-    (A·H), offered quantity (N) / unit rating, price (N) / cap, SoC (S), D max/min voltage and
-    D loading (3·A·H), T loading (H), last prices (H), time (4).
+    ``Box(-1, 1, float32)``, see :class:`GridObservation`: need (H), area needs (A·H), offers —
+    with ``action_mode="bid"`` the offered quantity (N) / unit rating and price (N) / cap of every
+    bid, with ``"area"`` the D quantity offered up and down per area (2·A·H) —, SoC (S), D max/min
+    voltage and D loading (3·A·H), T loading (H), last prices (H), time (4).
 
     ## Rewards
     ``reward = −(market_cost_eur + afrr_cost_eur + unwanted_cost_eur + unresolved_cost_eur) / reward_scale_eur``
@@ -242,6 +266,7 @@ class DispatchEnv(_OperatorEnv):
     | regret_info | bool | True | report the CS_D optimum and the regret |
     | random_days | int | 28 | number of start days drawn from |
     | start_period | int or None | 0 | quarter-hour of the first step (None = random) |
+    | action_mode | str | "bid" | "bid" or "area": one action per bid or per area × direction × period (Action Space) |
     | render_mode | str or None | None | ignored: nothing to render |
 
     >>> import gymnasium as gym, smartnet_gym
@@ -260,19 +285,41 @@ class DispatchEnv(_OperatorEnv):
     def __init__(self, scenario: str | ScenarioConfig = "spain-like", scheme: str | None = None,
                  physics: str = "linear", episode_steps: int = 96, reward_scale_eur: float = 1000.0,
                  regret_info: bool = True, random_days: int = 28, start_period: int | None = 0,
-                 render_mode: str | None = None):
-        super().__init__(per_bid=True, reward_scale_eur=reward_scale_eur, scenario=scenario, scheme=scheme,
+                 action_mode: str = "bid", render_mode: str | None = None):
+        if action_mode not in DISPATCH_ACTION_MODES:
+            raise ValueError(f"action_mode: must be one of {', '.join(DISPATCH_ACTION_MODES)} (got {action_mode!r})")
+        per_bid = action_mode == "bid"
+        super().__init__(per_bid=per_bid, reward_scale_eur=reward_scale_eur, scenario=scenario, scheme=scheme,
                          physics=physics, episode_steps=episode_steps, random_days=random_days,
                          start_period=start_period, render_mode=render_mode)
-        self.regret_info = bool(regret_info)
-        lay, names = self.loop.layout, self.loop.system.units.name
-        self.action_space = unit_box(len(lay))
-        self.action_labels = tuple(f"activate {names[u]} {'up' if d > 0 else 'down'} t+{t}"
-                                   for u, d, t in zip(lay.unit, lay.direction, lay.period, strict=True))
+        self.regret_info, self.action_mode = bool(regret_info), action_mode
+        lay, sys = self.loop.layout, self.loop.system
+        names = sys.units.name
+        if per_bid:
+            self.action_space = unit_box(len(lay))
+            self.action_labels = tuple(f"activate {names[u]} {'up' if d > 0 else 'down'} t+{t}"
+                                       for u, d, t in zip(lay.unit, lay.direction, lay.period, strict=True))
+            return
+        # one block per (area, direction, period), transmission last: areas outermost, then up/down
+        h, n_areas = self.loop.horizon, len(sys.areas)
+        area = np.where(self.obs_builder.row_area >= 0, self.obs_builder.row_area, n_areas)
+        self._block = ((area * 2 + (lay.direction < 0)) * h + lay.period).astype(np.int64)
+        self._n_blocks = (n_areas + 1) * 2 * h
+        self.action_space = unit_box(self._n_blocks)
+        where = [a.name for a in sys.areas] + ["transmission"]
+        self.action_labels = tuple(f"activate {where[a]} {d} t+{t}" for a in range(n_areas + 1)
+                                   for d in ("up", "down") for t in range(h))
+
+    def activations(self, book: BidBook, action: np.ndarray) -> np.ndarray:
+        """(N,) MW per bid that a (clipped) action asks for, before the battery check: per bid
+        (``action_mode="bid"``), or each block's share of its offered MW filled cheapest first."""
+        if self.action_mode == "bid":
+            return share(action) * book.qty_mw
+        return merit_order_fill(self._block, book.price_eur_per_mwh, book.qty_mw, share(action))
 
     def _act(self, action: np.ndarray) -> tuple[Any, float, dict[str, Any]]:
         inst = self.loop.instance()
-        raw = share(action) * inst.book.qty_mw
+        raw = self.activations(inst.book, action)
         x = storage_feasible(inst.book, raw)
         res = self.loop.step(outcome=manual_outcome(inst, x, self.core.scheme_name))
         acc = res.account
@@ -391,4 +438,4 @@ class DSOLimitsEnv(_OperatorEnv):
         return res, -float(res.account["total_cost_eur"]) / self.reward_scale_eur, info
 
 
-__all__ = ["DSOLimitsEnv", "DispatchEnv", "GridObservation", "storage_feasible"]
+__all__ = ["DSOLimitsEnv", "DispatchEnv", "GridObservation", "merit_order_fill", "storage_feasible"]

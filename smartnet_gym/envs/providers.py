@@ -63,11 +63,31 @@ def resolve_provider(system: TDSystem, provider: str | Sequence[str] | None) -> 
     return np.array(sorted(chosen), dtype=int)
 
 
+ACTION_MODES = ("bid", "unit", "provider")
+
+
+def action_slots(layout, rows: np.ndarray, mode: str, unit_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """The action slot of each of a provider's ``rows`` and each slot's name, for ``mode``: one
+    slot per bid row (``"bid"``), per unit × direction (``"unit"``: shared over the horizon), or per
+    direction (``"provider"``: one markup up, one down)."""
+    if mode not in ACTION_MODES:
+        raise ValueError(f"action_mode: must be one of {', '.join(ACTION_MODES)} (got {mode!r})")
+    unit, up = layout.unit[rows], layout.direction[rows] > 0
+    word = np.where(up, "up", "down")
+    if mode == "bid":
+        return np.arange(len(rows)), [f"{unit_names[u]} {w} t+{t}" for u, w, t in
+                                      zip(unit, word, layout.period[rows], strict=True)]
+    key = unit * 2 + up if mode == "unit" else up.astype(np.int64)
+    _, first, slot = np.unique(key, return_index=True, return_inverse=True)
+    names = [f"{unit_names[unit[i]]} {word[i]}" if mode == "unit" else f"all {word[i]}" for i in first]
+    return slot, names
+
+
 class BidMapper:
     """Maps the slot actions of one provider onto its rows of the bid book.
 
     :param rows: book rows of the provider (layout order).
-    :param slot: action slot of each row (0..n_slots−1); several rows never share a slot.
+    :param slot: action slot of each row (0..n_slots−1); rows sharing a slot get the same action.
     :param n_slots: price actions of this provider; the action has ``2·n_slots`` entries with
         ``bid_quantity`` (prices first, then quantity shares).
     """
@@ -153,7 +173,7 @@ class ProviderObservation:
 
     | part | size | value | scale |
     |---|---|---|---|
-    | availability | n_slots | forecast available quantity of the slot's bid | / unit rated power (0 if no bid) |
+    | availability | n_slots | forecast available quantity of the slot's bids | / Σ rated power of their units (0 if no bid) |
     | state of charge | n_batteries (1 with identity) | SoC of each own battery (0 if none) | 2·SoC/energy − 1 |
     | last prices | H | uniform price of the last clearing, per period | / price cap (0 before the first) |
     | need forecast | H | the TSO's published imbalance forecast | / Σ rated power of all units |
@@ -168,7 +188,10 @@ class ProviderObservation:
         u = loop.system.units
         self.core, self.mapper, self.horizon = core, mapper, loop.horizon
         self.need_scale_mw = core.need_scale_mw
-        self.rated = np.maximum(u.p_rated_mw[loop.layout.unit[mapper.rows]], 1e-9)
+        n = mapper.n_slots
+        self.one_row_per_slot = len(np.unique(mapper.slot)) == len(mapper.slot)
+        self.rated = (np.maximum(u.p_rated_mw[loop.layout.unit[mapper.rows]], 1e-9) if self.one_row_per_slot
+                      else np.maximum(np.bincount(mapper.slot, u.p_rated_mw[loop.layout.unit[mapper.rows]], n), 1e-9))
         self.batteries = np.flatnonzero(np.isin(loop.storage_units, units_idx))
         self.energy = np.maximum(u.energy_mwh[loop.storage_units[self.batteries]], 1e-9)
         self.identity = None
@@ -188,8 +211,12 @@ class ProviderObservation:
         return self.mapper.n_slots + n_soc + 2 * h + 4 + (0 if self.identity is None else 7)
 
     def parts(self, inst: MarketInstance, last_prices: np.ndarray) -> list[np.ndarray]:
-        avail = np.zeros(self.mapper.n_slots)
-        avail[self.mapper.slot] = inst.book.qty_mw[self.mapper.rows] / self.rated
+        m = self.mapper
+        if self.one_row_per_slot:
+            avail = np.zeros(m.n_slots)
+            avail[m.slot] = inst.book.qty_mw[m.rows] / self.rated
+        else:
+            avail = np.bincount(m.slot, inst.book.qty_mw[m.rows], m.n_slots) / self.rated
         loop = self.core.loop
         soc = 2.0 * loop.soc_mwh[self.batteries] / self.energy - 1.0
         if self.identity is not None and not len(soc):   # one slot for every agent (shared policies)
