@@ -49,6 +49,12 @@ def agent_units(core: EpisodeCore, area: int | str | None) -> np.ndarray:
     return sel
 
 
+def agent_id(unit_name: str) -> str:
+    """The agent id of a unit: its name with ``/`` and ``.`` replaced by ``_`` (``MV1.101/PV/0`` →
+    ``MV1_101_PV_0``), valid as a file name and as an RLlib policy / module id."""
+    return unit_name.replace("/", "_").replace(".", "_")
+
+
 class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     """Parallel multi-agent bidding: each unit of the local market bids, the rest bid truthfully.
 
@@ -80,6 +86,7 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         self.possible_agents: list[str] = []
         self.mappers: dict[str, BidMapper] = {}
         self.obs_builders: dict[str, ProviderObservation] = {}
+        self.agent_unit: dict[str, str] = {}       # agent id -> unit name
         obs_dim: dict[str, int] = {}
         self.competition = comp = make_competition(self.core, competitors, local_market, bid_quantity)
         if comp is not None:
@@ -91,7 +98,8 @@ class MultiBiddingEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
                 obs_dim[f"provider_{i}"] = comp.obs_dim
         else:
             for u in agent_units(self.core, area):
-                name = names[u]
+                name = agent_id(names[u])
+                self.agent_unit[name] = names[u]
                 rows = np.flatnonzero(lay.unit == u)
                 slot = (lay.direction[rows] < 0).astype(int) * h + lay.period[rows]   # up slots, then down slots
                 self.mappers[name] = BidMapper(rows, slot, 2 * h, cap, bid_quantity)

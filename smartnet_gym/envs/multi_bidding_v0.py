@@ -6,7 +6,7 @@
 | Creation | ``multi_bidding_v0.parallel_env(scenario="toy", area=0)``, or ``pettingzoo.make("parallel", "smartnet/multi_bidding_v0")`` |
 | Actions | continuous, ``Box(-1, 1, (2H,) or (4H,), float32)`` per agent |
 | Parallel API | yes (AEC via ``multi_bidding_v0.env()``) |
-| Agents | ``agents = [unit names of the area]`` (e.g. ``"MV1.101/PV/0"``), or all units (``area="all"``) |
+| Agents | ``agents = [agent ids of the area's units]`` (unit ``"MV1.101/PV/0"`` → ``"MV1_101_PV_0"``, ``env.agent_unit`` maps back), or all units (``area="all"``) |
 | Number of agents | units of the area (toy: 6; spain-like area 0: 10; all: toy 9, spain-like 49) |
 | Action shape | (2H,) prices; (4H,) with ``bid_quantity=True`` (H = horizon periods, default 4) |
 | Action values | [-1, 1] |
@@ -17,7 +17,9 @@
 The same market as ``smartnet/Bidding-v0`` (SmartNet coordination scheme CS_A…CS_E, rolling
 15-min clearing of an H-period horizon, physical layer, aFRR, unwanted measures, CBA), but every
 flexible unit of one distribution area (default ``area=0``: the local market of DSO1), or of the
-whole system (``area="all"``), is an agent bidding for itself. All other units bid truthfully.
+whole system (``area="all"``), is an agent bidding for itself. Agent ids are the unit names with
+``/`` and ``.`` replaced by ``_`` (valid RLlib policy and module ids, and file names), so each
+agent can have its own policy on any multi-agent library. All other units bid truthfully.
 This is the strategic-bidding setting of ``smartnet/Bidding-v0`` with competition: with many competitors each markup falls toward
 zero; a pivotal provider can push the price to the cap.
 
@@ -105,15 +107,15 @@ agent; tested in ``tests/train/test_multiagent.py``), e.g. ``python -m train.col
 >>> from smartnet_gym.envs import multi_bidding_v0
 >>> env = multi_bidding_v0.parallel_env(scenario="toy", episode_steps=2)
 >>> env.possible_agents[:2]
-['MV1.101/PV/0', 'MV1.101/PV/1']
+['MV1_101_PV_0', 'MV1_101_PV_1']
 >>> obs, infos = env.reset(seed=0)
->>> env.action_space("MV1.101/PV/0")
+>>> env.action_space("MV1_101_PV_0")
 Box(-1.0, 1.0, (8,), float32)
 
 ## Version History
 * v0: Initial version.
 """
 
-from smartnet_gym.envs.multi_bidding import MultiBiddingEnv, env, parallel_env, raw_env
+from smartnet_gym.envs.multi_bidding import MultiBiddingEnv, agent_id, env, parallel_env, raw_env
 
-__all__ = ["MultiBiddingEnv", "env", "parallel_env", "raw_env"]
+__all__ = ["MultiBiddingEnv", "agent_id", "env", "parallel_env", "raw_env"]

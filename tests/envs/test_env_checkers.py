@@ -55,3 +55,27 @@ def test_aec_conversion_runs():
     for agent in aec.agent_iter(max_iter=50):
         _, _, term, trunc, _ = aec.last()
         aec.step(None if term or trunc else aec.action_space(agent).sample())
+
+
+def _rllib_valid(policy_id: str) -> bool:
+    """RLlib's rule for policy / module ids (``ray.rllib.core.rl_module.validate_module_id``): no
+    character disallowed in Unix/Windows file names, not ending in a dot or a space."""
+    import re
+
+    return bool(policy_id) and not re.search(r'[<>:"/\\|?]', policy_id) and policy_id[-1] not in " ."
+
+
+@pytest.mark.parametrize("area", [0, "all"])
+def test_agent_ids_are_valid_rllib_module_ids(area):
+    env = multi_bidding_v0.parallel_env(scenario="toy", area=area, episode_steps=2)
+    assert env.possible_agents and all(_rllib_valid(a) for a in env.possible_agents)
+    assert all("." not in a and "/" not in a for a in env.possible_agents)
+    assert {multi_bidding_v0.agent_id(n) for n in env.agent_unit.values()} == set(env.possible_agents)
+    assert set(env.agent_unit.values()) <= set(env.core.loop.system.units.name)
+    assert len(set(env.possible_agents)) == len(env.possible_agents)      # no two units map to one id
+    try:
+        from ray.rllib.core.rl_module import validate_module_id
+    except ImportError:       # RLlib's extra dependencies are not installed
+        return
+    for a in env.possible_agents:
+        validate_module_id(a, error=True)
