@@ -1,4 +1,4 @@
-"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, study, market-power, train, evaluate, benchmark.
+"""`smartnet-gym …` command line: scenarios, validate-grid, clear, compare, study, market-power, train, evaluate, sweep, benchmark.
 
 User errors (bad config, unknown names, bad paths) print one line and exit with code 2.
 """
@@ -84,11 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     from smartnet_gym.study.cli import add_study_parser
     from train.cli import add_train_parser
     from train.evaluate import add_evaluate_parser
+    from train.sweep import add_sweep_parser
 
     add_study_parser(sub)
     add_market_power_parser(sub)
     add_train_parser(sub)
     add_evaluate_parser(sub)
+    add_sweep_parser(sub)
     add_benchmark_parser(sub)
     return p
 
@@ -253,6 +255,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from train.sweep import cmd_sweep as run
+
+    return run(args)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from train.evaluate import cmd_evaluate as run
 
@@ -267,7 +275,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 COMMANDS = {"scenarios": cmd_scenarios, "validate-grid": cmd_validate_grid, "clear": cmd_clear,
             "compare": cmd_compare, "study": cmd_study, "market-power": cmd_market_power, "train": cmd_train,
-            "evaluate": cmd_evaluate, "benchmark": cmd_benchmark}
+            "evaluate": cmd_evaluate, "sweep": cmd_sweep, "benchmark": cmd_benchmark}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

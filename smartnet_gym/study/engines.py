@@ -34,6 +34,22 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 
 
+def connect_ray(address: str | None, workers: int | None):
+    """``(ray, started)``: Ray connected — an embedded local instance with ``workers`` CPUs (default:
+    every core) when ``address`` is None, else the cluster at ``address`` (``"auto"``, host:port);
+    ``started`` is True when this call connected (the caller then shuts it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return ray, False
+    opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address is None:
+        ray.init(num_cpus=workers or os.cpu_count(), **opts)
+    else:
+        ray.init(address=address, **opts)
+    return ray, True
+
+
 class InProcessEngine:
     """Runs the cells one after the other in this process (plain tracebacks, debuggers work)."""
 
@@ -64,15 +80,8 @@ class RayEngine:
         self._started = False
 
     def _connect(self):
-        import ray
-
-        if not ray.is_initialized():
-            opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-            if self.address is None:
-                ray.init(num_cpus=self.workers or os.cpu_count(), **opts)
-            else:
-                ray.init(address=self.address, **opts)
-            self._started = True
+        ray, started = connect_ray(self.address, self.workers)
+        self._started = self._started or started
         return ray
 
     def parallelism(self) -> int:
