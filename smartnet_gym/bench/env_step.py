@@ -205,12 +205,13 @@ ENV_CASES = {"quick": (("smartnet/Bidding-v0", "linear"),),   # for env_steps(qu
                       ("smartnet/Dispatch-v0", "linear"), ("smartnet/Dispatch-v0", "ac"))}
 
 
-def env_episodes(scenario: str = "spain-like", episodes: int = 4, every_day: bool = False) -> tuple[dict, str]:
+def env_episodes(scenario: str = "spain-like", episodes: int = 4, every_day: bool = False,
+                 ids: tuple[str, ...] = IDS) -> tuple[dict, str]:
     """ms per step over whole default episodes (:func:`default_episodes`) of each env id, linear physics:
     ``({env_id: {mean_ms, median_ms, max_ms, ms_per_step, start_step}}, note)``; ``every_day``: one
     episode on each day an episode can start on instead of ``episodes`` random ones."""
     try:
-        res = {eid: default_episodes(eid, scenario, episodes, 0, every_day) for eid in IDS}
+        res = {eid: default_episodes(eid, scenario, episodes, 0, every_day) for eid in ids}
     except Exception as e:  # noqa: BLE001 - a failed env measurement is reported, never crashes the benchmark
         return {}, f"default_episodes failed ({type(e).__name__}: {e})"
     which = "one on every day an episode can start on" if every_day else f"{episodes} on random days"

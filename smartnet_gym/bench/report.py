@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from smartnet_gym.bench.run import TARGET_ENV_STEP_MS, TARGET_ENV_STEPS_PER_S
+from smartnet_gym.bench.run import (
+    TARGET_CONGESTED_MEAN_MS,
+    TARGET_CONGESTED_WORST_MS,
+    TARGET_ENV_STEP_MS,
+    TARGET_ENV_STEPS_PER_S,
+)
 
 
 def _fmt(v: float | None, width: int = 9) -> str:
@@ -178,10 +183,20 @@ def format_episodes(episodes: dict) -> list[str]:
             for eid, d in episodes.items()]
 
 
+def format_congested(congested: dict) -> list[str]:
+    """The congested preset's whole-episode lines, against its mean and worst-day targets."""
+    scenario = congested.get("scenario", "")
+    return [f"{eid.split('/')[-1]:22s} {scenario} every start day (linear): mean {d['mean_ms']:.2f} ms/step, "
+            f"worst day {d['max_ms']:.2f} "
+            f"{'ok' if d['mean_ms'] <= TARGET_CONGESTED_MEAN_MS and d['max_ms'] <= TARGET_CONGESTED_WORST_MS else 'MISSED'}"
+            f" (targets <= {TARGET_CONGESTED_MEAN_MS:g} / {TARGET_CONGESTED_WORST_MS:g} ms)"
+            for eid, d in congested.items() if eid != "scenario"]
+
+
 def format_report(rep: dict) -> str:
     """All tables of ``smartnet-gym benchmark``, the notes and the total time."""
     tail = ([""] + format_env(rep.get("env_step_split_ms", {})) + format_episodes(rep.get("env_episode_ms", {}))
-            + ["", "notes:"])
+            + format_congested(rep.get("env_episode_ms_congested", {})) + ["", "notes:"])
     tail += [f"  {s}" for s in rep["notes"]]
     tail.append(f"total {rep['seconds']:.0f} s")
     return "\n".join([format_clearing(rep), "", format_scaling(rep)] + tail)
