@@ -1,10 +1,11 @@
 """``python -m train.collusion``: do learning providers in one local market raise prices (tacit collusion)?
 
-Issue #8's multi-agent item: ``--agents`` providers (default 3) of a symmetric local market
-(``multi_bidding_v0`` with ``competitors`` = ``--agents``; equal shares, ``--liquidity`` × the
-DSO's need offered in total, equal true costs) all learn at once. One PPO policy is shared by
-all of them (:class:`train.multiagent.ParallelVecEnv`: one VecEnv slot per agent, as SuperSuit's
-``pettingzoo_env_to_vec_env_v1``). PPO's hyperparameters, normalisation, days and the episode
+``--agents`` providers (default 3) of a symmetric local market (``multi_bidding_v0`` with
+``competitors`` = ``--agents``; equal shares, ``--liquidity`` × the DSO's need offered in total,
+equal true costs) all learn at once. ``--learner shared``: one PPO policy is shared by all of them
+(SB3; :class:`train.multiagent.ParallelVecEnv`: one VecEnv slot per agent, as SuperSuit's
+``pettingzoo_env_to_vec_env_v1``). ``--learner independent``: every provider has its own PPO
+policy and learns from its own profit (RLlib multi-agent PPO, :mod:`train.independent`). PPO's hyperparameters, normalisation, days and the episode
 settings (scenario, scheme, episode length, start period) come from ``--config``, a Bidding-v0
 training config (default ``configs/train/competition_ppo.yaml``).
 
@@ -24,9 +25,10 @@ Outputs (written atomically into ``--out``):
 |---|---|
 | ``steps.csv`` | one row per policy × episode × step: the local indicators of period 0 (``local_*``), each agent's markup and profit |
 | ``collusion.csv`` | one row per policy: episode means ± 95 % CI of the local price, truthful price, Lerner, uplift, HHI (offered, activated), PSI, RSI, mean markup (steps with a need) and the agents' total profit per episode |
-| ``training.csv`` | per PPO rollout: timesteps, mean local price, Lerner and markup of the (stochastic) training policy |
+| ``training.csv`` | shared: per PPO rollout, timesteps, mean local price, Lerner and markup of the (stochastic) training policy; independent: per RLlib iteration, agent steps and each agent's mean episode return |
 | ``collusion.png`` | local price and Lerner per policy (95 % CI), and the price during training |
-| ``model.zip``, ``vecnormalize.pkl`` | the shared policy and its normalisation statistics |
+| ``model.zip``, ``vecnormalize.pkl`` | shared: the policy and its normalisation statistics |
+| ``rllib/`` | independent: RLlib's checkpoint (one module per agent; ``Algorithm.from_checkpoint``) |
 | ``run.json`` | config, env kwargs, training steps and time, episode plan, seconds |
 """
 
@@ -69,7 +71,8 @@ def symmetric_market(agents: int, liquidity: float) -> dict[str, Any]:
 def env_kwargs(base: TrainConfig, agents: int, liquidity: float) -> dict[str, Any]:
     """multi_bidding_v0 arguments: the base config's episode settings, ``agents`` learning providers."""
     kw = {k: v for k, v in base.env_kwargs.items() if k not in ("provider", "bid_quantity")}
-    return {**kw, "competitors": agents, "local_market": symmetric_market(agents, liquidity)}
+    market = {**(kw.get("local_market") or {}), **symmetric_market(agents, liquidity)}   # e.g. the config's area
+    return {**kw, "competitors": agents, "local_market": market}
 
 
 def make_env(kwargs: dict[str, Any]) -> Any:
@@ -196,7 +199,7 @@ def plot_collusion(summary: pd.DataFrame, training: pd.DataFrame, path: str | Pa
         ax[2].axhline(t.loc["truthful", "local_price_eur_per_mwh_mean"], color="k", ls="--", label="truthful")
     if "cap" in t.index:
         ax[2].axhline(t.loc["cap", "local_price_eur_per_mwh_mean"], color="tab:red", ls=":", label="cap (collusive)")
-    if len(training):
+    if "local_price_eur_per_mwh" in training:
         ax[2].plot(training["timesteps"], training["local_price_eur_per_mwh"], "-o", ms=3,
                    label="PPO while training (stochastic)")
     ax[2].set_xlabel("agent steps (all agents)")
@@ -212,16 +215,26 @@ def plot_collusion(summary: pd.DataFrame, training: pd.DataFrame, path: str | Pa
 
 
 def collusion_experiment(base: TrainConfig, agents: int, liquidity: float, timesteps: int, episodes: int,
-                         seed: int = 0) -> dict[str, Any]:
-    """Train the shared policy and evaluate it against truthful and cap bidding; every output part."""
+                         seed: int = 0, learner: str = "shared") -> dict[str, Any]:
+    """Train the learners — one PPO policy shared by all agents (SB3) or one per agent (RLlib,
+    :mod:`train.independent`) — and evaluate them against truthful and cap bidding; every output part."""
     kwargs = env_kwargs(base, agents, liquidity)
-    model, venv, training, secs = train_shared(base, kwargs, timesteps)
-    acts = {"ppo": shared_act(model, venv), "truthful": constant_act(-1.0), "cap": constant_act(1.0)}
+    if learner == "shared":
+        model, venv, training, secs = train_shared(base, kwargs, timesteps)
+        learned, steps_trained = shared_act(model, venv), int(model.num_timesteps)
+    else:
+        from train.independent import independent_act, train_independent
+
+        env = make_env(kwargs)
+        days = split_days("train", env.core.n_days, base.days.first, base.days.last)
+        model, training, secs = train_independent(base, kwargs, timesteps, days)
+        venv, learned, steps_trained = None, independent_act(model), int(training["timesteps"].iloc[-1])
+    acts = {"ppo": learned, "truthful": constant_act(-1.0), "cap": constant_act(1.0)}
     steps, plan = evaluate_joint(kwargs, acts, base, episodes, seed)
     keys = ["markup_eur_per_mwh", *[f"local_{k}" for k in LOCAL_KEYS]]
     summary = summarize(episode_means(steps, keys, ["policy"]), keys, ["policy"])
     meta = {"config": base.model_dump(mode="json"), "env_kwargs": kwargs, "agents": agents, "liquidity": liquidity,
-            "timesteps": int(model.num_timesteps), "train_seconds": secs,
+            "learner": learner, "timesteps": steps_trained, "train_seconds": secs,
             "episodes": [asdict(s) for s in plan], "seed": seed}
     return {"model": model, "venv": venv, "steps": steps, "summary": summary, "training": training, "meta": meta}
 
@@ -237,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", type=int, default=36864, help="agent steps, all agents together (default 36864)")
     p.add_argument("--episodes", type=int, default=9, help="held-out test episodes per policy (default 9)")
     p.add_argument("--seed", type=int, help="training seed (default: the config's); the episode plan uses 0")
+    p.add_argument("--learner", choices=("shared", "independent"), default="shared",
+                   help="one PPO policy shared by all agents (SB3), or one per agent (RLlib; default shared)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     return p
 
@@ -260,15 +275,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}")
         return 2
     t0 = time.perf_counter()
-    r = collusion_experiment(base, args.agents, args.liquidity, args.timesteps, args.episodes)
+    r = collusion_experiment(base, args.agents, args.liquidity, args.timesteps, args.episodes,
+                             learner=args.learner)
     r["meta"]["seconds"] = time.perf_counter() - t0
-    title = f"{args.agents} agents, liquidity {args.liquidity:g}"
+    title = f"{args.agents} {args.learner} learners, liquidity {args.liquidity:g}"
     with out:   # committed together, or nothing is left behind
         out.write("steps.csv", lambda p: r["steps"].to_csv(p, index=False))
         out.write("collusion.csv", lambda p: r["summary"].to_csv(p, index=False))
         out.write("training.csv", lambda p: r["training"].to_csv(p, index=False))
         out.write("collusion.png", lambda p: plot_collusion(r["summary"], r["training"], p, title))
-        out.write("model.zip", lambda p: save_model_atomic(r["model"], p, p.with_name("vecnormalize.pkl")))
+        if args.learner == "shared":
+            out.write("model.zip", lambda p: save_model_atomic(r["model"], p, p.with_name("vecnormalize.pkl")))
+        else:
+            out.write("rllib", lambda p: r["model"].save_to_path(str(p.resolve())))
         out.write_json("run.json", r["meta"])
     cols = ["policy", "local_price_eur_per_mwh_mean", "local_price_eur_per_mwh_ci95",
             "local_truthful_price_eur_per_mwh_mean", "local_lerner_mean", "local_uplift_eur_per_mwh_mean",

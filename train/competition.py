@@ -1,7 +1,6 @@
 """``python -m train.competition``: does a learned bidder's markup fall with more competitors?
 
-Issue #8's acceptance item "with more competitors its markup falls", measured with PPO: for each
-n in ``--competitors`` (default 1..5) PPO is trained as provider 0 of the local market of
+For each n in ``--competitors`` (default 1..5) PPO is trained as provider 0 of the local market of
 ``smartnet/Bidding-v0`` with ``competitors=n`` (rivals truthful; :mod:`smartnet_gym.envs.local_market`,
 knobs of :class:`~smartnet_gym.experiments.market_power.LocalMarketConfig`) with the config
 ``--config`` (default ``configs/train/competition_ppo.yaml``), then three policies play the same
