@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from smartnet_gym.errors import ConfigError
 from smartnet_gym.study.cells import Cell, code_digest, expand
 from smartnet_gym.study.config import StudyConfig
 from smartnet_gym.study.engines import Finished, InProcessEngine, RayEngine
@@ -65,10 +66,14 @@ def run_study(study: StudyConfig, out: str | Path, engine: InProcessEngine | Ray
 
 def write_report(store: StudyStore, study: StudyConfig, cells: list[Cell], keep_steps: bool) -> pd.DataFrame:
     """``cells.parquet``, ``steps.parquet`` (if kept), ``summary.csv`` and the figures, from the cell files."""
-    rows = store.rows(cells)
+    return write_aggregates(store, study, store.rows(cells), store.steps(cells) if keep_steps else None)
+
+
+def write_aggregates(store: StudyStore, study: StudyConfig, rows: pd.DataFrame,
+                     steps: pd.DataFrame | None) -> pd.DataFrame:
+    """The aggregates of the result ``rows`` (and ``steps``, when kept) of ``study``."""
     atomic_write(store.path / "cells.parquet", lambda p: rows.to_parquet(p, index=False))
-    if keep_steps:
-        steps = store.steps(cells)
+    if steps is not None:
         atomic_write(store.path / "steps.parquet", lambda p: steps.to_parquet(p, index=False))
     reference = study.reference_scheme()
     summary = summarize_study(rows, study.schemes, reference)
@@ -81,10 +86,21 @@ def write_report(store: StudyStore, study: StudyConfig, cells: list[Cell], keep_
 
 
 def report_study(out: str | Path) -> pd.DataFrame:
-    """Re-render the aggregates of a results folder from its cell files."""
+    """Re-render the aggregates of a results folder from its cell files.
+
+    The cells are those the folder holds for the study's cells, computed by whichever version of
+    the package ran them (one version: the one that finished most of them); a folder with none
+    of them is refused, never emptied."""
     study = read_study(out)
     store = StudyStore(out)
-    return write_report(store, study, expand(study), study.per_step or _has_steps(store))
+    cells = expand(study)
+    keep_steps = study.per_step or _has_steps(store)
+    if len(store.done(cells)) == len(cells):
+        return write_report(store, study, cells, keep_steps)
+    rows, steps = store.rows_of_any_version(cells, keep_steps)
+    if rows.empty:
+        raise ConfigError(f"--report {str(out)!r}: no finished cell of study {study.name!r} in {str(store.cells_dir)!r}")
+    return write_aggregates(store, study, rows, steps)
 
 
 def _has_steps(store: StudyStore) -> bool:

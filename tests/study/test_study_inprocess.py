@@ -130,6 +130,26 @@ def test_report_rerenders_the_same_summary(tmp_path, capsys):
         assert (out / name).is_file(), name
 
 
+def test_report_of_cells_from_another_code_version(tmp_path, monkeypatch):
+    """Cells computed by another version of the package are reported, never dropped; a folder
+    without any of the study's cells is refused and left as it is."""
+    import smartnet_gym.study.cells as cells_mod
+
+    cfg = write_study(tmp_path, days=[10, 100])
+    out = tmp_path / "out"
+    assert main(["study", "--config", str(cfg), "--out", str(out), "--in-process", "--no-progress"]) == 0
+    first = pd.read_parquet(out / "cells.parquet")
+    summary = (out / "summary.csv").read_text()
+    monkeypatch.setattr(cells_mod, "code_digest", lambda: "another-version")   # the package changed since
+    assert main(["study", "--report", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "cells.parquet"), first)
+    assert (out / "summary.csv").read_text() == summary
+    for f in (out / "cells").glob("*.parquet"):
+        f.unlink()
+    assert main(["study", "--report", str(out)]) == 2
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "cells.parquet"), first)
+
+
 def test_paired_summary_matches_scipy():
     """Paired differences and their 95 % CI equal scipy's paired t-test on the same cells."""
     rng = np.random.default_rng(1)
