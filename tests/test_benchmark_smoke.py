@@ -137,9 +137,14 @@ def test_every_day_times_one_episode_on_each_start_day():
     core = env.unwrapped.core
     days = [((core.cfg.data.start_day + d) % core.n_days) * 96 for d in range(core.random_days)]
     env.close()
-    d = default_episodes("smartnet/Bidding-v0", "toy", 0, 0, every_day=True)
+    d = default_episodes("smartnet/Bidding-v0", "toy", 0, 0, every_day=True, revisit=True)
     assert d["start_step"] == days and len(set(days)) == core.random_days == 28
     assert len(d["ms_per_step"]) == 28 and d["mean_ms"] > 0 and d["max_ms"] >= d["median_ms"]
+    assert d["revisit_max_ms"] >= d["revisit_mean_ms"] > 0
+    from smartnet_gym.bench.report import format_congested
+
+    line = format_congested({"scenario": "italy-like", "smartnet/Bidding-v0": {**d, "mean_ms": 3.5, "max_ms": 6.0}})[0]
+    assert "italy-like every start day" in line and "MISSED" in line and "points cached" in line
 
 
 def test_env_step_timing_works_from_an_installed_copy(tmp_path, toy_system):

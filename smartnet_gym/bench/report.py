@@ -189,7 +189,8 @@ def format_congested(congested: dict) -> list[str]:
     return [f"{eid.split('/')[-1]:22s} {scenario} every start day (linear): mean {d['mean_ms']:.2f} ms/step, "
             f"worst day {d['max_ms']:.2f} "
             f"{'ok' if d['mean_ms'] <= TARGET_CONGESTED_MEAN_MS and d['max_ms'] <= TARGET_CONGESTED_WORST_MS else 'MISSED'}"
-            f" (targets <= {TARGET_CONGESTED_MEAN_MS:g} / {TARGET_CONGESTED_WORST_MS:g} ms)"
+            f" (targets <= {TARGET_CONGESTED_MEAN_MS:g} / {TARGET_CONGESTED_WORST_MS:g} ms); the same days again "
+            f"(points cached): mean {d.get('revisit_mean_ms', float('nan')):.2f}, worst {d.get('revisit_max_ms', float('nan')):.2f}"
             for eid, d in congested.items() if eid != "scenario"]
 
 

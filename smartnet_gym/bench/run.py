@@ -142,7 +142,8 @@ def run_benchmark(mode: str = "full", scenario: str | None = None, repeats: int 
         env, env_note = env_steps(scenario, quick=mode == "quick")
         episodes, ep_note = env_episodes(scenario, every_day=True)
         notes.append(f"env_episode_ms: {ep_note}")
-        congested, c_note = env_episodes(CONGESTED_SCENARIO, every_day=True, ids=("smartnet/Bidding-v0",))
+        congested, c_note = env_episodes(CONGESTED_SCENARIO, every_day=True, ids=("smartnet/Bidding-v0",),
+                                         revisit=True)
         notes.append(f"env_episode_ms_congested: {CONGESTED_SCENARIO}, {c_note}")
     notes.append(f"env_steps_per_s: {env_note}")
     machine["load_avg_end"] = [round(x, 2) for x in (os.getloadavg() if hasattr(os, "getloadavg") else ())]
