@@ -122,6 +122,9 @@ class MarketConfig(_Model):
     penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on every market penalty "
                                  "(balance, network, voltage) below 1; the configured values are caps, "
                                  "so above 1 nothing changes [-]")
+    flow_reliability_margin_pct: float = Field(
+        0.0, ge=0, lt=50, description="share of every transmission rating the clearing keeps free, as TSOs' "
+        "flow reliability margin against the DC model's error [% of rating]; violations still count at the rating")
     qp_epsilon: float = Field(0.0, ge=0, description="quadratic regularisation [EUR/(MW^2 h)]; 0 = LP (default, fast path)")
     settlement: Literal["pay_as_clear", "pay_as_bid"] = "pay_as_clear"
     backend: Literal["highs", "highs-full", "cvxpy"] = Field(

@@ -115,6 +115,7 @@ class ProgramMatrices:
     bid_group_row: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # parametric data maps
     t_lim_branch: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    t_lim_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # flow limit the clearing keeps [MW]
     d_lim: list[tuple[int, np.ndarray]] = field(default_factory=list)   # (area, branch idx)
     d_area: list[int] = field(default_factory=list)
     storage_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -350,7 +351,8 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         row_hi=np.concatenate(hi_parts) if hi_parts else np.zeros(0),
         row_range=np.concatenate(range_parts) if range_parts else np.zeros(0, bool),
         rows=rows, cols=cols, bid_node_row=bid_node_row, bid_group_row=bid_group_row,
-        t_lim_branch=t_lim, d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
+        t_lim_branch=t_lim, t_lim_mw=dc.rating_mw[t_lim] * (1.0 - cfg.flow_reliability_margin_pct / 100.0),
+        d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
         col_period=col_period, group_area=group_area,
         feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h))
@@ -473,7 +475,7 @@ def fill_vectors(m: ProgramMatrices, lin: LinearTD, inp: ProgramInputs,
         lo[m.rows["balance"]] = hi[m.rows["balance"]] = need
     if "t_limit" in m.rows:
         f0 = inp.base.t_flow_mw[:, m.t_lim_branch]
-        fmax = lin.dc.rating_mw[m.t_lim_branch][None, :]
+        fmax = m.t_lim_mw[None, :]
         lo[m.rows["t_limit"]] = (-fmax - f0).reshape(-1)
         hi[m.rows["t_limit"]] = (fmax - f0).reshape(-1)
     fr = m.feeder_rows

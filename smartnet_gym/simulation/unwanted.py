@@ -75,6 +75,7 @@ class UnwantedMeasures:
         areas = tuple(f.area for f in lin.feeders)
         strict = cfg.model_copy(update={
             "qp_epsilon": 0.0, "penalty_scale": 1.0, "voltage_penalty_eur_per_pu2h": None,
+            "flow_reliability_margin_pct": 0.0,     # forced measures remove violations of the ratings
             "network_penalty_eur_per_mwh": REMOVAL_PRIORITY * voll_eur_per_mwh})
         self.prog = ClearingProgram(lin, self.book, ProgramSpec(True, areas, ()), 1, strict, "highs")
         self.bus_rows = net_pos.get_indexer(buses)

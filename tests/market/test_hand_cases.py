@@ -298,6 +298,18 @@ def test_a_meshed_branch_is_valued_through_its_best_ptdf():
                                [450.0, 900.0, 450.0], rtol=1e-12)
 
 
+def test_flow_reliability_margin_keeps_part_of_the_rating_free():
+    """Lines of 30 MW, need 45 MW, T offers at bus 1 @ 10 and bus 2 @ 50. 1 MW at bus 1 flows 2/3
+    on line 0-1 and 1/3 round 1-2-0, at bus 2 the mirror image. Without a margin bus 1 covers all
+    (|f_01| = 2/3·45 = 30); with 10 % kept free (27 MW): 2/3 x + 1/3 y ≤ 27, x + y = 45 → x = 36, y = 9."""
+    lin = three_bus_td(line_rating_mw=30.0)
+    book = bids([1, 2], [1, 1], [100.0, 100.0], [10.0, 50.0])
+    inst = MarketInstance(book, flat_base(lin, 1), np.array([45.0]), np.zeros((1, 1)))
+    np.testing.assert_allclose(clear("CS_A", lin, inst).activated_mw, [45.0, 0.0], atol=1e-7)
+    margin = LP.model_copy(update={"flow_reliability_margin_pct": 10.0})
+    np.testing.assert_allclose(clear("CS_A", lin, inst, margin).activated_mw, [36.0, 9.0], atol=1e-7)
+
+
 # --------------------------------------------------------------------------------------------
 # batteries across sequential stages
 # --------------------------------------------------------------------------------------------

@@ -127,3 +127,11 @@ def test_forced_measures_do_not_depend_on_the_market_penalties():
     assert totals[0][0] > 0
     np.testing.assert_allclose(totals[0], totals[1], rtol=1e-9)
     np.testing.assert_allclose(totals[2], totals[1], rtol=1e-9)
+
+
+def test_forced_measures_remove_overloads_of_the_full_rating(toy_system, toy_config):
+    """The market's flow reliability margin is the market's: forced measures act at the ratings."""
+    m = toy_config.market.model_copy(update={"flow_reliability_margin_pct": 10.0})
+    um = UnwantedMeasures(toy_system, m, toy_config.simulation.voll_eur_per_mwh)
+    dc = toy_system.linear.dc
+    np.testing.assert_array_equal(um.prog.m.t_lim_mw, dc.rating_mw[um.prog.m.t_lim_branch])
