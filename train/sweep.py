@@ -189,10 +189,12 @@ def run_trial(trial: dict[str, Any], base: dict[str, Any], out: str, evaluate_sp
 
 
 def _tune_trial(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable: one trial, its summary reported to Tune."""
+    """Ray Tune function trainable: one trial, its summary (and the Ray node that ran it) reported to Tune."""
+    import ray
     from ray import tune
 
-    tune.report(run_trial(config["trial"], config["base"], config["out"], config["evaluate"]))
+    summary = run_trial(config["trial"], config["base"], config["out"], config["evaluate"])
+    tune.report({**summary, "node": ray.get_runtime_context().get_node_id()})
 
 
 def run_sweep(path: str | Path, out: str | Path, address: str | None = None, workers: int | None = None,

@@ -98,3 +98,31 @@ def test_results_table_by_hand():
     assert a["price_eur_per_mwh_mean"] == pytest.approx(35.0)
     assert a["best_response_share_mean"] == pytest.approx(20.0 / 40.0)
     assert np.isfinite(a["total_cost_vs_truthful_eur_ci95"])
+
+
+@pytest.mark.slow
+def test_sweep_on_a_two_node_cluster(tmp_path):
+    """``--address``: the trials of a sweep spread over a 2-node Ray cluster simulated on this
+    machine, with the same episodes as in this process."""
+    import json
+
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    try:
+        path = _sweep(tmp_path)
+        _, failed = run_sweep(path, tmp_path / "cluster", address=c.address)
+        assert not failed
+    finally:
+        import ray
+
+        ray.shutdown()
+        c.shutdown()
+    nodes = {json.loads(f.read_text().splitlines()[-1])["node"] for f in (tmp_path / "cluster" / "tune").glob("*/result.json")}
+    assert len(nodes) == 2
+    run_sweep(path, tmp_path / "local", in_process=True)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "episodes.csv"),
+                                  pd.read_csv(tmp_path / "local" / "episodes.csv"))
