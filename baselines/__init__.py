@@ -131,6 +131,14 @@ def available_baselines(env: Any) -> tuple[str, ...]:
     return tuple(n for n in BASELINES if n in SUPPORTED[env_kind(env)])
 
 
+def plays_per_bid(name: str, env: Any) -> bool:
+    """Whether baseline ``name`` needs ``Dispatch-v0`` with ``action_mode="bid"`` while ``env`` has
+    another action mode (the activation baselines choose every bid; random plays any action space)."""
+    key = name.strip().lower().replace("-", "_")
+    return (env_kind(env) == "dispatch" and key != "random"
+            and getattr(getattr(env, "unwrapped", env), "action_mode", "bid") != "bid")
+
+
 def make_baseline(name: str, env: Any, **kwargs: Any) -> Any:
     """The baseline ``name`` acting in ``env``; ``kwargs`` go to its constructor (e.g. ``share=0.3``).
 
@@ -155,4 +163,4 @@ def make_baseline(name: str, env: Any, **kwargs: Any) -> Any:
         raise ConfigError(f"baseline {key!r} for {env_kind(env)}: {e}") from None
 
 
-__all__ = ["BASELINES", "SUPPORTED", "Baseline", "available_baselines", "make_baseline"]
+__all__ = ["BASELINES", "SUPPORTED", "Baseline", "available_baselines", "make_baseline", "plays_per_bid"]

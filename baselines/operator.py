@@ -39,7 +39,17 @@ def _own_scheme(core: Any, name: str):
 
 
 class _DispatchBaseline(Baseline):
-    """Dispatch baselines: choose activations ``x`` of the current instance; the action is x / offer."""
+    """Dispatch baselines: choose activations ``x`` of the current instance; the action is x / offer,
+    one entry per bid, so they play ``Dispatch-v0`` with ``action_mode="bid"``."""
+
+    def __init__(self, env: Any):
+        super().__init__(env)
+        mode = getattr(self.unwrapped, "action_mode", "bid")
+        if mode != "bid":
+            from smartnet_gym.errors import ConfigError
+
+            raise ConfigError(f"baseline {self.name!r} chooses every bid's activation: play it on Dispatch-v0 "
+                              f"with action_mode='bid' (got {mode!r}); `smartnet-gym evaluate` does so")
 
     def activations(self, inst: Any) -> np.ndarray:
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """``smartnet-gym evaluate``: agents and baselines on the same held-out episodes, mean ± 95 % CI.
 
 Every policy (a trained run or model ``.zip``, or a baseline name from :mod:`baselines`) plays
-the same planned episodes (:func:`train.episodes.plan_episodes`: N days of the *test* split,
+the same planned episodes (the Dispatch baselines that choose every bid's activation play the
+env with ``action_mode="bid"`` when the agent's is compact: same episodes and dynamics) (:func:`train.episodes.plan_episodes`: N days of the *test* split,
 spread over the run's day range, env seed ``seed + i``), under each scheme of ``--schemes``.
 The operator envs' yardsticks are switched on (``regret_info`` / ``bound_info``). Output folder:
 
@@ -309,21 +310,28 @@ def evaluate(env_id: str, policies: Sequence[str], episodes: int, *, schemes: Se
         core = env.unwrapped.core
         scheme_kwargs[core.scheme_name], digests[core.scheme_name] = skw, core.cfg.digest()
         plan = plan_episodes(env, split, episodes, seed, first, last)
+        per_bid_env = None
         for src in sources:
+            play = env
             if src.baseline:
-                from baselines import make_baseline
+                from baselines import make_baseline, plays_per_bid
 
-                policy = make_baseline(src.baseline, env)
+                if plays_per_bid(src.baseline, env):   # same episodes and dynamics, one action per bid
+                    per_bid_env = per_bid_env or _make_env(env_id, {**skw, "action_mode": "bid"})
+                    play = per_bid_env
+                policy = make_baseline(src.baseline, play)
             else:
                 policy = models[src.label]
                 _check_spaces(policy, env)
             for i, spec in enumerate(plan):
-                res = run_episode(env, policy, spec)
+                res = run_episode(play, policy, spec)
                 rows.append({"scheme": core.scheme_name, "policy": src.label, "episode": i, "day": spec.day,
                              "start_step": spec.start_step, "seed": spec.seed, **res})
                 if bar is not None:
                     bar.update(1)
         env.close()
+        if per_bid_env is not None:
+            per_bid_env.close()
     if bar is not None:
         bar.close()
     df = pd.DataFrame(rows)

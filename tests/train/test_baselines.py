@@ -166,3 +166,24 @@ def test_multi_bidding_baselines():
             assert env.action_space(agent).contains(np.asarray(a, dtype=np.float32))
     _, rewards, *_ = env.step(make_baseline("truthful", env).predict(obs)[0])
     assert set(rewards) == set(env.possible_agents)
+
+
+def test_dispatch_baselines_play_per_bid_when_the_agent_acts_per_area():
+    """With ``action_mode="area"`` the activation baselines refuse the compact env (naming the
+    field) and ``evaluate`` plays them on the per-bid env of the same episodes: the optimum's
+    regret stays 0, random plays the agent's own action space."""
+    import gymnasium as gym
+
+    from baselines import make_baseline
+    from smartnet_gym.errors import ConfigError
+    from train.evaluate import evaluate
+
+    kw = {"scenario": "toy", "physics": "linear", "episode_steps": 4, "start_period": 44, "action_mode": "area"}
+    env = gym.make("smartnet/Dispatch-v0", **kw)
+    with pytest.raises(ConfigError, match="action_mode"):
+        make_baseline("optimal", env)
+    env.close()
+    ev = evaluate("smartnet/Dispatch-v0", ["optimal", "random"], 1, env_kwargs=kw)
+    rows = ev.episodes.set_index("policy")
+    assert abs(rows.loc["optimal", "regret_eur"]) < 1e-6 * max(1.0, abs(rows.loc["optimal", "optimal_cost_eur"]))
+    assert rows.loc["random", "regret_eur"] > 0
