@@ -350,7 +350,9 @@ def plot_results(table: pd.DataFrame, path: Path) -> None:
 def add_sweep_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``sweep`` subcommand to ``sub`` (the CLI's subparsers)."""
     p = sub.add_parser("sweep", help="train one config over presets x schemes x seeds on Ray Tune, then evaluate",
-                       description=__doc__.splitlines()[0])
+                       description="Train one config over presets x schemes x seeds as a Ray Tune sweep, evaluate "
+                                   "each model against baselines on held-out test days, and build the results "
+                                   "table (see train/sweep.py for the files).")
     p.add_argument("--config", required=True, help="sweep YAML (configs/sweeps/NAME.yaml)")
     p.add_argument("--out", required=True, help="output folder (a rerun continues it)")
     p.add_argument("--address", help="Ray cluster to join ('auto' or host:port); default: embedded local Ray")
