@@ -5,8 +5,8 @@
 equal true costs) all learn at once. ``--learner shared``: one PPO policy is shared by all of them
 (SB3; :class:`train.multiagent.ParallelVecEnv`: one VecEnv slot per agent, as SuperSuit's
 ``pettingzoo_env_to_vec_env_v1``). ``--learner independent``: every provider has its own PPO
-policy and learns from its own profit (RLlib multi-agent PPO, :mod:`train.independent`). PPO's hyperparameters, normalisation, days and the episode
-settings (scenario, scheme, episode length, start period) come from ``--config``, a Bidding-v0
+policy and learns from its own profit (RLlib multi-agent PPO, :mod:`train.independent`). PPO's
+hyperparameters, normalisation, days and the episode settings (scenario, scheme, episode length, start period) come from ``--config``, a Bidding-v0
 training config (default ``configs/train/competition_ppo.yaml``).
 
 With ``liquidity / agents ≥ 1`` every provider alone covers the need (RSI ≥ 1 for each): the
@@ -227,7 +227,7 @@ def collusion_experiment(base: TrainConfig, agents: int, liquidity: float, times
 
         env = make_env(kwargs)
         days = split_days("train", env.core.n_days, base.days.first, base.days.last)
-        model, training, secs = train_independent(base, kwargs, timesteps, days)
+        model, training, secs = train_independent(base, kwargs, env.possible_agents, timesteps, days)
         venv, learned, steps_trained = None, independent_act(model), int(training["timesteps"].iloc[-1])
     acts = {"ppo": learned, "truthful": constant_act(-1.0), "cap": constant_act(1.0)}
     steps, plan = evaluate_joint(kwargs, acts, base, episodes, seed)

@@ -1,9 +1,10 @@
 """``smartnet-gym evaluate``: agents and baselines on the same held-out episodes, mean ± 95 % CI.
 
 Every policy (a trained run or model ``.zip``, or a baseline name from :mod:`baselines`) plays
-the same planned episodes (the Dispatch baselines that choose every bid's activation play the
-env with ``action_mode="bid"`` when the agent's is compact: same episodes and dynamics) (:func:`train.episodes.plan_episodes`: N days of the *test* split,
+the same planned episodes (:func:`train.episodes.plan_episodes`: N days of the *test* split,
 spread over the run's day range, env seed ``seed + i``), under each scheme of ``--schemes``.
+The Dispatch baselines that choose every bid's activation play the env with
+``action_mode="bid"`` when the agent's action is compact: the same episodes and dynamics.
 The operator envs' yardsticks are switched on (``regret_info`` / ``bound_info``). Output folder:
 
 | file | content |
@@ -152,14 +153,17 @@ def run_episode(env: Any, policy: Any, spec: EpisodeSpec) -> dict[str, float]:
             return acc.result()
 
 
-def add_paired(df: pd.DataFrame) -> pd.DataFrame:
-    """Add the :data:`PAIRED` differences (same scheme and episode) where the reference policy ran."""
+def add_paired(df: pd.DataFrame, paired: Sequence[tuple[str, str, str, float]] = PAIRED,
+               by: Sequence[str] = ("scheme", "episode")) -> pd.DataFrame:
+    """Add the ``paired`` differences (default :data:`PAIRED`) to the reference policy's row with
+    the same ``by`` values (the same scheme and episode), where the reference policy ran."""
     df = df.copy()
-    for col, ref, metric, sign in PAIRED:
+    by = list(by)
+    for col, ref, metric, sign in paired:
         if metric not in df or not (df["policy"] == ref).any():
             continue
-        base = df[df["policy"] == ref].set_index(["scheme", "episode"])[metric]
-        other = base.reindex(pd.MultiIndex.from_frame(df[["scheme", "episode"]])).to_numpy()
+        base = df[df["policy"] == ref].set_index(by)[metric]
+        other = base.reindex(pd.MultiIndex.from_frame(df[by])).to_numpy()
         df[col] = sign * (df[metric].to_numpy() - other)
     return df
 

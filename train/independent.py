@@ -73,14 +73,13 @@ def ppo_config(base: TrainConfig, kwargs: dict[str, Any], agents: list[str], day
             .debugging(seed=base.seed))
 
 
-def train_independent(base: TrainConfig, kwargs: dict[str, Any], timesteps: int, days: np.ndarray,
-                      address: str | None = None) -> tuple[Any, pd.DataFrame, float]:
-    """Train one PPO policy per agent up to ``timesteps`` agent steps (all agents together);
-    (algorithm, per-iteration log: agent steps and each agent's mean episode return, seconds)."""
-    from smartnet_gym.envs import multi_bidding_v0
+def train_independent(base: TrainConfig, kwargs: dict[str, Any], agents: list[str], timesteps: int,
+                      days: np.ndarray, address: str | None = None) -> tuple[Any, pd.DataFrame, float]:
+    """Train one PPO policy per agent (``agents``: the env's ids) up to ``timesteps`` agent steps
+    (all agents together); (algorithm, per-iteration log: agent steps and each agent's mean
+    episode return, seconds)."""
     from smartnet_gym.study.engines import connect_ray
 
-    agents = multi_bidding_v0.parallel_env(**kwargs).possible_agents
     connect_ray(address, None)
     algo = ppo_config(base, kwargs, agents, days).build_algo()
     rows, steps, t0 = [], 0, time.perf_counter()

@@ -44,7 +44,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from smartnet_gym.config import SCHEMES, read_yaml_mapping
 from smartnet_gym.errors import ConfigError
+from smartnet_gym.plotting import agg_pyplot
 from smartnet_gym.results import atomic_write_text
+from smartnet_gym.study.store import atomic_write
+from train.evaluate import add_paired
 from train.metrics import mean_ci95
 
 AGENT = "agent"
@@ -270,10 +273,7 @@ def results_table(episodes: pd.DataFrame) -> pd.DataFrame:
         pay, energy = df["provider_payment_eur"], df["provider_delivered_mwh"]
         df["lerner"] = np.where(pay > 1e-9, df["profit_eur"] / pay.where(pay > 1e-9), np.nan)
         df["price_eur_per_mwh"] = np.where(energy > 1e-9, pay / energy.where(energy > 1e-9), np.nan)
-    if "total_cost_eur" in df and (df["policy"] == "truthful").any():
-        ref = df[df["policy"] == "truthful"].set_index(["trial", "episode"])["total_cost_eur"]
-        df["total_cost_vs_truthful_eur"] = df["total_cost_eur"].to_numpy() - ref.reindex(
-            pd.MultiIndex.from_frame(df[["trial", "episode"]])).to_numpy()
+    df = add_paired(df, (("total_cost_vs_truthful_eur", "truthful", "total_cost_eur", 1.0),), by=("trial", "episode"))
     rows = []
     for (scenario, scheme, policy), g in df.groupby(["scenario", "scheme", "policy"], sort=False):
         if policy != AGENT:
@@ -315,16 +315,12 @@ def write_results(out: Path, episodes: pd.DataFrame, table: pd.DataFrame) -> Non
     atomic_write_text(out / "results.csv", table.to_csv(index=False))
     atomic_write_text(out / "results.md", markdown(table) if len(table) else "no finished trial\n")
     if len(table):
-        plot_results(table, out / "results.png")
+        atomic_write(out / "results.png", lambda p: plot_results(table, p))
 
 
 def plot_results(table: pd.DataFrame, path: Path) -> None:
     """Per scenario, the agent's key paired metrics by scheme with 95 % intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = agg_pyplot()
     agent = table[table["policy"] == AGENT]
     metrics = [m for m in ("profit_vs_truthful_eur", "total_cost_vs_truthful_eur", "gap_closed", "regret_eur")
                if f"{m}_mean" in agent and agent[f"{m}_mean"].notna().any()][:2] or ["reward"]
@@ -341,10 +337,8 @@ def plot_results(table: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel(m)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def add_sweep_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -188,10 +188,9 @@ class ProviderObservation:
         u = loop.system.units
         self.core, self.mapper, self.horizon = core, mapper, loop.horizon
         self.need_scale_mw = core.need_scale_mw
-        n = mapper.n_slots
-        self.one_row_per_slot = len(np.unique(mapper.slot)) == len(mapper.slot)
-        self.rated = (np.maximum(u.p_rated_mw[loop.layout.unit[mapper.rows]], 1e-9) if self.one_row_per_slot
-                      else np.maximum(np.bincount(mapper.slot, u.p_rated_mw[loop.layout.unit[mapper.rows]], n), 1e-9))
+        # Σ rated power of each slot's rows (a slot's own unit's when it has one row; 0 → 1e-9: no bid)
+        self.rated = np.maximum(np.bincount(mapper.slot, u.p_rated_mw[loop.layout.unit[mapper.rows]],
+                                            mapper.n_slots), 1e-9)
         self.batteries = np.flatnonzero(np.isin(loop.storage_units, units_idx))
         self.energy = np.maximum(u.energy_mwh[loop.storage_units[self.batteries]], 1e-9)
         self.identity = None
@@ -212,11 +211,7 @@ class ProviderObservation:
 
     def parts(self, inst: MarketInstance, last_prices: np.ndarray) -> list[np.ndarray]:
         m = self.mapper
-        if self.one_row_per_slot:
-            avail = np.zeros(m.n_slots)
-            avail[m.slot] = inst.book.qty_mw[m.rows] / self.rated
-        else:
-            avail = np.bincount(m.slot, inst.book.qty_mw[m.rows], m.n_slots) / self.rated
+        avail = np.bincount(m.slot, inst.book.qty_mw[m.rows], m.n_slots) / self.rated
         loop = self.core.loop
         soc = 2.0 * loop.soc_mwh[self.batteries] / self.energy - 1.0
         if self.identity is not None and not len(soc):   # one slot for every agent (shared policies)

@@ -107,22 +107,22 @@ class StudyStore:
         file whose labels are one of the cells', of the code version that finished most of them."""
         ids = ("scenario", "variant", "scheme", "day", "seed")
         wanted = {tuple(c.labels()[k] for k in ids): i for i, c in enumerate(cells)}   # the study's order
-        found: list[tuple[Path, pd.DataFrame]] = []
+        found: list[tuple[int, Path, pd.DataFrame]] = []     # (position in the study, file, row)
         for f in sorted(self.cells_dir.glob("*.parquet")):
             if f.name.endswith(".steps.parquet"):
                 continue
             row = pd.read_parquet(f)
-            if tuple(row.iloc[0][k] for k in ids) in wanted:
-                found.append((f, row))
+            pos = wanted.get(tuple(row.iloc[0][k] for k in ids))
+            if pos is not None:
+                found.append((pos, f, row))
         if not found:
             return pd.DataFrame(), None
-        version = pd.Series([r.iloc[0]["code_digest"] for _, r in found]).value_counts().index[0]
-        found = sorted(((f, r) for f, r in found if r.iloc[0]["code_digest"] == version),
-                       key=lambda fr: wanted[tuple(fr[1].iloc[0][k] for k in ids)])
-        rows = pd.concat([r for _, r in found], ignore_index=True)
+        version = pd.Series([r.iloc[0]["code_digest"] for _, _, r in found]).value_counts().index[0]
+        found = sorted((x for x in found if x[2].iloc[0]["code_digest"] == version), key=lambda x: x[0])
+        rows = pd.concat([r for _, _, r in found], ignore_index=True)
         if not with_steps:
             return rows, None
-        step_files = [f.with_name(f.name.replace(".parquet", ".steps.parquet")) for f, _ in found]
+        step_files = [f.with_name(f.name.replace(".parquet", ".steps.parquet")) for _, f, _ in found]
         frames = [pd.read_parquet(f) for f in step_files if f.is_file()]
         return rows, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
