@@ -149,6 +149,11 @@ def point_state(point: LinearizationPoint) -> BaseState:
                      tuple(x[None, :] for x in point.d_q_mvar), tuple(x[None, :] for x in point.d_w_pu2))
 
 
+def _first_period(per_feeder: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The first period of per-feeder (H, n_d) arrays, feeders side by side (the check's node order)."""
+    return np.concatenate([x[0] for x in per_feeder]) if per_feeder else np.zeros(0)
+
+
 @dataclass(frozen=True)
 class Elements:
     """The limited quantities of a one-period state, element by element (ViolationCheck's order)."""
@@ -185,8 +190,7 @@ class ViolationCheck:
 
     def elements(self, st: BaseState) -> Elements:
         """The limited quantities of the first period of ``st`` (the values the counts compare)."""
-        cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))
-        w, p, q = cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar)
+        w, p, q = _first_period(st.d_w_pu2), _first_period(st.d_p_mw), _first_period(st.d_q_mvar)
         v = np.sqrt(np.maximum(w, 0.0))
         return Elements(w, np.maximum(v - self.v_max, 0.0) + np.maximum(self.v_min - v, 0.0),
                         np.hypot(p[self.d_limited], q[self.d_limited]),
@@ -201,10 +205,9 @@ class ViolationCheck:
                                e.d_mva / self.d_rating * 100.0 > 100.0 + self.loading_tol]), e
 
     def __call__(self, st: BaseState) -> Violations:
-        cat = (lambda xs: np.concatenate([x[0] for x in xs]) if xs else np.zeros(0))
         d_v, d_l, t_l, max_dev, max_load, per_area = _violations(
             np.ascontiguousarray(st.t_flow_mw[0], dtype=float), self.t_limited, self.t_rating,
-            cat(st.d_w_pu2), cat(st.d_p_mw), cat(st.d_q_mvar), self.v_min, self.v_max, self.d_limited,
+            _first_period(st.d_w_pu2), _first_period(st.d_p_mw), _first_period(st.d_q_mvar), self.v_min, self.v_max, self.d_limited,
             self.d_rating, self.node_area, self.n_areas, self.loading_tol, self.voltage_tol)
         return Violations(int(d_v), int(d_l), int(t_l), float(max_dev), float(max_load), per_area)
 
