@@ -168,6 +168,7 @@ class FastAC:
                                   net.sgen["p_mw"].to_numpy(float)[sgen_rows],
                                   net.sgen["p_mw"].to_numpy(float)[flex_rows]])
         self.q0 = net.load["q_mvar"].to_numpy(float)[load_rows]
+        self._set = (np.zeros(len(self.x0)), np.zeros(len(self.q0)))    # set-point changes of the last solve
         self.inj_p0, self.inj_q0 = bus_injections(net)
         lookup = np.asarray(net._pd2ppc_lookups["bus"])
         self.net_int = lookup[bus_pos.to_numpy(dtype=np.int64)].astype(np.int64)
@@ -346,13 +347,12 @@ class FastAC:
             return None
 
     def newton(self, sbus: np.ndarray) -> tuple[np.ndarray, spla.SuperLU] | None:
-        """Voltages solving ``sbus`` from the previous solution and the LU of the Jacobian there; None if not converged.
+        """Voltages solving ``sbus`` from the previous solution, and the LU last stepped with; None if not converged.
 
         Steps reuse the Jacobian of the previous solution (a chord step costs one solve) and
         refactor only when the mismatch shrinks by less than ``_CHORD_RATE`` (a Newton step). It
         fails after more than ``max_iteration`` Newton steps (pandapower's limit) or
-        ``_CHORD_STEPS`` times as many steps in all. The returned LU, at the solution, gives the
-        root sensitivities and the next call's chord Jacobian.
+        ``_CHORD_STEPS`` times as many steps in all.
         """
         v = self.v
         vm, va = np.abs(v), np.angle(v)
@@ -364,7 +364,7 @@ class FastAC:
             f = np.concatenate([mis.real[self.pvpq], mis.imag[self.pq]])
             norm = np.max(np.abs(f), initial=0.0)
             if norm < self.tol:
-                break
+                return v, lu
             if not np.isfinite(norm) or k == last:
                 return None
             if norm > _CHORD_RATE * prev:
@@ -377,20 +377,35 @@ class FastAC:
             va[self.pvpq] += dx[:n_pvpq]
             vm[self.pq] += dx[n_pvpq:]
             v = vm * np.exp(1j * va)
-        lu = self._factor(v)
-        return None if lu is None else (v, lu)
+        return None
 
-    def solve(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
-              unit_p: np.ndarray) -> tuple[LinearizationPoint, np.ndarray] | None:
-        """Set-points (table-row order of the constructor) → (point, |V| per net bus); None if NR fails."""
+    def voltages(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
+                 unit_p: np.ndarray) -> np.ndarray | None:
+        """Solve set-points (table-row order of the constructor): |V| per net bus (NaN off the case); None if NR fails.
+
+        The solution becomes the next solve's start; its Jacobian is factored by :meth:`point`
+        only, so a solve whose point is never read (an OLTC settling round that moves a tap)
+        skips that factorization and the next solve steps with the last Jacobian it used.
+        """
         dx = np.concatenate([load_p, sgen_p, unit_p]) - self.x0
         dq = np.asarray(load_q, dtype=float) - self.q0
         sbus = self.sbus0 + self.a_p @ dx + 1j * (self.a_q @ dq)
         res = self.newton(sbus)
         if res is None:
             return None
-        v, lu = res
-        self.v, self.lu = v, lu
+        self.v, self.lu = res
+        self._set = (dx, dq)
+        return np.append(np.abs(self.v), np.nan)[self.net_int]
+
+    def point(self) -> LinearizationPoint | None:
+        """The linearisation point at the last :meth:`voltages` solution, as ``point_from_net`` reads it
+        after a ``runpp``; factors the Jacobian there (root sensitivities, the next solve's chord).
+        None if that Jacobian is singular."""
+        lu = self._factor(self.v)
+        if lu is None:
+            return None
+        v, self.lu = self.v, lu
+        dx, dq = self._set
         s_end = v[self.end_bus] * np.conj(self.y_ends @ v) * self.base
         t_flow = s_end.real[self.t_sel]
         s_d = self.g @ s_end
@@ -402,7 +417,13 @@ class FastAC:
         if self.lin.feeders:
             coupling = root_voltage_sensitivity(lu, v, self.pv, self.pq, self.base, self.t_int, self.lin,
                                                 sensitivity(self.lin))
-        point = make_point(self.lin, t_flow, [s_d.real[p] for p in parts], [s_d.imag[p] for p in parts],
-                           [w_d[p] for p in parts], vm[self.w_t_int] ** 2,
-                           self.inj_p0 + self.m_p @ dx, self.inj_q0 + self.m_q @ dq, coupling)
-        return point, vm[self.net_int]
+        return make_point(self.lin, t_flow, [s_d.real[p] for p in parts], [s_d.imag[p] for p in parts],
+                          [w_d[p] for p in parts], vm[self.w_t_int] ** 2,
+                          self.inj_p0 + self.m_p @ dx, self.inj_q0 + self.m_q @ dq, coupling)
+
+    def solve(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
+              unit_p: np.ndarray) -> tuple[LinearizationPoint, np.ndarray] | None:
+        """Set-points (table-row order of the constructor) → (point, |V| per net bus); None if NR fails."""
+        vm = self.voltages(load_p, load_q, sgen_p, unit_p)
+        point = None if vm is None else self.point()
+        return None if point is None else (point, vm)

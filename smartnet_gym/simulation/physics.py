@@ -367,15 +367,22 @@ class PhysicalLayer:
         self.fast.restore(state)
         self._carry_taps()
         zeros = np.zeros(len(self.flex_rows))
-        for _ in range(SETTLING_ROUNDS):
+        for k in range(SETTLING_ROUNDS):
             if self._fresh:
                 return False
-            res = self.fast.solve(load_p, load_q, sgen_p, zeros)
-            if res is None:
+            vm = self.fast.voltages(load_p, load_q, sgen_p, zeros)
+            if vm is None:
                 self._fresh = True
                 return False
-            self.point, self.vm = res
-            if self.oltc is None or not self.oltc.act(self.vm):
+            self.vm = vm
+            moved = self.oltc is not None and self.oltc.act(vm)
+            if not moved or k == SETTLING_ROUNDS - 1:     # the point of a round the taps leave is never read
+                point = self.fast.point()
+                if point is None:
+                    self._fresh = True
+                    return False
+                self.point = point
+            if not moved:
                 break
             self._carry_taps()
         return not self._fresh
