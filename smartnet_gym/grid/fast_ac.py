@@ -346,8 +346,9 @@ class FastAC:
         except RuntimeError:
             return None
 
-    def newton(self, sbus: np.ndarray) -> tuple[np.ndarray, spla.SuperLU] | None:
-        """Voltages solving ``sbus`` from the previous solution, and the LU last stepped with; None if not converged.
+    def newton(self, sbus: np.ndarray, tol: float) -> tuple[np.ndarray, spla.SuperLU] | None:
+        """Voltages solving ``sbus`` to a mismatch below ``tol`` [pu] from the previous solution, and the
+        LU last stepped with; None if not converged.
 
         Steps reuse the Jacobian of the previous solution (a chord step costs one solve) and
         refactor only when the mismatch shrinks by less than ``_CHORD_RATE`` (a Newton step). It
@@ -363,7 +364,7 @@ class FastAC:
             mis = v * np.conj(self.ybus @ v) - sbus
             f = np.concatenate([mis.real[self.pvpq], mis.imag[self.pq]])
             norm = np.max(np.abs(f), initial=0.0)
-            if norm < self.tol:
+            if norm < tol:
                 return v, lu
             if not np.isfinite(norm) or k == last:
                 return None
@@ -380,17 +381,18 @@ class FastAC:
         return None
 
     def voltages(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
-                 unit_p: np.ndarray) -> np.ndarray | None:
+                 unit_p: np.ndarray, tol: float | None = None) -> np.ndarray | None:
         """Solve set-points (table-row order of the constructor): |V| per net bus (NaN off the case); None if NR fails.
 
         The solution becomes the next solve's start; its Jacobian is factored by :meth:`point`
         only, so a solve whose point is never read (an OLTC settling round that moves a tap)
         skips that factorization and the next solve steps with the last Jacobian it used.
+        ``tol``: mismatch [pu] to stop at (default: the cached run's ``tolerance_mva``).
         """
         dx = np.concatenate([load_p, sgen_p, unit_p]) - self.x0
         dq = np.asarray(load_q, dtype=float) - self.q0
         sbus = self.sbus0 + self.a_p @ dx + 1j * (self.a_q @ dq)
-        res = self.newton(sbus)
+        res = self.newton(sbus, self.tol if tol is None else tol)
         if res is None:
             return None
         self.v, self.lu = res

@@ -34,6 +34,7 @@ from smartnet_gym.grid.system import TDSystem
 
 RECYCLE = dict(bus_pq=True, trafo=False, gen=False)
 SETTLING_ROUNDS = 6   # power flows at an episode start while the OLTCs still move
+TAP_DECISION_TOL = 1e-5   # mismatch [pu of 1 MVA] a settling round's tap decision is taken at (~1e-7 pu of voltage)
 POINT_CACHE = 1024    # linear physics: points kept per process (28 start days × 24 hourly points fit)
 
 
@@ -370,22 +371,28 @@ class PhysicalLayer:
         for k in range(SETTLING_ROUNDS):
             if self._fresh:
                 return False
-            vm = self.fast.voltages(load_p, load_q, sgen_p, zeros)
+            vm = self.fast.voltages(load_p, load_q, sgen_p, zeros, tol=TAP_DECISION_TOL)
             if vm is None:
                 self._fresh = True
                 return False
-            self.vm = vm
             moved = self.oltc is not None and self.oltc.act(vm)
-            if not moved or k == SETTLING_ROUNDS - 1:     # the point of a round the taps leave is never read
-                point = self.fast.point()
-                if point is None:
-                    self._fresh = True
-                    return False
-                self.point = point
+            if (not moved or k == SETTLING_ROUNDS - 1) and not self._settled_point(load_p, load_q, sgen_p, zeros):
+                return False
             if not moved:
                 break
             self._carry_taps()
         return not self._fresh
+
+    def _settled_point(self, load_p, load_q, sgen_p, unit_p) -> bool:
+        """The point at the taps the settling leaves: the solution to full tolerance (a step or two
+        more) and its linearisation; False (and a full ``runpp`` next) if that fails."""
+        vm = self.fast.voltages(load_p, load_q, sgen_p, unit_p)
+        point = None if vm is None else self.fast.point()
+        if point is None:
+            self._fresh = True
+            return False
+        self.point, self.vm = point, vm
+        return True
 
     def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
         net = self.net
