@@ -114,6 +114,22 @@ class FeederModel:
 
 
 @dataclass(frozen=True)
+class RootCoupling:
+    """How activations move the voltage of the feeder roots (the T buses feeding the areas).
+
+    ``Δw_root = dw_dp · Δp`` with ``Δp`` the net injection change at every T-model bus (a D
+    injection reaches T at its tree's root); a root's Δw reaches the top D bus of each tree it
+    feeds times ``top_scale`` (≈ 1/τ² of the substation transformer) and, from there, every bus
+    below. Taken once from the AC Jacobian of the model's base power flow, so the clearing
+    programs stay built once; ``LinearizationPoint`` carries the same quantities per point.
+    """
+
+    roots: np.ndarray                  # (n_r,) T-model positions feeding any feeder, sorted
+    dw_dp: np.ndarray                  # (n_r, n_t) d(V²)/dP [pu²/MW]; 0 at fixed buses
+    top_scale: tuple[np.ndarray, ...]  # per area (n_d,): factor of the tree root's Δw at each D bus
+
+
+@dataclass(frozen=True)
 class LinearTD:
     """The linear T&D model: one DC transmission model and one LinDistFlow model per area."""
 
@@ -125,6 +141,8 @@ class LinearTD:
     # pandapower bus ids in net.bus.index order: injection vectors given to grid.sensitivity
     # (base_state, activation_response) are indexed by position in this array
     net_bus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # the feeder roots' voltages as activations move them; None: roots held (Δw = 0)
+    root_coupling: RootCoupling | None = None
 
     def locate(self, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(area, position) of each pandapower bus id; raises KeyError naming an unknown bus."""

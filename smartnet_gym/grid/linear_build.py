@@ -24,8 +24,10 @@ Modelling choices:
   closed busbar coupler) are replaced by their parallel equivalent ``z_eq = 1 / Σ 1/z_i`` with
   rating ``min_i rating_i · |z_i| / |z_eq|`` (the rating at which the first member reaches its own
   limit; twice one rating for an identical pair). Without the equivalent a spanning tree drops one
-  transformer and the voltage error reaches 0.055 pu. Δw at a T root is 0; D losses are ignored,
-  so a D injection change reaches T unchanged at its root bus.
+  transformer and the voltage error reaches 0.055 pu. D losses are ignored,
+  so a D injection change reaches T unchanged at its root bus. The roots' own voltage moves with
+  the T injections (``RootCoupling``, from the Jacobian of the base power flow): Δw at a root is
+  ``dw_dp · Δp``, carried into each tree at its top.
 * **Ratings.** Lines ``√3 · vn_kv · max_i_ka · df · parallel · max_loading_percent / 100``;
   transformers ``sn_mva · parallel · max_loading_percent / 100`` (MW for T, MVA for D).
 """
@@ -34,13 +36,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from smartnet_gym.grid.linear import DCModel, FeederModel, LinearTD
+from smartnet_gym.grid.linear import DCModel, FeederModel, LinearTD, RootCoupling
+from smartnet_gym.grid.point_from_ac import point_from_net
 from smartnet_gym.grid.power_flow import run_ac
 
 if TYPE_CHECKING:
@@ -261,8 +265,14 @@ def build_linear_td(net: pandapowerNet, areas: Sequence[Area], *, v_min_pu: floa
         for i in act[bus_area[act] == a.index]:
             b_area[int(bus_ids[i])] = int(a.index)
             b_pos[int(bus_ids[i])] = node_to_pos[int(node_of[i])]
-    return LinearTD(dc=dc, feeders=tuple(feeders), bus_area=b_area, bus_pos=b_pos,
-                    net_bus=bus_ids.copy())
+    lin = LinearTD(dc=dc, feeders=tuple(feeders), bus_area=b_area, bus_pos=b_pos, net_bus=bus_ids.copy())
+    return replace(lin, root_coupling=_root_coupling(net, lin)) if lin.feeders else lin
+
+
+def _root_coupling(net: pandapowerNet, lin: LinearTD) -> RootCoupling:
+    """The feeder roots' voltage sensitivities from the Jacobian of the base power flow in ``net``."""
+    point = point_from_net(net, lin)
+    return RootCoupling(point.root_t.copy(), point.root_dw_dp.copy(), tuple(point.d_root_scale))
 
 
 def _build_feeder(a: Area, keep: np.ndarray, fa: np.ndarray, ta: np.ndarray, f_node: np.ndarray,

@@ -99,10 +99,18 @@ class Sensitivity:
         self.top_t = self.d_root_all[self.tops]
         self.r = np.concatenate([f.r_pu for f in lin.feeders]).astype(np.float64) if lin.feeders else np.zeros(0)
         self.x = np.concatenate([f.x_pu for f in lin.feeders]).astype(np.float64) if lin.feeders else np.zeros(0)
-        # increments alone (activation_response): zero base values, stiff roots
+        # increments alone (activation_response): zero base values, the model's root coupling
         zero_d = np.zeros(self.n_d)
         self._zero_base = (np.zeros(n), np.zeros(n), np.zeros(dc.n_branch), zero_d, zero_d, zero_d)
         self._stiff = (False, np.zeros((0, dc.n_bus)), np.zeros((0, dc.n_bus)), zero_d)
+        self._model_coupling = self._stiff
+        rc = lin.root_coupling
+        if rc is not None and self.n_d:
+            if not np.array_equal(rc.roots, self.roots) or rc.dw_dp.shape != (len(self.roots), self.n_t):
+                raise ValueError("LinearTD.root_coupling does not match the model's feeder roots")
+            dw_dp = np.ascontiguousarray(rc.dw_dp, dtype=np.float64)
+            self._model_coupling = (True, dw_dp, np.zeros_like(dw_dp),
+                                    np.ascontiguousarray(np.concatenate(rc.top_scale), dtype=np.float64))
         self._points: list[tuple[LinearizationPoint, tuple, tuple]] = []
 
     def _point_arrays(self, point: LinearizationPoint) -> tuple[tuple, tuple]:
@@ -138,9 +146,9 @@ class Sensitivity:
         """p, q (H, n_bus) → T flows (H, n_br), P, Q, w (H, Σ n_d); q None: no reactive change.
 
         ``around_point``: p, q are injections and the result is the point plus the increments
-        (:func:`base_state`); else they are changes and the result the increments alone (the point,
-        if any, only gives the root coupling)."""
-        base, coupling = self._zero_base, self._stiff
+        (:func:`base_state`); else they are changes and the result the increments alone, with the
+        root coupling of the point if it has one, else the model's (``LinearTD.root_coupling``)."""
+        base, coupling = self._zero_base, self._model_coupling
         if point is not None and (around_point or point.has_voltage_coupling):
             point_base, coupling = self._point_arrays(point)
             if around_point:
@@ -272,7 +280,8 @@ def activation_response(lin: LinearTD, dp_bus: np.ndarray, dq_bus: np.ndarray | 
         (generation / up activation positive).
     :param dq_bus: same shape, reactive injection change [Mvar]; None = 0.
     :param point: with a point that carries voltage coupling, the feeder roots move with the
-        T voltages; without one, Δw at a T root is 0 (the FeederModel contract).
+        T voltages as at that point; without one, as ``lin.root_coupling`` says (the clearing
+        programs' model), and where that is None, Δw at a T root is 0.
     """
     s = sensitivity(lin)
     dp, one = _as_2d("dp_bus", dp_bus, s.n_bus)

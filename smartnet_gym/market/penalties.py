@@ -5,8 +5,9 @@ radial feeder, shedding or curtailing 1 MW below a branch changes its flow by 1 
 violation is worth VoLL per MW·h. In the meshed transmission grid 1 MW at bus k moves branch l's
 flow by its PTDF, at most ``P_l = max_k |PTDF_lk|``, so removing 1 MW of overload costs at least
 ``VoLL / P_l`` (VoLL on radial spurs and transformers, up to ~5 × VoLL on meshed lines). At distribution bus k, 1 MW changes the squared voltage by at
-most ``S_k = ∂w_k/∂p_k = 2 Σ r`` over the path from the feeder root (LinDistFlow with the root
-held), so removing a squared-voltage excess Δw there costs at least ``VoLL · Δw / S_k``.
+most ``S_k = ∂w_k/∂p_k``: ``2 Σ r`` over the path from the feeder root (LinDistFlow) plus the
+root's own rise where the model moves the roots (``LinearTD.root_coupling``), so removing a
+squared-voltage excess Δw there costs at least ``VoLL · Δw / S_k``.
 
 The market's slack penalties are these values with ``market.network_penalty_eur_per_mwh`` as
 the basis (by default VoLL, ``simulation.voll_eur_per_mwh``), and never more: a violation the
@@ -23,11 +24,26 @@ from __future__ import annotations
 import numpy as np
 
 from smartnet_gym.config import MarketConfig, SimulationConfig
-from smartnet_gym.grid.linear import DCModel, FeederModel
+from smartnet_gym.grid.linear import DCModel, FeederModel, LinearTD
 
 
-def voltage_self_sensitivity(f: FeederModel) -> np.ndarray:
-    """(n_d,) ∂w_k/∂p_k [pu² per MW] of each D bus with its root held: 2 Σ r over its path."""
+def root_gains(lin: LinearTD) -> dict[int, np.ndarray]:
+    """Per area (n_d,): how much 1 MW injected at each D bus raises its squared voltage through its
+    tree root's own rise (``LinearTD.root_coupling``; zeros where the roots are held)."""
+    rc = lin.root_coupling
+    out = {}
+    for a, f in enumerate(lin.feeders):
+        if rc is None:
+            out[f.area] = np.zeros(f.n_bus)
+            continue
+        root = f.root_of_bus()
+        out[f.area] = np.maximum(rc.top_scale[a] * rc.dw_dp[np.searchsorted(rc.roots, root), root], 0.0)
+    return out
+
+
+def voltage_self_sensitivity(f: FeederModel, root_gain: np.ndarray | None = None) -> np.ndarray:
+    """(n_d,) ∂w_k/∂p_k [pu² per MW] of each D bus: 2 Σ r over its path from the root, plus its
+    root's own rise (``root_gain``, :func:`root_gains`) where the model moves the roots."""
     acc = np.asarray(f.r_pu, float).copy()
     par = np.asarray(f.parent).copy()
     while (par >= 0).any():                     # pointer jumping: path sums in log(depth) rounds
@@ -37,7 +53,7 @@ def voltage_self_sensitivity(f: FeederModel) -> np.ndarray:
         par_next = par.copy()
         par_next[k] = par[par[k]]
         acc, par = acc_next, par_next
-    return 2.0 * np.maximum(acc, 1e-9)
+    return 2.0 * np.maximum(acc, 1e-9) + (0.0 if root_gain is None else root_gain)
 
 
 def basis(cfg: MarketConfig) -> float:
@@ -81,11 +97,11 @@ def transmission_flow_penalty(dc: DCModel, cfg: MarketConfig) -> np.ndarray:
     return basis(cfg) / branch_relief_sensitivity(dc) * min(cfg.penalty_scale, 1.0)
 
 
-def voltage_penalty(f: FeederModel, cfg: MarketConfig) -> np.ndarray:
+def voltage_penalty(f: FeederModel, cfg: MarketConfig, root_gain: np.ndarray | None = None) -> np.ndarray:
     """(n_d,) price of a squared-voltage slack at each D bus [EUR/(pu²·h)]: what forced measures would
     pay to remove it (the basis over the bus's own sensitivity), or the flat
     ``voltage_penalty_eur_per_pu2h`` if set, capped at that."""
-    removal = basis(cfg) / voltage_self_sensitivity(f)
+    removal = basis(cfg) / voltage_self_sensitivity(f, root_gain)
     flat = cfg.voltage_penalty_eur_per_pu2h
     if flat is not None:
         return np.minimum(flat * cfg.penalty_scale, removal)

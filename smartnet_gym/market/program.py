@@ -4,7 +4,8 @@
     s.t.      balance per group and period:  Σ_g s·x − Σ s_y·y + b⁺ − b⁻ = need
               DC transmission (non-slack buses):  B θ + R ΔP_root − A_T s·x = 0
               soft T limits:  Bf θ − v⁺ + v⁻ ∈ [−F − f0, F − f0]
-              LinDistFlow per modelled area:  C ΔP − A_D s·x = 0,  M Δw + 2 r ΔP = 0 (Δw in milli-pu²)
+              LinDistFlow per modelled area:  C ΔP − A_D s·x = 0,  M Δw − σ Δw_root + 2 r ΔP = 0 (Δw in milli-pu²)
+              feeder roots (with T):  Δw_root − G B θ = 0  (G = d(V²)/dP of the roots, LinearTD.root_coupling)
               soft D limits:  ΔP ∈ ±P̄ − P0,  Δw ∈ [v_min² − w0, v_max² − w0]   (with slacks)
               storage:  Δt Σ_{τ≤t} s·x ∈ [soc − E, soc];  optional aggregate limits per area
               0 ≤ x ≤ qty, 0 ≤ y ≤ buy qty
@@ -29,6 +30,7 @@ from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.penalties import (
     balance_penalty,
     flow_penalty,
+    root_gains,
     transmission_flow_penalty,
     voltage_penalty,
 )
@@ -175,6 +177,9 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         nd = feeders[a].n_bus
         add_cols(f"dp{a}", h * nd, -np.inf, np.inf, 0.0)
         add_cols(f"dw{a}", h * nd, -np.inf, np.inf, 0.0)
+    roots, root_dw = _coupled_roots(lin, spec, feeders)
+    if len(roots):
+        add_cols("dwroot", h * len(roots), -np.inf, np.inf, 0.0)
     n_groups = len(spec.groups)
     add_cols("bal", 2 * h * n_groups, 0.0, np.inf, pen_bal)
     t_lim = np.flatnonzero(np.isfinite(dc.rating_mw)) if spec.transmission else np.zeros(0, int)
@@ -182,13 +187,14 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
     pen_t = transmission_flow_penalty(dc, cfg)[t_lim] * DT_H
     add_cols("tslack", 2 * h * len(t_lim), 0.0, np.inf, np.repeat(np.tile(pen_t, h), 2))
     d_lim = []
+    gains = root_gains(lin)
     for a in spec.areas:
         f = feeders[a]
         lim = np.flatnonzero(np.isfinite(f.rating_mva))
         d_lim.append((a, lim))
         add_cols(f"dslack{a}", 2 * h * len(lim), 0.0, np.inf, pen_flow)
         # two slacks per (period, bus), periods outermost: each bus's own price
-        pen_v = voltage_penalty(f, cfg) * DT_H / W_SCALE
+        pen_v = voltage_penalty(f, cfg, gains[a]) * DT_H / W_SCALE
         add_cols(f"vslack{a}", 2 * h * f.n_bus, 0.0, np.inf, np.repeat(np.tile(pen_v, h), 2))
 
     rows: dict[str, slice] = {}
@@ -273,6 +279,18 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         if nl:
             add_rows("t_limit", coo(np.concatenate(r), np.concatenate(c), np.concatenate(v), h * nl),
                      np.zeros(h * nl), np.zeros(h * nl))
+        if len(roots):
+            # the roots' voltage: Δw_root = dw_dp · Δp with Δp = B θ the net T injections
+            g = sp.coo_matrix(W_SCALE * root_dw[:, ~dc.fixed] @ dc.susceptance_matrix()[~dc.fixed][:, ~dc.fixed])
+            wr = cols["dwroot"]
+            nr = len(roots)
+            r, c, v = [], [], []
+            for t in range(h):
+                r += [t * nr + g.row, t * nr + np.arange(nr)]
+                c += [th.start + t * n_free + g.col, wr.start + t * nr + np.arange(nr)]
+                v += [-g.data, np.ones(nr)]
+            add_rows("d_volt_root", coo(np.concatenate(r), np.concatenate(c), np.concatenate(v), h * nr),
+                     np.zeros(h * nr), np.zeros(h * nr))
     # LinDistFlow per modelled area
     for a in spec.areas:
         f = feeders[a]
@@ -294,6 +312,12 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
             r.append(t * nd + mm.row); c.append(dw.start + t * nd + mm.col); v.append(mm.data)
             r.append(t * nd + np.arange(nd)); c.append(dp.start + t * nd + np.arange(nd))
             v.append(2 * W_SCALE * f.r_pu)
+        top = np.flatnonzero((f.parent < 0) & np.isin(f.root_t, roots))
+        if len(top):                    # a tree's top follows its root: Δw_top = scale · Δw_root − …
+            j = np.searchsorted(roots, f.root_t[top])
+            scale = lin.root_coupling.top_scale[a][top]
+            for t in range(h):
+                r.append(t * nd + top); c.append(cols["dwroot"].start + t * len(roots) + j); v.append(-scale)
         add_rows(f"d_volt{a}", coo(np.concatenate(r), np.concatenate(c), np.concatenate(v), h * nd),
                  np.zeros(h * nd), np.zeros(h * nd))
         lim = dict(d_lim)[a]
@@ -356,6 +380,19 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
         col_period=col_period, group_area=group_area,
         feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h))
+
+
+def _coupled_roots(lin: LinearTD, spec: ProgramSpec, feeders: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Feeder roots whose voltage the program moves with its T injections, and their ``dw_dp`` rows.
+
+    Only a program that models transmission and feeders sees the roots move (``lin.root_coupling``);
+    roots the sensitivities hold (slack, PV buses) stay held."""
+    rc = lin.root_coupling
+    if rc is None or not spec.transmission or not spec.areas:
+        return np.zeros(0, np.int64), np.zeros((0, lin.dc.n_bus))
+    tops = [feeders[a].root_t[feeders[a].parent < 0] for a in spec.areas]
+    k = np.flatnonzero(np.isin(rc.roots, np.concatenate(tops)) & np.any(rc.dw_dp != 0.0, axis=1))
+    return rc.roots[k], rc.dw_dp[k]
 
 
 def block_indices(blocks: dict[str, slice], prefixes: tuple[str, ...]) -> np.ndarray:

@@ -25,7 +25,11 @@ from smartnet_gym.grid.sensitivity import activation_response
 from smartnet_gym.grid.system import TDSystem
 from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.clearing import ClearingProgram
-from smartnet_gym.market.penalties import branch_relief_sensitivity, voltage_self_sensitivity
+from smartnet_gym.market.penalties import (
+    branch_relief_sensitivity,
+    root_gains,
+    voltage_self_sensitivity,
+)
 from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.simulation.physics import ViolationCheck
 
@@ -84,8 +88,9 @@ class UnwantedMeasures:
         # MW a forced measure must move per MW of overload removed from each limited T branch
         self.t_relief = branch_relief_sensitivity(lin.dc)[self.check.t_limited]
         # value of a squared-voltage excess at each D bus (ViolationCheck's node order) [EUR/(pu²·h)]
+        gains = root_gains(lin)
         self.w_price = voll_eur_per_mwh / np.concatenate(
-            [voltage_self_sensitivity(f) for f in lin.feeders]) if lin.feeders else np.zeros(0)
+            [voltage_self_sensitivity(f, gains[f.area]) for f in lin.feeders]) if lin.feeders else np.zeros(0)
 
     def run(self, state: BaseState, load_bus_mw: np.ndarray, gen_bus_mw: np.ndarray) -> UnwantedOutcome:
         """Remove violations of ``state``; load/gen per bus (net.bus order) bound the options."""

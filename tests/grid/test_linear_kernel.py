@@ -161,8 +161,17 @@ def test_coupling_moves_the_feeders(case) -> None:
 # ----------------------------------------------------------------------------- activation_response
 
 
+def _model_coupling(lin: LinearTD) -> LinearizationPoint:
+    """A point carrying only the model's own root coupling (``lin.root_coupling``)."""
+    rc = lin.root_coupling
+    zero = np.zeros(0)
+    return LinearizationPoint(zero, (), (), (), zero, zero, root_t=rc.roots, root_dw_dp=rc.dw_dp,
+                              root_dw_dq=np.zeros_like(rc.dw_dp), d_root_scale=rc.top_scale)
+
+
 @pytest.mark.parametrize("coupling", [True, False])
 def test_activation_response_matches_dense(case, coupling: bool) -> None:
+    """With a point: its root coupling; without: the model's (the clearing programs')."""
     system, point = case
     lin = system.linear
     pt = point if coupling else None
@@ -170,7 +179,7 @@ def test_activation_response_matches_dense(case, coupling: bool) -> None:
     n = len(lin.net_bus)
     dp, dq = rng.normal(0, 1.0, (4, n)), rng.normal(0, 0.3, (4, n))
     inc = activation_response(lin, dp, dq, pt)
-    t_flow, d_p, d_q, d_w = _dense_increments(lin, dp, dq, pt)
+    t_flow, d_p, d_q, d_w = _dense_increments(lin, dp, dq, pt or _model_coupling(lin))
     _close(inc.t_flow_mw, t_flow)
     for a in range(len(lin.feeders)):
         _close(inc.d_p_mw[a], d_p[a])
@@ -178,7 +187,7 @@ def test_activation_response_matches_dense(case, coupling: bool) -> None:
         _close(inc.d_w_pu2[a], d_w[a])
     # one vector in, vectors out; dq None = 0
     one = activation_response(lin, dp[0], point=pt)
-    t_flow, d_p, _, d_w = _dense_increments(lin, dp[:1], np.zeros((1, n)), pt)
+    t_flow, d_p, _, d_w = _dense_increments(lin, dp[:1], np.zeros((1, n)), pt or _model_coupling(lin))
     assert one.t_flow_mw.shape == (lin.dc.n_branch,)
     _close(one.t_flow_mw, t_flow[0])
     for a in range(len(lin.feeders)):

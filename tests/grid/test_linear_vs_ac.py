@@ -72,6 +72,26 @@ def test_single_activation_matches_ac(toy_system: TDSystem) -> None:
     assert np.max(np.abs(pred.t_flow_mw[0] - ac.t_flow_mw) / lin.dc.rating_mw) < 0.01
 
 
+def test_transmission_injection_moves_the_feeders_as_the_model_says(toy_system: TDSystem) -> None:
+    """10 MW more at the T bus that moves the feeder roots most: AC raises or lowers every D
+    voltage through the roots; the model's root coupling (what the clearing programs see)
+    predicts that change, held roots predict none."""
+    system = copy.deepcopy(toy_system)
+    net, lin = system.net, system.linear
+    rc = lin.root_coupling
+    run_ac(net)
+    before = point_from_net(net, lin, voltage_coupling=False)
+    t = int(np.argmax(np.abs(rc.dw_dp).sum(axis=0)))
+    pp.create_sgen(net, int(lin.dc.bus[t]), p_mw=10.0)
+    run_ac(net)
+    after = point_from_net(net, lin, voltage_coupling=False)
+    inc = activation_response(lin, bus_vector(net, [int(lin.dc.bus[t])], [10.0]))
+    for a in range(len(lin.feeders)):
+        ac = after.d_w_pu2[a] - before.d_w_pu2[a]
+        assert np.abs(ac).max() > 1e-4                       # the roots do move in AC
+        assert np.abs(inc.d_w_pu2[a] - ac).max() < 0.1 * np.abs(ac).max()
+
+
 # ----------------------------------------------------------------------------- bookkeeping
 
 
@@ -166,7 +186,8 @@ def test_dc_flows_balance(default_system: TDSystem) -> None:
 
 @pytest.mark.slow
 def test_lindistflow_path(default_system: TDSystem) -> None:
-    """+1 MW at a D bus: −1 MW on every branch of its path, 0 elsewhere; voltages rise along it."""
+    """+1 MW at a D bus: −1 MW on every branch of its path, 0 elsewhere; voltages rise along it
+    from its root's own rise."""
     lin = default_system.linear
     f = lin.feeders[0]
     k = int(np.argmax([_depth(f.parent, j) for j in range(f.n_bus)]))
@@ -182,7 +203,11 @@ def test_lindistflow_path(default_system: TDSystem) -> None:
     np.testing.assert_allclose(inc.d_q_mvar[0], 0.0, atol=1e-12)
     w_path = inc.d_w_pu2[0][path[::-1]]
     assert np.all(np.diff(w_path) > 0) and w_path[0] > 0
-    np.testing.assert_allclose(w_path[-1], 2 * f.r_pu[path].sum(), rtol=1e-12)
+    # the tree's root moves too (the model's root coupling), then LinDistFlow down the path
+    rc = lin.root_coupling
+    root = int(f.root_t[path[-1]])
+    w_root = rc.top_scale[0][path[-1]] * rc.dw_dp[int(np.searchsorted(rc.roots, root)), root]
+    np.testing.assert_allclose(w_path[-1], w_root + 2 * f.r_pu[path].sum(), rtol=1e-12)
     for other in inc.d_p_mw[1:]:
         np.testing.assert_allclose(other, 0.0, atol=1e-12)
 

@@ -9,7 +9,9 @@ squared-voltage variables it eliminates the network with sensitivities computed 
   (fixed buses absorb the imbalance); a D bid injects at the T bus its tree hangs off
   (LinDistFlow is lossless);
 - distribution: ΔP_k = −Σ_{j downstream of k, incl. k} p_j (flows positive downstream) and
-  Δw_i = −2 Σ_{k on the path root→i} r_k ΔP_k (ΔQ = 0: bids are active power);
+  Δw_i = −2 Σ_{k on the path root→i} r_k ΔP_k (ΔQ = 0: bids are active power), plus, where the
+  model carries ``root_coupling``, the tree root's own change times its factor at i:
+  scale_i · Σ_t dw_dp[root, t] Δp_t over the T-bus injections Δp_t;
 - soft limits |f0+Δf| ≤ F, |P0+ΔP| ≤ √(S²−Q0²), v_min² ≤ w0+Δw ≤ v_max², one slack per side,
   priced Δt·network_penalty [EUR/MW per period] (over max |PTDF| of the branch for T lines),
   Δt·voltage_penalty [EUR/(pu²·h)·h];
@@ -118,6 +120,15 @@ def _sensitivities(lin: LinearTD, bus: np.ndarray, direction: np.ndarray):
     for b in range(n):
         if int(bus[b]) in t_pos:
             inj_t[t_pos[int(bus[b])], b] += s[b]
+    rc = lin.root_coupling
+    if rc is not None:      # a tree follows its root's voltage: Δw_i += scale_i · dw_dp[root(i)] · Δp_T
+        dw_root = rc.dw_dp @ inj_t                         # (n_roots, n) per bid
+        row = {int(t): k for k, t in enumerate(rc.roots)}
+        for a, f in enumerate(lin.feeders):
+            u = _path_matrix(np.asarray(f.parent))
+            for i in range(f.n_bus):
+                top = int(np.flatnonzero((u[:, i] > 0) & (f.parent < 0))[0])
+                g_w[a][i] += rc.top_scale[a][i] * dw_root[row[int(f.root_t[top])]]
     return ptdf @ inj_t, g_p, g_w
 
 
@@ -133,17 +144,23 @@ def _soft_rows(lin: LinearTD, inst: MarketInstance, cfg: MarketConfig, per: np.n
 
     # violations are worth what forced measures pay to remove them: the basis (VoLL by default) per MW
     # of D flow, over the branch's largest |PTDF| per MW of T flow, and at D bus k the basis over
-    # 2 Σ r on its path from the root per pu² of w
+    # 2 Σ r on its path from the root (plus its root's own rise) per pu² of w
     basis = cfg.network_penalty_eur_per_mwh or 3000.0
     pen_f = DT * basis * min(cfg.penalty_scale, 1.0)
     pen_t = pen_f / np.maximum(np.abs(_ptdf(lin)[0]).max(axis=1), 1e-3)
 
-    def pen_v_of(f, k: int) -> float:
-        path_r, j = 0.0, k
+    rc = lin.root_coupling
+
+    def pen_v_of(a: int, f, k: int) -> float:
+        path_r, j, top = 0.0, k, k
         while j >= 0:
             path_r += f.r_pu[j]
-            j = f.parent[j]
-        removal = basis / (2 * path_r)
+            top, j = j, f.parent[j]
+        rise = 0.0      # 1 MW at k also raises its tree root's voltage, carried down to k
+        if rc is not None:
+            root = int(f.root_t[top])
+            rise = max(rc.top_scale[a][k] * rc.dw_dp[list(rc.roots).index(root), root], 0.0)
+        removal = basis / (2 * path_r + rise)
         flat = cfg.voltage_penalty_eur_per_pu2h
         return DT * (min(flat * cfg.penalty_scale, removal) if flat else removal * min(cfg.penalty_scale, 1.0))
     dc, base = lin.dc, inst.base
@@ -160,7 +177,7 @@ def _soft_rows(lin: LinearTD, inst: MarketInstance, cfg: MarketConfig, per: np.n
                 soft(-g_p[a][k], pmax + p0, pen_f, t)
             for k in range(f.n_bus):
                 w0 = base.d_w_pu2[a][t, k]
-                pen_v = pen_v_of(f, k)
+                pen_v = pen_v_of(a, f, k)
                 soft(g_w[a][k], f.v_max_pu[k] ** 2 - w0, pen_v, t)
                 soft(-g_w[a][k], w0 - f.v_min_pu[k] ** 2, pen_v, t)
     return rows, limits, prices

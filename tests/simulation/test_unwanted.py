@@ -12,6 +12,7 @@ from smartnet_gym.grid.linear import BaseState
 from smartnet_gym.market.penalties import (
     balance_penalty,
     flow_penalty,
+    root_gains,
     voltage_penalty,
     voltage_self_sensitivity,
 )
@@ -29,6 +30,21 @@ def _path_r(f, k: int) -> float:
     return total
 
 
+def _root_gain(lin, a: int, k: int) -> float:
+    """Rise of D bus k's squared voltage per MW injected there through its tree root's own rise:
+    the root's d(V²)/dP at itself times the factor at k (``LinearTD.root_coupling``)."""
+    f, rc = lin.feeders[a], lin.root_coupling
+    top = k
+    while f.parent[top] >= 0:
+        top = f.parent[top]
+    root = int(f.root_t[top])
+    return max(rc.top_scale[a][k] * rc.dw_dp[list(rc.roots).index(root), root], 0.0)
+
+
+def _self_sensitivity(lin, a: int, k: int) -> float:
+    return 2 * _path_r(lin.feeders[a], k) + _root_gain(lin, a, k)
+
+
 def _flat_state(system, w: float) -> BaseState:
     """No flows, every D bus at squared voltage ``w``."""
     lin = system.linear
@@ -36,11 +52,16 @@ def _flat_state(system, w: float) -> BaseState:
                                                              for x in (0.0, 0.0, w)))
 
 
-def test_self_sensitivity_is_twice_the_path_resistance(toy_system, default_system):
+def test_self_sensitivity_is_twice_the_path_resistance_plus_the_roots_rise(toy_system, default_system):
     for system in (toy_system, default_system):
-        for f in system.linear.feeders:
+        lin = system.linear
+        gains = root_gains(lin)
+        for a, f in enumerate(lin.feeders):
             expect = [2 * _path_r(f, k) for k in range(f.n_bus)]
             np.testing.assert_allclose(voltage_self_sensitivity(f), expect, rtol=1e-12)
+            expect = [_self_sensitivity(lin, a, k) for k in range(f.n_bus)]
+            np.testing.assert_allclose(voltage_self_sensitivity(f, gains[f.area]), expect, rtol=1e-12)
+            assert (gains[f.area] > 0).any()        # the model's roots do move
 
 
 def test_market_penalties_never_exceed_what_forced_measures_pay(toy_config, toy_system):
@@ -92,7 +113,7 @@ def test_an_irremovable_over_voltage_is_unresolved_and_priced(toy_system, toy_co
     v_max = f.v_max_pu
     dev = 1.07 - v_max
     assert out.unresolved.voltage_pu_h == pytest.approx([DT_H * dev.sum()])
-    price = [toy_config.simulation.voll_eur_per_mwh / (2 * _path_r(f, k)) for k in range(f.n_bus)]
+    price = [toy_config.simulation.voll_eur_per_mwh / _self_sensitivity(toy_system.linear, 0, k) for k in range(f.n_bus)]
     expect = DT_H * np.dot(price, 1.07 ** 2 - v_max ** 2)
     assert out.unresolved.cost_eur[0] == pytest.approx(expect, rel=1e-9)
     assert out.unresolved.cost_eur[-1] == 0.0
@@ -113,7 +134,7 @@ def test_a_removable_over_voltage_is_removed_at_voll(toy_system, toy_config):
     assert out.unresolved.cost_eur.sum() < 1e-6 * out.cost_eur
     assert out.cost_eur == pytest.approx(DT_H * toy_config.simulation.voll_eur_per_mwh * out.unit_mw.sum())
     # the cheapest removal: curtail at the violated bus (its sensitivity S_k is the largest there)
-    need_mw = (1.055 ** 2 - f.v_max_pu[end] ** 2) / voltage_self_sensitivity(f)[end]
+    need_mw = (1.055 ** 2 - f.v_max_pu[end] ** 2) / _self_sensitivity(toy_system.linear, 0, end)
     assert out.unit_mw.sum() == pytest.approx(need_mw, rel=1e-6)
 
 
