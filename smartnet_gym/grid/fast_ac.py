@@ -9,11 +9,10 @@ internal bus, out-of-service buses drop out). Everything else that injects (exte
 voltage-controlled gens, storage, shunts and equivalents) is as in the cached run, so it is
 already in that Sbus. A Newton–Raphson in polar form, warm-started from the previous solution,
 solves it with the Jacobian assembled from fixed sparsity index maps and one ``splu`` per
-iteration that needs one (chord steps on the previous solution's Jacobian otherwise) — no pandas,
+iteration that needs one (chord steps on the last Jacobian factored otherwise) — no pandas,
 no pandapower call. The results come out as the
-:class:`~smartnet_gym.grid.operating_point.LinearizationPoint` that ``point_from_net`` reads after a
-``runpp`` (same flows, voltages, injections and root-voltage sensitivities, the latter from the
-Jacobian at the solution; pandapower's stored ``J`` is that of its last iteration).
+:class:`~smartnet_gym.grid.operating_point.LinearizationPoint` that ``point_from_net(…,
+voltage_coupling=False)`` reads after a ``runpp`` (same flows, voltages and injections).
 
 It covers nets with constant-power loads, lines and 2-winding trafos, and without SVC/TCSC/SSC/VSC
 elements, DC buses, distributed slack or enforced Q limits; it raises ``ValueError`` otherwise.
@@ -38,8 +37,6 @@ from smartnet_gym.grid.bus_vectors import bus_aggregation, bus_injections
 from smartnet_gym.grid.linear import LinearTD
 from smartnet_gym.grid.operating_point import LinearizationPoint
 from smartnet_gym.grid.point_from_ac import make_point, point_reader
-from smartnet_gym.grid.root_voltage import root_voltage_sensitivity
-from smartnet_gym.grid.sensitivity import sensitivity
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -384,10 +381,8 @@ class FastAC:
                  unit_p: np.ndarray, tol: float | None = None) -> np.ndarray | None:
         """Solve set-points (table-row order of the constructor): |V| per net bus (NaN off the case); None if NR fails.
 
-        The solution becomes the next solve's start; its Jacobian is factored by :meth:`point`
-        only, so a solve whose point is never read (an OLTC settling round that moves a tap)
-        skips that factorization and the next solve steps with the last Jacobian it used.
-        ``tol``: mismatch [pu] to stop at (default: the cached run's ``tolerance_mva``).
+        The solution becomes the next solve's start, which steps with the last Jacobian this
+        one factored. ``tol``: mismatch [pu] to stop at (default: the cached run's ``tolerance_mva``).
         """
         dx = np.concatenate([load_p, sgen_p, unit_p]) - self.x0
         dq = np.asarray(load_q, dtype=float) - self.q0
@@ -399,33 +394,24 @@ class FastAC:
         self._set = (dx, dq)
         return np.append(np.abs(self.v), np.nan)[self.net_int]
 
-    def point(self) -> LinearizationPoint | None:
-        """The linearisation point at the last :meth:`voltages` solution, as ``point_from_net`` reads it
-        after a ``runpp``; factors the Jacobian there (root sensitivities, the next solve's chord).
-        None if that Jacobian is singular."""
-        lu = self._factor(self.v)
-        if lu is None:
-            return None
-        v, self.lu = self.v, lu
+    def point(self) -> LinearizationPoint:
+        """The linearisation point at the last :meth:`voltages` solution, as ``point_from_net(…,
+        voltage_coupling=False)`` reads it after a ``runpp`` (the roots' voltage sensitivities are
+        the model's, ``LinearTD.root_coupling``)."""
+        v = self.v
         dx, dq = self._set
         s_end = v[self.end_bus] * np.conj(self.y_ends @ v) * self.base
         t_flow = s_end.real[self.t_sel]
         s_d = self.g @ s_end
         vm = np.append(np.abs(v), np.nan)
         w_d = vm[self.d_int] ** 2
-        cut = self.d_offsets
-        parts = [slice(a, b) for a, b in itertools.pairwise(cut)]
-        coupling = None
-        if self.lin.feeders:
-            coupling = root_voltage_sensitivity(lu, v, self.pv, self.pq, self.base, self.t_int, self.lin,
-                                                sensitivity(self.lin))
+        parts = [slice(a, b) for a, b in itertools.pairwise(self.d_offsets)]
         return make_point(self.lin, t_flow, [s_d.real[p] for p in parts], [s_d.imag[p] for p in parts],
                           [w_d[p] for p in parts], vm[self.w_t_int] ** 2,
-                          self.inj_p0 + self.m_p @ dx, self.inj_q0 + self.m_q @ dq, coupling)
+                          self.inj_p0 + self.m_p @ dx, self.inj_q0 + self.m_q @ dq)
 
     def solve(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
               unit_p: np.ndarray) -> tuple[LinearizationPoint, np.ndarray] | None:
         """Set-points (table-row order of the constructor) → (point, |V| per net bus); None if NR fails."""
         vm = self.voltages(load_p, load_q, sgen_p, unit_p)
-        point = None if vm is None else self.point()
-        return None if point is None else (point, vm)
+        return None if vm is None else (self.point(), vm)

@@ -117,7 +117,7 @@ class FeederModel:
 class RootCoupling:
     """How activations move the voltage of the feeder roots (the T buses feeding the areas).
 
-    ``Δw_root = dw_dp · Δp`` with ``Δp`` the net injection change at every T-model bus (a D
+    ``Δw_root = dw_dp · Δp + dw_dq · Δq`` with the net injection changes at every T-model bus (a D
     injection reaches T at its tree's root); a root's Δw reaches the top D bus of each tree it
     feeds times ``top_scale`` (≈ 1/τ² of the substation transformer) and, from there, every bus
     below. Taken once from the AC Jacobian of the model's base power flow, so the clearing
@@ -126,6 +126,7 @@ class RootCoupling:
 
     roots: np.ndarray                  # (n_r,) T-model positions feeding any feeder, sorted
     dw_dp: np.ndarray                  # (n_r, n_t) d(V²)/dP [pu²/MW]; 0 at fixed buses
+    dw_dq: np.ndarray                  # (n_r, n_t) d(V²)/dQ [pu²/Mvar] (base states; bids are P only)
     top_scale: tuple[np.ndarray, ...]  # per area (n_d,): factor of the tree root's Δw at each D bus
 
 

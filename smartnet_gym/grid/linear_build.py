@@ -272,7 +272,8 @@ def build_linear_td(net: pandapowerNet, areas: Sequence[Area], *, v_min_pu: floa
 def _root_coupling(net: pandapowerNet, lin: LinearTD) -> RootCoupling:
     """The feeder roots' voltage sensitivities from the Jacobian of the base power flow in ``net``."""
     point = point_from_net(net, lin)
-    return RootCoupling(point.root_t.copy(), point.root_dw_dp.copy(), tuple(point.d_root_scale))
+    return RootCoupling(point.root_t.copy(), point.root_dw_dp.copy(), point.root_dw_dq.copy(),
+                        tuple(point.d_root_scale))
 
 
 def _build_feeder(a: Area, keep: np.ndarray, fa: np.ndarray, ta: np.ndarray, f_node: np.ndarray,

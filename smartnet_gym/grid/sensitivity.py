@@ -108,9 +108,8 @@ class Sensitivity:
         if rc is not None and self.n_d:
             if not np.array_equal(rc.roots, self.roots) or rc.dw_dp.shape != (len(self.roots), self.n_t):
                 raise ValueError("LinearTD.root_coupling does not match the model's feeder roots")
-            dw_dp = np.ascontiguousarray(rc.dw_dp, dtype=np.float64)
-            self._model_coupling = (True, dw_dp, np.zeros_like(dw_dp),
-                                    np.ascontiguousarray(np.concatenate(rc.top_scale), dtype=np.float64))
+            self._model_coupling = (True, *(np.ascontiguousarray(a, dtype=np.float64)
+                                            for a in (rc.dw_dp, rc.dw_dq, np.concatenate(rc.top_scale))))
         self._points: list[tuple[LinearizationPoint, tuple, tuple]] = []
 
     def _point_arrays(self, point: LinearizationPoint) -> tuple[tuple, tuple]:
@@ -132,7 +131,7 @@ class Sensitivity:
                 cat(point.d_q_mvar), cat(point.d_w_pu2))
         if tuple(len(a) for a in base) != (self.n_bus, self.n_bus, len(self.branch[0]), *(self.n_d,) * 3):
             raise ValueError("the point was taken for another model (sizes of its injections or flows differ)")
-        coupling = self._stiff
+        coupling = self._model_coupling
         if point.has_voltage_coupling and len(self.d_root_all):
             coupling = (True, c(point.root_dw_dp), c(point.root_dw_dq), cat(point.d_root_scale))
             if (not np.array_equal(point.root_t, self.roots) or coupling[1].shape != (len(self.roots), self.n_t)
@@ -146,8 +145,9 @@ class Sensitivity:
         """p, q (H, n_bus) → T flows (H, n_br), P, Q, w (H, Σ n_d); q None: no reactive change.
 
         ``around_point``: p, q are injections and the result is the point plus the increments
-        (:func:`base_state`); else they are changes and the result the increments alone, with the
-        root coupling of the point if it has one, else the model's (``LinearTD.root_coupling``)."""
+        (:func:`base_state`); else they are changes and the result the increments alone. The feeder
+        roots move as the point's own coupling says if it has one, else as the model's
+        (``LinearTD.root_coupling``; held where that is None)."""
         base, coupling = self._zero_base, self._model_coupling
         if point is not None and (around_point or point.has_voltage_coupling):
             point_base, coupling = self._point_arrays(point)

@@ -7,8 +7,9 @@ linear prediction, point + increments (:func:`~smartnet_gym.grid.sensitivity.bas
 with the second AC solution:
 
 * voltage error ``|√w_lin − vm_ac|`` [pu] at every distribution bus, with the feeder roots moving
-  with the T voltages (the point's Jacobian coupling, what :func:`base_state` predicts) and, as
-  ``stiff_root``, with Δw = 0 at the roots (the bare FeederModel the clearing uses);
+  with the T injections as the model says (``LinearTD.root_coupling``, what the clearing programs
+  and :func:`base_state` use) and, as ``stiff_root``, with Δw = 0 at the roots (a bare
+  FeederModel: the local markets' view);
 * flow error ``|P_lin − P_ac| / rating · 100`` [% of rating] on every transmission branch (DC
   model, P at the from/HV end) and every feeder branch (LinDistFlow, P at the parent end).
 
@@ -25,6 +26,7 @@ end, with a final ``runpp`` so its results match the restored values.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -217,8 +219,8 @@ def validate_grid(system: TDSystem, samples: int = 200, seed: int = 0, *,
     :param noon_share: share of the samples drawn from summer noons.
     :param runpp_kwargs: passed to ``pandapower.runpp`` (the sample runs add
         ``recycle=dict(bus_pq=True, trafo=False, gen=False)`` unless ``recycle`` is given).
-    :returns: ``max_voltage_error_pu``, ``mean_voltage_error_pu`` (D buses, T voltage coupling
-        included), ``max_flow_error_pct_of_rating``, ``mean_flow_error_pct_of_rating`` (T and D
+    :returns: ``max_voltage_error_pu``, ``mean_voltage_error_pu`` (D buses, the model's root
+        coupling included), ``max_flow_error_pct_of_rating``, ``mean_flow_error_pct_of_rating`` (T and D
         branches), ``transmission`` and ``per_area`` (by area name) breakdowns, ``stiff_root``
         (voltage errors of the bare FeederModel, Δw = 0 at the roots), ``worst_voltage`` and
         ``worst_flow`` (where, at which step), ``meets_targets``; ``samples`` (normal operation),
@@ -234,6 +236,7 @@ def validate_grid(system: TDSystem, samples: int = 200, seed: int = 0, *,
     t0 = time.perf_counter()
     net = system.net
     lin = system.linear
+    held = replace(lin, root_coupling=None)          # the same model with the feeder roots held
     prof = system.profiles
     rng = np.random.default_rng(seed)
     load_idx, sgen_idx = _element_rows(system)
@@ -262,11 +265,11 @@ def validate_grid(system: TDSystem, samples: int = 200, seed: int = 0, *,
             try:
                 run_ac(net, **fast)
                 is_normal = not _overloaded(net)
-                point = point_from_net(net, lin)
+                point = point_from_net(net, lin, voltage_coupling=False)
                 net.sgen.loc[flex, "p_mw"] = act
                 inj_p, inj_q = bus_injections(net)
                 pred = base_state(lin, point, inj_p[None], inj_q[None])
-                pred_stiff = base_state(lin, point.without_voltage_coupling(), inj_p[None], inj_q[None])
+                pred_stiff = base_state(held, point, inj_p[None], inj_q[None])
                 run_ac(net, **fast)
             except LoadflowNotConverged:
                 failed += 1

@@ -316,7 +316,7 @@ class PhysicalLayer:
 
     def _from_runpp(self) -> None:
         """Read the point and voltages of the last full runpp and cache its internal case for the fast path."""
-        self.point = point_from_net(self.net, self.system.linear)
+        self.point = point_from_net(self.net, self.system.linear, voltage_coupling=False)
         self.vm = self.net.res_bus["vm_pu"].to_numpy()
         self._taps_moved = False
         if self.use_fast:
@@ -385,13 +385,12 @@ class PhysicalLayer:
 
     def _settled_point(self, load_p, load_q, sgen_p, unit_p) -> bool:
         """The point at the taps the settling leaves: the solution to full tolerance (a step or two
-        more) and its linearisation; False (and a full ``runpp`` next) if that fails."""
-        vm = self.fast.voltages(load_p, load_q, sgen_p, unit_p)
-        point = None if vm is None else self.fast.point()
-        if point is None:
+        more); False (and a full ``runpp`` next) if that fails."""
+        res = self.fast.solve(load_p, load_q, sgen_p, unit_p)
+        if res is None:
             self._fresh = True
             return False
-        self.point, self.vm = point, vm
+        self.point, self.vm = res
         return True
 
     def _write(self, load_p, load_q, sgen_p, unit_p) -> None:

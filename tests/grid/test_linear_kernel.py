@@ -53,9 +53,22 @@ def _ancestors(parent: np.ndarray) -> np.ndarray:
     return anc
 
 
+def _model_coupling(lin: LinearTD) -> LinearizationPoint | None:
+    """A point carrying only the model's own root coupling (``lin.root_coupling``), None without one."""
+    rc = lin.root_coupling
+    if rc is None:
+        return None
+    zero = np.zeros(0)
+    return LinearizationPoint(zero, (), (), (), zero, zero, root_t=rc.roots, root_dw_dp=rc.dw_dp,
+                              root_dw_dq=rc.dw_dq, d_root_scale=rc.top_scale)
+
+
 def _dense_increments(lin: LinearTD, dp: np.ndarray, dq: np.ndarray,
                       point: LinearizationPoint | None) -> tuple[np.ndarray, list, list, list]:
-    """T flows (H, n_br) and per-area ΔP, ΔQ, Δw (H, n_d) for injection changes (H, n_bus)."""
+    """T flows (H, n_br) and per-area ΔP, ΔQ, Δw (H, n_d) for injection changes (H, n_bus); the
+    roots move with the point's coupling, else with the model's, else not at all."""
+    if point is None or not point.has_voltage_coupling:
+        point = _model_coupling(lin)
     dc = lin.dc
     n_bus = len(lin.net_bus)
     col = {int(b): i for i, b in enumerate(lin.net_bus)}
@@ -150,7 +163,7 @@ def test_coupling_moves_the_feeders(case) -> None:
     system, point = case
     p, q = _injections(point, 2, seed=5)
     coupled = base_state(system.linear, point, p, q)
-    stiff = base_state(system.linear, point.without_voltage_coupling(), p, q)
+    stiff = base_state(replace(system.linear, root_coupling=None), point.without_voltage_coupling(), p, q)
     np.testing.assert_array_equal(coupled.t_flow_mw, stiff.t_flow_mw)
     for a in range(len(system.linear.feeders)):
         np.testing.assert_array_equal(coupled.d_p_mw[a], stiff.d_p_mw[a])
@@ -159,14 +172,6 @@ def test_coupling_moves_the_feeders(case) -> None:
 
 
 # ----------------------------------------------------------------------------- activation_response
-
-
-def _model_coupling(lin: LinearTD) -> LinearizationPoint:
-    """A point carrying only the model's own root coupling (``lin.root_coupling``)."""
-    rc = lin.root_coupling
-    zero = np.zeros(0)
-    return LinearizationPoint(zero, (), (), (), zero, zero, root_t=rc.roots, root_dw_dp=rc.dw_dp,
-                              root_dw_dq=np.zeros_like(rc.dw_dp), d_root_scale=rc.top_scale)
 
 
 @pytest.mark.parametrize("coupling", [True, False])
@@ -179,7 +184,7 @@ def test_activation_response_matches_dense(case, coupling: bool) -> None:
     n = len(lin.net_bus)
     dp, dq = rng.normal(0, 1.0, (4, n)), rng.normal(0, 0.3, (4, n))
     inc = activation_response(lin, dp, dq, pt)
-    t_flow, d_p, d_q, d_w = _dense_increments(lin, dp, dq, pt or _model_coupling(lin))
+    t_flow, d_p, d_q, d_w = _dense_increments(lin, dp, dq, pt)
     _close(inc.t_flow_mw, t_flow)
     for a in range(len(lin.feeders)):
         _close(inc.d_p_mw[a], d_p[a])
@@ -187,7 +192,7 @@ def test_activation_response_matches_dense(case, coupling: bool) -> None:
         _close(inc.d_w_pu2[a], d_w[a])
     # one vector in, vectors out; dq None = 0
     one = activation_response(lin, dp[0], point=pt)
-    t_flow, d_p, _, d_w = _dense_increments(lin, dp[:1], np.zeros((1, n)), pt or _model_coupling(lin))
+    t_flow, d_p, _, d_w = _dense_increments(lin, dp[:1], np.zeros((1, n)), pt)
     assert one.t_flow_mw.shape == (lin.dc.n_branch,)
     _close(one.t_flow_mw, t_flow[0])
     for a in range(len(lin.feeders)):
