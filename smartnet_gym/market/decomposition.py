@@ -5,10 +5,7 @@ a convex piecewise-linear function φ_a(P) (its local clearing with D limits and
 fixed). The TSO clears T bids plus interface exchanges against lower approximations of φ_a
 built from cuts (supply curves) that the DSOs return; when the TSO's estimate equals the DSOs'
 true cost the optimum is the centralized one, and the DSOs' last local clearings are the
-disaggregation. For an LP this terminates exactly in finitely many rounds. A DSO's program
-holds its feeder roots (it does not model T, so it cannot see the TSO's activations move its HV
-voltage): where the model's roots move (``LinearTD.root_coupling``), this is the centralized
-optimum of the model without that coupling, not of the common market's.
+disaggregation. For an LP this terminates exactly in finitely many rounds.
 
 A battery's state of charge is the only constraint that links the periods of a DSO's program.
 The D batteries are therefore offered to the TSO's master (at their tree's root, with their

@@ -5,7 +5,7 @@
               DC transmission (non-slack buses):  B θ + R ΔP_root − A_T s·x = 0
               soft T limits:  Bf θ − v⁺ + v⁻ ∈ [−F − f0, F − f0]
               LinDistFlow per modelled area:  C ΔP − A_D s·x = 0,  M Δw − σ Δw_root + 2 r ΔP = 0 (Δw in milli-pu²)
-              feeder roots (with T):  Δw_root − G B θ = 0  (G = d(V²)/dP of the roots, LinearTD.root_coupling)
+              feeder roots (``root_coupling``, forced measures):  Δw_root − G B θ = 0  (G = d(V²)/dP of the roots)
               soft D limits:  ΔP ∈ ±P̄ − P0,  Δw ∈ [v_min² − w0, v_max² − w0]   (with slacks)
               storage:  Δt Σ_{τ≤t} s·x ∈ [soc − E, soc];  optional aggregate limits per area
               0 ≤ x ≤ qty, 0 ≤ y ≤ buy qty
@@ -56,6 +56,7 @@ class ProgramSpec:
     groups: tuple[tuple[int, ...] | np.ndarray, ...] = ()
     interface_limits: tuple[int, ...] = ()
     group_areas: tuple[int, ...] = ()
+    root_coupling: bool = False     # move the feeder roots with the T injections (LinearTD.root_coupling)
 
 
 @dataclass(frozen=True)
@@ -385,10 +386,13 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
 def _coupled_roots(lin: LinearTD, spec: ProgramSpec, feeders: dict) -> tuple[np.ndarray, np.ndarray]:
     """Feeder roots whose voltage the program moves with its T injections, and their ``dw_dp`` rows.
 
-    Only a program that models transmission and feeders sees the roots move (``lin.root_coupling``);
-    roots the sensitivities hold (slack, PV buses) stay held."""
+    Only a program that asks for it (``spec.root_coupling``: the forced measures) and models
+    transmission and feeders moves the roots (``lin.root_coupling``); roots the sensitivities
+    hold (slack, PV buses) stay held. The market programs hold them: their voltage slacks are
+    priced bus by bus, so relief that lowers a whole area's voltage through its HV root would be
+    valued at the sum over its buses, above what removing those violations together costs."""
     rc = lin.root_coupling
-    if rc is None or not spec.transmission or not spec.areas:
+    if rc is None or not spec.root_coupling or not spec.transmission or not spec.areas:
         return np.zeros(0, np.int64), np.zeros((0, lin.dc.n_bus))
     tops = [feeders[a].root_t[feeders[a].parent < 0] for a in spec.areas]
     k = np.flatnonzero(np.isin(rc.roots, np.concatenate(tops)) & np.any(rc.dw_dp != 0.0, axis=1))

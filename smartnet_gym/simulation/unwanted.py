@@ -81,7 +81,7 @@ class UnwantedMeasures:
             "qp_epsilon": 0.0, "penalty_scale": 1.0, "voltage_penalty_eur_per_pu2h": None,
             "flow_reliability_margin_pct": 0.0,     # forced measures remove violations of the ratings
             "network_penalty_eur_per_mwh": REMOVAL_PRIORITY * voll_eur_per_mwh})
-        self.prog = ClearingProgram(lin, self.book, ProgramSpec(True, areas, ()), 1, strict, "highs")
+        self.prog = ClearingProgram(lin, self.book, ProgramSpec(True, areas, (), root_coupling=True), 1, strict, "highs")
         self.bus_rows = net_pos.get_indexer(buses)
         self.n_bus = len(net_pos)
         self.check = ViolationCheck(system)

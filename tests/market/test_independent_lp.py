@@ -94,7 +94,7 @@ def _path_matrix(parent: np.ndarray) -> np.ndarray:
     return u
 
 
-def _sensitivities(lin: LinearTD, bus: np.ndarray, direction: np.ndarray):
+def _sensitivities(lin: LinearTD, bus: np.ndarray, direction: np.ndarray, root_coupling: bool = False):
     """Per unit of activation of each bid: Δf (n_br × n), and per area ΔP and Δw (n_d × n)."""
     ptdf, _ = _ptdf(lin)
     t_pos = {int(b): i for i, b in enumerate(lin.dc.bus)}
@@ -120,7 +120,7 @@ def _sensitivities(lin: LinearTD, bus: np.ndarray, direction: np.ndarray):
     for b in range(n):
         if int(bus[b]) in t_pos:
             inj_t[t_pos[int(bus[b])], b] += s[b]
-    rc = lin.root_coupling
+    rc = lin.root_coupling if root_coupling else None
     if rc is not None:      # a tree follows its root's voltage: Δw_i += scale_i · dw_dp[root(i)] · Δp_T
         dw_root = rc.dw_dp @ inj_t                         # (n_roots, n) per bid
         row = {int(t): k for k, t in enumerate(rc.roots)}
@@ -203,6 +203,7 @@ def reference_lp(
     fix_x: np.ndarray | None = None,
     extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     storage_tol_mwh: float = 0.0,
+    root_coupling: bool = False,
 ) -> RefResult:
     """Solve the joint (CS_D) LP of ``inst`` with linprog/HiGHS.
 
@@ -210,6 +211,8 @@ def reference_lp(
     injections (bus, direction, period, MW) that count in the balance and the network, used
     for finite differences of locational prices. ``storage_tol_mwh`` widens the (hard) SoC
     rows, to evaluate activations from a solver with a feasibility tolerance (OSQP).
+    ``root_coupling``: the feeder roots move with the T injections (``lin.root_coupling``), as in
+    the forced measures' program.
     """
     book, h = inst.book, inst.horizon
     bus, s, per = book.bus, book.direction.astype(float), book.period
@@ -219,7 +222,7 @@ def reference_lp(
         s = np.r_[s, np.asarray(extra[1], float)]
         per = np.r_[per, extra[2]]
     n_all = len(bus)
-    soft_rows, soft_rhs, soft_price = _soft_rows(lin, inst, cfg, per, _sensitivities(lin, bus, s))
+    soft_rows, soft_rhs, soft_price = _soft_rows(lin, inst, cfg, per, _sensitivities(lin, bus, s, root_coupling))
     hard_rows, hard_rhs = _storage_rows(book, s, per, h, storage_tol_mwh)
     n_soft = len(soft_rows)
 
@@ -439,6 +442,32 @@ def test_toy_preset_linear_model(request):
     for j in range(6):
         _check_against_reference(lin, inst, scheme, ("toy", j))
         inst = revalue(rng, lin, inst)
+
+
+def test_program_with_root_coupling_equals_reference(request):
+    """The joint program with the feeder roots moving (``ProgramSpec.root_coupling``, the forced
+    measures' program) against the reference with the same coupling, on the toy preset."""
+    from smartnet_gym.market.clearing import ClearingProgram
+    from smartnet_gym.market.program import ProgramSpec
+
+    system = request.getfixturevalue("toy_system")
+    lin = system.linear
+    assert lin.root_coupling is not None
+    rng = np.random.default_rng(11)
+    inst = random_instance(rng, lin, horizon=4, n_bids=40, n_storage=1)
+    areas = tuple(f.area for f in lin.feeders)
+    coupled = ClearingProgram(lin, inst.book, ProgramSpec(True, areas, ((-1, *areas),), root_coupling=True), 4, LP)
+    held = ClearingProgram(lin, inst.book, ProgramSpec(True, areas, ((-1, *areas),)), 4, LP)
+    differ = 0
+    for j in range(6):
+        out = coupled.solve(inst.book, inst.base, inst.need_mw[None, :])
+        ref = reference_lp(lin, inst, LP, root_coupling=True)
+        assert out.ok and ref.status == 0, (j, out.status, ref.message)
+        assert rel_close(out.objective_eur, ref.objective_eur), (j, out.objective_eur, ref.objective_eur)
+        differ += not rel_close(held.solve(inst.book, inst.base, inst.need_mw[None, :]).objective_eur,
+                                out.objective_eur)
+        inst = revalue(rng, lin, inst)
+    assert differ          # the coupling does change some of these clearings
 
 
 # --------------------------------------------------------------------------------------------
