@@ -11,7 +11,7 @@ solution:
 
 * ``FastAC.newton``: the project's Newton-Raphson alone (the step's Sbus from the set-points);
 * ``PhysicalLayer(system, "ac").run``: the whole AC step of the env (Newton-Raphson, branch flows,
-  feeder-root voltage sensitivities, the state the clearing and the violations read);
+  the state the clearing and the violations read);
 * lightsim2grid: set-point updates (``update_loads_p``/``_q``, ``update_sgens_p``) and
   ``LSGrid.ac_pf(V, max_iter, tol)`` on ``init_from_pandapower`` of the same net;
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         dx = np.concatenate([x["lp"], x["sg"], x["up"]]) - fast.x0
         sbus = fast.sbus0 + fast.a_p @ dx + 1j * (fast.a_q @ (x["lq"] - fast.q0))
         t0 = time.perf_counter()
-        out = fast.newton(sbus)
+        out = fast.newton(sbus, fast.tol)
         ms["newton"].append(1e3 * (time.perf_counter() - t0))
         fast.v, fast.lu = out
         vm = np.append(np.abs(fast.v), np.nan)[fast.net_int]
