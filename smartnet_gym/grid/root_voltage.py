@@ -2,14 +2,11 @@
 
 FeederModel keeps Δw = 0 at its T root. With the OLTCs fixed, that is the largest error source:
 a 100 MW T activation next to a substation moves the HV voltage by up to 0.014 pu, and the whole
-feeder with it (measured with :mod:`.validate`: 0.013–0.015 pu max error with stiff roots,
-0.003 pu in normal operation with the coupling). The linearisation point therefore also carries
-the AC sensitivity of each feeder root's squared voltage to T injections
-(``root_dw_dp``/``root_dw_dq``, from the Jacobian of the point's power flow, ~10 ms), which
-:func:`~smartnet_gym.grid.sensitivity.base_state` and
-:func:`~smartnet_gym.grid.sensitivity.activation_response` (given the point) add to every D bus
-of the tree. A clearing program that wants the same accuracy can add those rows to its root
-equations.
+feeder with it. The AC sensitivity of each feeder root's squared voltage to T injections
+(``root_dw_dp``/``root_dw_dq``, from the Jacobian of a power flow) is therefore taken once from
+the system's base power flow into ``LinearTD.root_coupling`` (what base states, activation
+responses and the forced measures' program use), and a point read by ``point_from_net`` may
+carry its own (then used for that point instead).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ linear prediction, point + increments (:func:`~smartnet_gym.grid.sensitivity.bas
 with the second AC solution:
 
 * voltage error ``|√w_lin − vm_ac|`` [pu] at every distribution bus, with the feeder roots moving
-  with the T injections as the model says (``LinearTD.root_coupling``, what the clearing programs
-  and :func:`base_state` use) and, as ``stiff_root``, with Δw = 0 at the roots (a bare
-  FeederModel: the local markets' view);
+  with the T injections as the model says (``LinearTD.root_coupling``, what the clearing's
+  prediction, the forced measures and :func:`base_state` use) and, as ``stiff_root``, with Δw = 0
+  at the roots (a bare FeederModel: the market programs' view);
 * flow error ``|P_lin − P_ac| / rating · 100`` [% of rating] on every transmission branch (DC
   model, P at the from/HV end) and every feeder branch (LinDistFlow, P at the parent end).
 

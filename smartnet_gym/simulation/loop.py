@@ -212,8 +212,8 @@ class RollingLoop:
 
     def predicted_state(self, inst: MarketInstance, unit_mw: np.ndarray) -> BaseState:
         """What the clearings' linear model predicts for the delivered period: the instance's base
-        state of its first period plus the response to the delivered activations ``unit_mw``, with
-        the feeder roots held (the clearing programs' feeder model)."""
+        state of its first period plus the response to the delivered activations ``unit_mw``, the
+        feeder roots moving as the model's root coupling says."""
         return inst.base.first_period(activation_response(self.system.linear, self.physics.inj.unit @ unit_mw))
 
     def step(self, book: BidBook | None = None, outcome: ClearingOutcome | None = None) -> StepOutcome:
