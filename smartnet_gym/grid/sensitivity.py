@@ -102,15 +102,22 @@ class Sensitivity:
         # increments alone (activation_response): zero base values, the model's root coupling
         zero_d = np.zeros(self.n_d)
         self._zero_base = (np.zeros(n), np.zeros(n), np.zeros(dc.n_branch), zero_d, zero_d, zero_d)
-        self._stiff = (False, np.zeros((0, dc.n_bus)), np.zeros((0, dc.n_bus)), zero_d)
-        self._model_coupling = self._stiff
         rc = lin.root_coupling
-        if rc is not None and self.n_d:
-            if not np.array_equal(rc.roots, self.roots) or rc.dw_dp.shape != (len(self.roots), self.n_t):
-                raise ValueError("LinearTD.root_coupling does not match the model's feeder roots")
-            self._model_coupling = (True, *(np.ascontiguousarray(a, dtype=np.float64)
-                                            for a in (rc.dw_dp, rc.dw_dq, np.concatenate(rc.top_scale))))
+        self._model_coupling = (
+            self._coupling(rc.roots, rc.dw_dp, rc.dw_dq, rc.top_scale, "LinearTD.root_coupling")
+            if rc is not None and self.n_d else (False, np.zeros((0, dc.n_bus)), np.zeros((0, dc.n_bus)), zero_d))
         self._points: list[tuple[LinearizationPoint, tuple, tuple]] = []
+
+    def _coupling(self, roots: np.ndarray, dw_dp: np.ndarray, dw_dq: np.ndarray,
+                  scales: tuple[np.ndarray, ...], owner: str) -> tuple:
+        """Root coupling (roots, d(V²)/dP, d(V²)/dQ, per-area scales) as the kernel reads it;
+        ValueError naming ``owner`` if it was computed for another model."""
+        out = (True, *(np.ascontiguousarray(a, dtype=np.float64) for a in (dw_dp, dw_dq)),
+               np.ascontiguousarray(np.concatenate(scales), dtype=np.float64) if scales else np.zeros(0))
+        if (not np.array_equal(roots, self.roots) or out[1].shape != (len(self.roots), self.n_t)
+                or out[2].shape != out[1].shape or len(out[3]) != self.n_d):
+            raise ValueError(f"{owner} was computed for another model")
+        return out
 
     def _point_arrays(self, point: LinearizationPoint) -> tuple[tuple, tuple]:
         """The point's base values and root coupling as the kernel reads them, checked against the model.
@@ -133,10 +140,8 @@ class Sensitivity:
             raise ValueError("the point was taken for another model (sizes of its injections or flows differ)")
         coupling = self._model_coupling
         if point.has_voltage_coupling and len(self.d_root_all):
-            coupling = (True, c(point.root_dw_dp), c(point.root_dw_dq), cat(point.d_root_scale))
-            if (not np.array_equal(point.root_t, self.roots) or coupling[1].shape != (len(self.roots), self.n_t)
-                    or coupling[2].shape != coupling[1].shape or len(coupling[3]) != self.n_d):
-                raise ValueError("the point's voltage coupling was computed for another model")
+            coupling = self._coupling(point.root_t, point.root_dw_dp, point.root_dw_dq, point.d_root_scale,
+                                      "the point's voltage coupling")
         self._points = [(point, base, coupling), *self._points[:3]]
         return base, coupling
 
