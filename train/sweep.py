@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from smartnet_gym.cli_types import int_at_least
 from smartnet_gym.config import SCHEMES, read_yaml_mapping
 from smartnet_gym.errors import ConfigError
 from smartnet_gym.plotting import agg_pyplot
@@ -350,15 +351,13 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--config", required=True, help="sweep YAML (configs/sweeps/NAME.yaml)")
     p.add_argument("--out", required=True, help="output folder (a rerun continues it)")
     p.add_argument("--address", help="Ray cluster to join ('auto' or host:port); default: embedded local Ray")
-    p.add_argument("--workers", type=int, help="trials at a time (default: every CPU)")
+    p.add_argument("--workers", type=int_at_least("--workers", 1), help="trials at a time (default: every CPU)")
     p.add_argument("--in-process", action="store_true", help="run the trials one by one in this process, no Ray")
     return p
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run ``smartnet-gym sweep``; prints the agent's rows and where everything went."""
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers: must be >= 1 (got {args.workers})")
     table, failed = run_sweep(args.config, args.out, args.address, args.workers, args.in_process)
     if len(table):
         print(markdown(table[table["policy"] == AGENT]))
