@@ -153,6 +153,11 @@ class SimulationConfig(_Model):
     fast_ac: bool = Field(True, description="AC power flows (AC steps, every episode start's OLTC settling) on "
                           "the warm-started Newton-Raphson of grid.fast_ac; false: a full pandapower runpp each "
                           "time (the same states to 1e-6 pu, slower)")
+    ac_check_rounds: int = Field(
+        2, ge=0, le=5, description="AC physics: after each clearing, a power flow of the delivered period at the "
+        "forecast with the cleared activations; where its violated elements differ from the clearing model's, "
+        "that period's base state is moved by the difference and the market cleared again, up to N times "
+        "(0 = off)")
     afrr_premium_eur_per_mwh: float = Field(30.0, ge=0, description="aFRR price above the merit order of the "
                                             "offers the market left [EUR/MWh]")
     afrr_floor_eur_per_mwh: float = Field(80.0, ge=0, description="lowest aFRR price [EUR/MWh]")

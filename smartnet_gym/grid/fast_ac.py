@@ -415,3 +415,14 @@ class FastAC:
         """Set-points (table-row order of the constructor) → (point, |V| per net bus); None if NR fails."""
         vm = self.voltages(load_p, load_q, sgen_p, unit_p)
         return None if vm is None else (self.point(), vm)
+
+    def probe(self, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
+              unit_p: np.ndarray) -> LinearizationPoint | None:
+        """:meth:`solve` as a what-if: the next solve starts from where it would have without this one
+        (a check of a dispatch leaves no trace on the results that follow); None if NR fails."""
+        keep = self.v, self.lu, self._set
+        try:
+            vm = self.voltages(load_p, load_q, sgen_p, unit_p)
+            return None if vm is None else self.point()
+        finally:
+            self.v, self.lu, self._set = keep

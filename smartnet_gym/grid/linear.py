@@ -201,3 +201,17 @@ class BaseState:
             tuple(x[:1] + dx for x, dx in zip(xs, dxs, strict=True))
             for xs, dxs in ((self.d_p_mw, increment.d_p_mw), (self.d_q_mvar, increment.d_q_mvar),
                             (self.d_w_pu2, increment.d_w_pu2))))
+
+    def first_period_moved(self, seen: BaseState, modelled: BaseState) -> BaseState:
+        """All periods, the first moved by ``seen − modelled`` (one-period states of this layout): the
+        base corrected where a power flow of the first period (``seen``) differs from the linear
+        model's (``modelled``) at the same set-points."""
+        def move(x: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
+            out = x.copy()
+            out[0] += s[0] - m[0]
+            return out
+        return BaseState(move(self.t_flow_mw, seen.t_flow_mw, modelled.t_flow_mw), *(
+            tuple(move(x, s, m) for x, s, m in zip(xs, ss, ms, strict=True))
+            for xs, ss, ms in ((self.d_p_mw, seen.d_p_mw, modelled.d_p_mw),
+                               (self.d_q_mvar, seen.d_q_mvar, modelled.d_q_mvar),
+                               (self.d_w_pu2, seen.d_w_pu2, modelled.d_w_pu2))))

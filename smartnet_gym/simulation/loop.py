@@ -141,7 +141,8 @@ class RollingLoop:
         """The clearing instance of the current step (cached); ``book`` replaces the truthful bids."""
         if self._instance is None:
             self._follow_the_day()
-            self._instance = self.instance_for(self.forecaster.forecast(self.t))
+            self._outlook = self.forecaster.forecast(self.t)
+            self._instance = self.instance_for(self._outlook)
             self._truthful = self._instance.book
         if book is None:
             return self._instance
@@ -210,6 +211,34 @@ class RollingLoop:
         return all(a is b or (len(a) == len(b) and np.array_equal(a, b))
                    for a, b in ((book.unit, lay.unit), (book.period, lay.period), (book.direction, lay.direction)))
 
+    def _unit_mw(self, book: BidBook, delivered: np.ndarray) -> np.ndarray:
+        """Net activation per unit (UnitTable order) of the first-period rows ``delivered`` of ``book``."""
+        return np.bincount(book.unit, weights=book.direction * delivered, minlength=len(self.system.units))
+
+    def _ac_checked(self, inst: MarketInstance, out: ClearingOutcome) -> tuple[MarketInstance, ClearingOutcome, int]:
+        """AC physics: check the cleared dispatch of the delivered period with a power flow at the
+        forecast, as an operator would before delivery. Where the violated elements it finds differ
+        from the clearing model's, the period's base state is moved by the difference (flows and
+        voltages the linear model got wrong around its point) and the market cleared again, at most
+        ``simulation.ac_check_rounds`` times. Returns the instance and outcome delivered and the
+        number of re-clearings."""
+        rounds = self.cfg.simulation.ac_check_rounds if self.physics.mode == "ac" else 0
+        fc = self._outlook
+        first = Snapshot(fc.load_p[0], fc.load_q[0], fc.sgen_p[0])
+        n = 0
+        for _ in range(rounds):
+            unit_mw = self._unit_mw(inst.book, self.delivered(inst.book, out.activated_mw, first))
+            seen = self.physics.probe(first.load_p, first.load_q, first.sgen_p, unit_mw)
+            if seen is None:
+                break
+            modelled = self.predicted_state(inst, unit_mw)
+            if np.array_equal(self.violations.flags(seen)[0], self.violations.flags(modelled)[0]):
+                break
+            inst = dataclasses.replace(inst, base=inst.base.first_period_moved(seen, modelled))
+            out = self.scheme.clear(inst, evaluate=False)
+            n += 1
+        return inst, out, n
+
     def predicted_state(self, inst: MarketInstance, unit_mw: np.ndarray) -> BaseState:
         """What the clearings' linear model predicts for the delivered period: the instance's base
         state of its first period plus the response to the delivered activations ``unit_mw``, the
@@ -220,12 +249,16 @@ class RollingLoop:
         """Clear (or take the operator's ``outcome``), deliver the first period, settle, account."""
         if self.done:
             raise RuntimeError("episode is over; call reset()")
-        inst = self.instance(book)
-        out = outcome if outcome is not None else self.scheme.clear(inst, evaluate=False)
+        inst = forecast = self.instance(book)
+        reclears = 0
+        if outcome is not None:
+            out = outcome
+        else:
+            inst, out, reclears = self._ac_checked(inst, self.scheme.clear(inst, evaluate=False))
         act = self.forecaster.actual(self.t)
         units = self.system.units
         delivered = self.delivered(inst.book, out.activated_mw, act)
-        unit_mw = np.bincount(inst.book.unit, weights=inst.book.direction * delivered, minlength=len(units))
+        unit_mw = self._unit_mw(inst.book, delivered)
         predicted = self.predicted_state(inst, unit_mw) if self.physics.mode == "ac" else None
         phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
         viol = self.violations(phys.state)
@@ -244,8 +277,9 @@ class RollingLoop:
             area_of_bid=self.bid_areas(inst.book), delivered=delivered, unit_mw=unit_mw,
             need_real_mw=need_real, curtailed_market_mwh=float(DT_H * delivered[curtail].sum()),
             violations=viol, unwanted=unw, physical=phys)
-        account.update(self.model_check(predicted, phys.state, inst.base.first_period()) if predicted is not None
+        account.update(self.model_check(predicted, phys.state, forecast.base.first_period()) if predicted is not None
                        else _NO_MODEL_CHECK)
+        account["ac_reclears"] = float(reclears)
         res = StepOutcome(self.t, inst, out, delivered, unit_mw, phys, viol, unw, account)
         self.t += 1
         self._instance = None

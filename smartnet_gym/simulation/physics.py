@@ -433,6 +433,15 @@ class PhysicalLayer:
         self._move_taps(load_p, load_q, sgen_p, unit_p)
         return PhysicalState(state, True, "ac")
 
+    def probe(self, load_p, load_q, sgen_p, unit_p) -> BaseState | None:
+        """The AC state of these set-points without taking it: point, voltages, taps and the next
+        solve's start stay as they were (a check of a dispatch before it is delivered). None where
+        the fast path is not up (a full ``runpp`` would cost more than the check is worth) or fails."""
+        if self.mode != "ac" or self.fast is None or self._fresh:
+            return None
+        point = self.fast.probe(load_p, load_q, sgen_p, unit_p)
+        return None if point is None else point_state(point)
+
     def _move_taps(self, load_p, load_q, sgen_p, unit_p) -> None:
         """Let the OLTCs act on this step's voltages (the next step sees the move) and carry a move into the fast case.
 

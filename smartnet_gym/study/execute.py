@@ -53,8 +53,9 @@ def system_for(cell: Cell) -> TDSystem:
 
 def model_check_totals(steps: pd.DataFrame) -> dict[str, float]:
     """The grid-model check over the cell: confusion counts summed, voltage error at violated elements
-    (max and 95th percentile over steps), steps whose predicted and realised violations differ, and
-    steps whose forecast (before activations) showed D violations."""
+    (max and 95th percentile over steps), steps whose predicted and realised violations differ,
+    steps whose forecast (before activations) showed D violations, and the re-clearings the AC
+    check of the dispatch asked for (``simulation.ac_check_rounds``)."""
     counts = [c for c in MODEL_COLUMNS if c.startswith("model_") and c[-3:] in ("_tp", "_fp", "_fn")]
     out = {c: float(steps[c].sum(min_count=1)) for c in counts}
     err = steps["model_voltage_error_pu"]
@@ -64,6 +65,7 @@ def model_check_totals(steps: pd.DataFrame) -> dict[str, float]:
         if err.notna().any() else float("nan")
     out["d_forecast_steps"] = float((steps["forecast_d_violations"] > 0).sum()) \
         if err.notna().any() else float("nan")
+    out["ac_reclears"] = float(steps["ac_reclears"].sum())
     return out
 
 

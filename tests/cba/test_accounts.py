@@ -159,7 +159,7 @@ def test_account_row_columns_and_values(toy_system, toy_config, scheme):
                + [f"dso{a}_{k}" for a in range(n) for k in ("market_cost_eur", "unwanted_cost_eur", "violations",
                                                             "unresolved_cost_eur", "unresolved_voltage_pu_h",
                                                             "unresolved_loading_pct_h")]
-               + ["welfare_eur"] + list(MODEL_COLUMNS))
+               + ["welfare_eur"] + list(MODEL_COLUMNS) + ["ac_reclears"])
     for _ in range(3):
         res = loop.step()
         row = res.account

@@ -290,3 +290,24 @@ def test_scenario_option_fast_ac_false_gives_the_same_episode(toy_config, toy_sy
             np.testing.assert_allclose(np.sqrt(x), np.sqrt(y), rtol=0, atol=V_TOL)
         np.testing.assert_allclose(a.physical.state.t_flow_mw, b.physical.state.t_flow_mw, rtol=0, atol=FLOW_TOL)
         np.testing.assert_allclose(a.clearing.activated_mw, b.clearing.activated_mw, rtol=0, atol=1e-6)
+
+
+def test_probe_is_runpp_and_leaves_no_trace(toy_system):
+    """A what-if power flow (the AC check of a dispatch) is plain runpp's state at its set-points, and
+    the steps after it come out bit for bit as they do without it."""
+    rng = np.random.default_rng(11)
+    probed, plain = (PhysicalLayer(copy.deepcopy(toy_system), "ac") for _ in range(2))
+    for _ in range(3):
+        what_if, values = _draw(probed, rng, 1.2), _draw(probed, rng)
+        seen = probed.probe(*what_if)
+        _, ref = _reference(probed, what_if)
+        np.testing.assert_allclose(seen.t_flow_mw[0], ref.t_flow_mw, rtol=0, atol=FLOW_TOL)
+        for a, b in zip(seen.d_p_mw + seen.d_q_mvar, ref.d_p_mw + ref.d_q_mvar, strict=True):
+            np.testing.assert_allclose(a[0], b, rtol=0, atol=FLOW_TOL)
+        for a, b in zip(seen.d_w_pu2, ref.d_w_pu2, strict=True):
+            np.testing.assert_allclose(a[0], b, rtol=0, atol=2 * V_TOL)
+        after, alone = probed.run(*values).state, plain.run(*values).state
+        np.testing.assert_array_equal(probed.vm, plain.vm)
+        for a, b in zip((after.t_flow_mw, *after.d_w_pu2), (alone.t_flow_mw, *alone.d_w_pu2), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert probed.fast_fallbacks == 0 and probed.failures == 0
