@@ -259,7 +259,7 @@ class RollingLoop:
         units = self.system.units
         delivered = self.delivered(inst.book, out.activated_mw, act)
         unit_mw = self._unit_mw(inst.book, delivered)
-        predicted = self.predicted_state(inst, unit_mw) if self.physics.mode == "ac" else None
+        predicted = self.predicted_state(forecast, unit_mw) if self.physics.mode == "ac" else None
         phys = self.physics.run(act.load_p, act.load_q, act.sgen_p, unit_mw)
         viol = self.violations(phys.state)
         unw = None

@@ -6,7 +6,10 @@ forecast injections plus the delivered activations. Its limit violations are com
 element (T branches, D bus voltages, D branches) with those of the AC state, giving confusion
 counts (true/false positives, false negatives) and the voltage error at the elements violated in
 either. Summed over steps and cells they give the model's precision and recall
-(:func:`precision_recall`); with perfect forecasts they measure the grid model alone.
+(:func:`precision_recall`); with perfect forecasts they measure the grid model alone. The
+prediction is the linear model's own, before the AC check of the dispatch
+(``simulation.ac_check_rounds``) moved the base: with perfect forecasts that check sees exactly
+what the physical layer will find, so a prediction it corrected would measure nothing.
 """
 
 from __future__ import annotations
