@@ -43,8 +43,8 @@ def connect_ray(address: str | None, workers: int | None):
     if ray.is_initialized():
         return ray, False
     opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-    if address is None:
-        ray.init(num_cpus=workers or os.cpu_count(), **opts)
+    if address is None:     # "local": a new instance even where a `ray start` cluster runs on this machine
+        ray.init(address="local", num_cpus=workers or os.cpu_count(), **opts)
     else:
         ray.init(address=address, **opts)
     return ray, True

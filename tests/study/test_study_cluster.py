@@ -37,3 +37,12 @@ def test_a_two_node_cluster_gives_the_same_cells(tmp_path, cluster, capsys):
                                   check_exact=True)
     nodes = {w.rsplit(":", 1)[-1] for w in on_cluster["worker"]}
     assert len(nodes) == 2                              # both nodes ran cells
+
+
+def test_without_address_a_study_starts_its_own_instance_beside_a_cluster(tmp_path, cluster, capsys):
+    """A `ray start` cluster on the machine does not capture (or break) the embedded default."""
+    cfg = write_study(tmp_path, days=[10], steps=4)
+    code = main(["study", "--config", str(cfg), "--out", str(tmp_path / "own"), "--workers", "1", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    nodes = {w.rsplit(":", 1)[-1] for w in pd.read_parquet(tmp_path / "own" / "cells.parquet")["worker"]}
+    assert nodes.isdisjoint({n.node_id[:8] for n in cluster.list_all_nodes()})
