@@ -58,6 +58,26 @@ def test_clearing_model_sees_what_ac_finds_with_perfect_forecasts(day):
     assert steps["model_voltage_error_pu"].max() < 2e-3
 
 
+def test_moving_the_first_period_shifts_it_alone_and_copies():
+    """The AC check's correction: period 0 of every field becomes base + (seen − modelled), the later
+    periods and the base itself stay as they were."""
+    rng = np.random.default_rng(3)
+    sizes = (4, 7)
+
+    def state(h):
+        return BaseState(rng.normal(size=(h, 5)), *(tuple(rng.normal(size=(h, n)) for n in sizes) for _ in range(3)))
+
+    base, seen, modelled = state(3), state(1), state(1)
+    before = [x.copy() for x in (base.t_flow_mw, *base.d_p_mw, *base.d_q_mvar, *base.d_w_pu2)]
+    moved = base.first_period_moved(seen, modelled)
+    fields = lambda st: (st.t_flow_mw, *st.d_p_mw, *st.d_q_mvar, *st.d_w_pu2)
+    for m, b, s_, d in zip(fields(moved), before, fields(seen), fields(modelled), strict=True):
+        np.testing.assert_allclose(m[0], b[0] + s_[0] - d[0], rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(m[1:], b[1:])
+    for b, now in zip(before, fields(base), strict=True):
+        np.testing.assert_array_equal(b, now)
+
+
 def test_linear_physics_records_no_model_check(toy_system, toy_config):
     steps = run_scheme(toy_system, toy_config, "CS_D", 3, 0, "linear")
     assert steps["model_tp"].isna().all()
