@@ -17,8 +17,10 @@ unwanted measures use the same limits as the clearing.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -35,6 +37,9 @@ from smartnet_gym.grid.system import TDSystem
 RECYCLE = dict(bus_pq=True, trafo=False, gen=False)
 SETTLING_ROUNDS = 6   # power flows at an episode start while the OLTCs still move
 TAP_DECISION_TOL = 1e-5   # mismatch [pu of 1 MVA] a settling round's tap decision is taken at (~1e-7 pu of voltage)
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
+
 POINT_CACHE = 1024    # linear physics: points kept per process (28 start days × 24 hourly points fit)
 
 
@@ -393,8 +398,9 @@ class PhysicalLayer:
         self.point, self.vm = res
         return True
 
-    def _write(self, load_p, load_q, sgen_p, unit_p) -> None:
-        net = self.net
+    def _write(self, load_p, load_q, sgen_p, unit_p, net: pandapowerNet | None = None) -> None:
+        """Write set-points into the layer's net (or ``net``, a copy of it)."""
+        net = self.net if net is None else net
         lp = net.load["p_mw"].to_numpy(copy=True)
         lq = net.load["q_mvar"].to_numpy(copy=True)
         sp_ = net.sgen["p_mw"].to_numpy(copy=True)
@@ -435,12 +441,23 @@ class PhysicalLayer:
 
     def probe(self, load_p, load_q, sgen_p, unit_p) -> BaseState | None:
         """The AC state of these set-points without taking it: point, voltages, taps and the next
-        solve's start stay as they were (a check of a dispatch before it is delivered). None where
-        the fast path is not up (a full ``runpp`` would cost more than the check is worth) or fails."""
-        if self.mode != "ac" or self.fast is None or self._fresh:
+        solve's start stay as they were (a check of a dispatch before it is delivered). On the fast
+        path a what-if Newton–Raphson; otherwise ``runpp`` on a copy of the net (the reference
+        path, slower). None with linear physics or where the power flow fails."""
+        if self.mode != "ac":
             return None
-        point = self.fast.probe(load_p, load_q, sgen_p, unit_p)
-        return None if point is None else point_state(point)
+        if self.fast is not None and not self._fresh:
+            point = self.fast.probe(load_p, load_q, sgen_p, unit_p)
+            return None if point is None else point_state(point)
+        from pandapower.powerflow import LoadflowNotConverged
+
+        net = copy.deepcopy(self.net)
+        self._write(load_p, load_q, sgen_p, unit_p, net)
+        try:
+            run_ac(net)
+        except (LoadflowNotConverged, ValueError, IndexError, np.linalg.LinAlgError):
+            return None
+        return point_state(point_from_net(net, self.system.linear, voltage_coupling=False))
 
     def _move_taps(self, load_p, load_q, sgen_p, unit_p) -> None:
         """Let the OLTCs act on this step's voltages (the next step sees the move) and carry a move into the fast case.

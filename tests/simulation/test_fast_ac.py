@@ -133,6 +133,7 @@ def test_plain_pandapower_flag_gives_the_same_states(toy_system):
     fast = PhysicalLayer(copy.deepcopy(toy_system), "ac")
     plain = PhysicalLayer(copy.deepcopy(toy_system), "ac", fast_ac=False)
     assert plain.fast is None
+    assert plain.fast is None
     rng = np.random.default_rng(3)
     for _ in range(3):
         values = _draw(fast, rng)
@@ -311,3 +312,18 @@ def test_probe_is_runpp_and_leaves_no_trace(toy_system):
         for a, b in zip((after.t_flow_mw, *after.d_w_pu2), (alone.t_flow_mw, *alone.d_w_pu2), strict=True):
             np.testing.assert_array_equal(a, b)
     assert probed.fast_fallbacks == 0 and probed.failures == 0
+
+
+def test_probe_without_the_fast_path_runs_pandapower_on_a_copy(toy_system):
+    """``simulation.fast_ac: false``: the same what-if state, and the layer's net keeps its set-points."""
+    rng = np.random.default_rng(12)
+    fast = PhysicalLayer(copy.deepcopy(toy_system), "ac")
+    plain = PhysicalLayer(copy.deepcopy(toy_system), "ac", fast_ac=False)
+    assert plain.fast is None
+    what_if = _draw(fast, rng, 1.2)
+    loads = plain.net.load["p_mw"].to_numpy(copy=True)
+    a, b = fast.probe(*what_if), plain.probe(*what_if)
+    np.testing.assert_array_equal(plain.net.load["p_mw"].to_numpy(), loads)
+    np.testing.assert_allclose(a.t_flow_mw, b.t_flow_mw, rtol=0, atol=FLOW_TOL)
+    for x, y in zip(a.d_w_pu2, b.d_w_pu2, strict=True):
+        np.testing.assert_allclose(x, y, rtol=0, atol=2 * V_TOL)
