@@ -24,7 +24,8 @@ PERFECT_FORECASTS = {"data": {"forecast": {"load_sigma": 0.0, "res_sigma": 0.0, 
                                            "day_ahead_res_sigma": 0.0}}}
 #: columns of the report — a contract of `smartnet-gym validate-grid --episodes`
 REPORT_COLUMNS = ("scenario", "season", "cells", "steps", "tp", "fp", "fn", "precision", "recall",
-                  "d_precision", "d_recall", "voltage_error_max_pu", "voltage_error_p95_pu", "mismatch_steps")
+                  "d_precision", "d_recall", "voltage_error_max_pu", "voltage_error_p95_pu", "mismatch_steps",
+                  "t_violations", "ac_reclears")
 
 
 def episode_study(scenarios: list[str], scheme: str, every: int, first: int, perfect: bool) -> StudyConfig:
@@ -37,7 +38,8 @@ def episode_study(scenarios: list[str], scheme: str, every: int, first: int, per
 
 
 def model_report(cells: pd.DataFrame) -> pd.DataFrame:
-    """Precision, recall and voltage errors per scenario and season (and ``all``) from cell rows."""
+    """Precision, recall and voltage errors per scenario and season (and ``all``) from cell rows, with the
+    realised transmission overloads and the re-clearings the AC check of the dispatch asked for."""
     rows = []
     for scen, g in cells.groupby("scenario", sort=False):
         for season in ("all",) + SEASONS:
@@ -52,7 +54,9 @@ def model_report(cells: pd.DataFrame) -> pd.DataFrame:
                          "tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "d_precision": dp,
                          "d_recall": dr, "voltage_error_max_pu": float(part["model_voltage_error_max_pu"].max()),
                          "voltage_error_p95_pu": float(np.nanmax(part["model_voltage_error_p95_pu"])),
-                         "mismatch_steps": float(part["model_mismatch_steps"].sum())})
+                         "mismatch_steps": float(part["model_mismatch_steps"].sum()),
+                         "t_violations": float(part["t_violations"].sum()),
+                         "ac_reclears": float(part["ac_reclears"].sum()) if "ac_reclears" in part else float("nan")})
     return pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
 
 

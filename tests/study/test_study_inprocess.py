@@ -202,7 +202,8 @@ def test_validate_grid_episodes_reports_precision_and_recall(tmp_path, capsys):
     assert code == 0 and rep["perfect_forecasts"] and rep["scheme"] == "CS_D"
     rows = {r["season"]: r for r in rep["rows"]}
     assert rows["all"]["cells"] == 4 and rows["all"]["steps"] == 4 * 96
-    for key in ("precision", "recall", "d_precision", "d_recall", "voltage_error_max_pu", "tp", "fp", "fn"):
+    for key in ("precision", "recall", "d_precision", "d_recall", "voltage_error_max_pu", "tp", "fp", "fn",
+                "t_violations", "ac_reclears"):
         assert key in rows["all"]
     cells = pd.read_parquet(tmp_path / "vg" / "cells.parquet")
     assert (cells["physics"] == "ac").all() and cells["model_tp"].notna().all()
