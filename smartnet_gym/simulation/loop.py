@@ -223,6 +223,8 @@ class RollingLoop:
         ``simulation.ac_check_rounds`` times. Returns the instance and outcome delivered and the
         number of re-clearings."""
         rounds = self.cfg.simulation.ac_check_rounds if self.physics.mode == "ac" else 0
+        if not rounds:
+            return inst, out, 0
         fc = self._outlook
         first = Snapshot(fc.load_p[0], fc.load_q[0], fc.sgen_p[0])
         n = 0
