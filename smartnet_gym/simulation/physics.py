@@ -289,6 +289,17 @@ class Oltc:
         return True
 
 
+def _converged(net: pandapowerNet, **kwargs) -> bool:
+    """``runpp`` on ``net``; False where pandapower does not converge or cannot solve the case."""
+    from pandapower.powerflow import LoadflowNotConverged
+
+    try:
+        run_ac(net, **kwargs)
+        return True
+    except (LoadflowNotConverged, ValueError, IndexError, np.linalg.LinAlgError):
+        return False
+
+
 class PhysicalLayer:
     """AC (fast Newton–Raphson, pandapower in place as reference) or linear evaluation of one step."""
 
@@ -449,13 +460,9 @@ class PhysicalLayer:
         if self.fast is not None and not self._fresh:
             point = self.fast.probe(load_p, load_q, sgen_p, unit_p)
             return None if point is None else point_state(point)
-        from pandapower.powerflow import LoadflowNotConverged
-
         net = copy.deepcopy(self.net)
         self._write(load_p, load_q, sgen_p, unit_p, net)
-        try:
-            run_ac(net)
-        except (LoadflowNotConverged, ValueError, IndexError, np.linalg.LinAlgError):
+        if not _converged(net):
             return None
         return point_state(point_from_net(net, self.system.linear, voltage_coupling=False))
 
@@ -492,13 +499,8 @@ class PhysicalLayer:
             self._fresh = True
 
     def _try(self, **kwargs) -> bool:
-        from pandapower.powerflow import LoadflowNotConverged
-
-        kw = {k: v for k, v in kwargs.items() if v is not None}
         taps = self.net.trafo["tap_pos"].to_numpy(float, copy=True)
-        try:
-            run_ac(self.net, **kw)
-            self._case_taps = taps
-            return True
-        except (LoadflowNotConverged, ValueError, IndexError, np.linalg.LinAlgError):
+        if not _converged(self.net, **{k: v for k, v in kwargs.items() if v is not None}):
             return False
+        self._case_taps = taps
+        return True
