@@ -119,9 +119,13 @@ class MarketConfig(_Model):
     voltage_penalty_eur_per_pu2h: float | None = Field(
         None, gt=0, description="flat price of a v^2 slack [EUR/(pu^2 h)], capped per bus at the derived value; "
         "None: per bus, the network penalty over the bus's voltage sensitivity")
+    forced_measures: bool = Field(
+        False, description="the clearing holds every bus's load shedding and generation curtailment at VoLL as "
+        "options (not dispatched; outside the balance): it values a violation at what removing it costs and its "
+        "slacks are the last resort; false: the slacks stand for the forced measures, priced at what they cost")
     penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on every market penalty "
-                                 "(balance, network, voltage) below 1; the configured values are caps, "
-                                 "so above 1 nothing changes [-]")
+                                 "(balance, network, voltage): below 1 only, the derived values being caps; "
+                                 "with forced measures as options, on the last-resort slacks [-]")
     flow_reliability_margin_pct: float = Field(
         0.0, ge=0, lt=50, description="share of every transmission rating the clearing keeps free, as TSOs' "
         "flow reliability margin against the DC model's error [% of rating]; violations still count at the rating")
@@ -140,6 +144,14 @@ class MarketConfig(_Model):
         if up not in SCHEMES:
             raise ValueError(did_you_mean(v, SCHEMES, "scheme"))
         return up
+
+    @model_validator(mode="after")
+    def _forced_measures_centralized(self) -> MarketConfig:
+        """CS_D's decomposition exchanges the DSOs' bids only: it cannot hold forced measures."""
+        if self.forced_measures and self.variant == "decentralized":
+            raise ValueError("forced_measures: must be false with variant 'decentralized' (CS_D's decomposition "
+                             "does not hold forced measures as options); use variant 'centralized'")
+        return self
 
 
 class SimulationConfig(_Model):

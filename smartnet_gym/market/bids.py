@@ -70,6 +70,11 @@ def _freeze(obj: object, names: tuple[str, ...]) -> None:
 
 _LAYOUT_KEYS: ArrayMemo[tuple[bytes, ...]] = ArrayMemo(17)     # layout keys of recent books
 _SUBSETS: ArrayMemo[tuple[np.ndarray, ...]] = ArrayMemo(33)        # layout arrays of recent subsets
+_JOINED: ArrayMemo[tuple[np.ndarray, ...]] = ArrayMemo(9)          # layout arrays of recent joined books
+
+#: unit of the rows that stand for forced measures (load shedding, generation curtailment at VoLL)
+#: where a clearing holds them as options; no provider, never paid by the market
+FORCED_UNIT = -2
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,20 @@ class BidBook:
         return replace(self, unit=unit, bus=bus, direction=direction, period=period, qty_mw=self.qty_mw[mask],
                        price_eur_per_mwh=self.price_eur_per_mwh[mask],
                        true_cost_eur_per_mwh=self.true_cost_eur_per_mwh[mask], storage=storage)
+
+    def joined(self, other: BidBook) -> BidBook:
+        """This book's rows followed by ``other``'s (no storage rows in ``other``; this book's
+        batteries). The joined layout arrays are kept for the two layouts, as :meth:`subset`'s."""
+        names = ("unit", "bus", "direction", "period", "storage")
+        arrays = tuple(getattr(b, n) for b in (self, other) for n in names)
+        picked = _JOINED.get(arrays, lambda: tuple(np.concatenate([getattr(self, n), getattr(other, n)])
+                                                   for n in names))
+        unit, bus, direction, period, storage = picked
+        return replace(self, unit=unit, bus=bus, direction=direction, period=period, storage=storage,
+                       qty_mw=np.concatenate([self.qty_mw, other.qty_mw]),
+                       price_eur_per_mwh=np.concatenate([self.price_eur_per_mwh, other.price_eur_per_mwh]),
+                       true_cost_eur_per_mwh=np.concatenate([self.true_cost_eur_per_mwh,
+                                                             other.true_cost_eur_per_mwh]))
 
     @staticmethod
     def from_arrays(bus, direction, period, qty_mw, price_eur_per_mwh, unit=None,

@@ -9,14 +9,20 @@ most ``S_k = ∂w_k/∂p_k``: ``2 Σ r`` over the path from the feeder root (Lin
 root's own rise where the model moves the roots (``LinearTD.root_coupling``), so removing a
 squared-voltage excess Δw there costs at least ``VoLL · Δw / S_k``.
 
-The market's slack penalties are these values with ``market.network_penalty_eur_per_mwh`` as
-the basis (by default VoLL, ``simulation.voll_eur_per_mwh``), and never more: a violation the
-market leaves is removed by forced measures at that cost, so the market never pays more for
-relief at a bus than the forced measures it avoids would cost there. A flat
-``market.voltage_penalty_eur_per_pu2h`` replaces the per-bus values where it is lower;
-``market.penalty_scale`` below 1 lowers every market penalty (balance, network, voltage:
-sensitivity studies of a market that under-values what it leaves); the configured values are
-caps, so above 1 it changes nothing.
+By default the market's slacks stand for those forced measures: their penalties are these values
+with ``market.network_penalty_eur_per_mwh`` as the basis (by default VoLL,
+``simulation.voll_eur_per_mwh``), and never more: a violation the market leaves is removed by
+forced measures at that cost. A flat ``market.voltage_penalty_eur_per_pu2h`` replaces the per-bus
+values where it is lower; ``market.penalty_scale`` below 1 lowers every market penalty (balance,
+network, voltage: a market that under-values what it leaves); the configured values are caps, so
+above 1 it changes nothing.
+
+Where the clearing holds the forced measures themselves as options (``market.forced_measures``:
+each bus's load shedding and generation curtailment at VoLL, rows of its book whose unit is
+``bids.FORCED_UNIT``), it values a violation at what the measures that remove it cost together,
+and removes it by flexibility where that is cheaper. Its slacks are then the last resort, at
+:data:`REMOVAL_PRIORITY` times these values (the balance slack at that times its penalty) and
+``penalty_scale`` (any value in its range) changes nothing the options can do.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ import numpy as np
 
 from smartnet_gym.config import MarketConfig, SimulationConfig
 from smartnet_gym.grid.linear import DCModel, FeederModel, LinearTD
+
+#: slack prices over the violations' value where forced measures are options: removal comes first
+REMOVAL_PRIORITY = 1e3
 
 
 def root_gains(lin: LinearTD) -> dict[int, np.ndarray]:
@@ -64,14 +73,21 @@ def basis(cfg: MarketConfig) -> float:
     return cfg.network_penalty_eur_per_mwh
 
 
-def balance_penalty(cfg: MarketConfig) -> float:
-    """Price of unmet imbalance in the market [EUR/MWh]: at most the configured value."""
-    return cfg.balance_penalty_eur_per_mwh * min(cfg.penalty_scale, 1.0)
+def slack_factor(cfg: MarketConfig, removal: bool) -> float:
+    """Factor on a slack's value in a program's price: ``REMOVAL_PRIORITY × penalty_scale`` where
+    forced measures are options (``removal``: slacks are the last resort), else ``penalty_scale``
+    up to 1."""
+    return REMOVAL_PRIORITY * cfg.penalty_scale if removal else min(cfg.penalty_scale, 1.0)
 
 
-def flow_penalty(cfg: MarketConfig) -> float:
-    """Price of a D flow slack [EUR/MWh]: at most what forced measures pay."""
-    return basis(cfg) * min(cfg.penalty_scale, 1.0)
+def balance_penalty(cfg: MarketConfig, removal: bool = False) -> float:
+    """Price of unmet imbalance in the market [EUR/MWh]: the configured value × :func:`slack_factor`."""
+    return cfg.balance_penalty_eur_per_mwh * slack_factor(cfg, removal)
+
+
+def flow_penalty(cfg: MarketConfig, removal: bool = False) -> float:
+    """Price of a D flow slack [EUR/MWh]: what forced measures pay (× :func:`slack_factor`)."""
+    return basis(cfg) * slack_factor(cfg, removal)
 
 
 def branch_relief_sensitivity(dc: DCModel) -> np.ndarray:
@@ -91,18 +107,20 @@ def branch_relief_sensitivity(dc: DCModel) -> np.ndarray:
     return cached
 
 
-def transmission_flow_penalty(dc: DCModel, cfg: MarketConfig) -> np.ndarray:
+def transmission_flow_penalty(dc: DCModel, cfg: MarketConfig, removal: bool = False) -> np.ndarray:
     """(n_br,) price of a T flow slack on each branch [EUR/MWh]: what forced measures pay to remove
-    1 MW of its overload at the most effective bus, the basis over ``max_k |PTDF_lk|``."""
-    return basis(cfg) / branch_relief_sensitivity(dc) * min(cfg.penalty_scale, 1.0)
+    1 MW of its overload at the most effective bus, the basis over ``max_k |PTDF_lk|``
+    (× :func:`slack_factor`)."""
+    return basis(cfg) / branch_relief_sensitivity(dc) * slack_factor(cfg, removal)
 
 
-def voltage_penalty(f: FeederModel, cfg: MarketConfig, root_gain: np.ndarray | None = None) -> np.ndarray:
+def voltage_penalty(f: FeederModel, cfg: MarketConfig, root_gain: np.ndarray | None = None,
+                    removal: bool = False) -> np.ndarray:
     """(n_d,) price of a squared-voltage slack at each D bus [EUR/(pu²·h)]: what forced measures would
-    pay to remove it (the basis over the bus's own sensitivity), or the flat
-    ``voltage_penalty_eur_per_pu2h`` if set, capped at that."""
-    removal = basis(cfg) / voltage_self_sensitivity(f, root_gain)
+    pay to remove it (the basis over the bus's own sensitivity, × :func:`slack_factor`), or the
+    flat ``voltage_penalty_eur_per_pu2h`` if set, capped at that."""
+    value = basis(cfg) / voltage_self_sensitivity(f, root_gain)
     flat = cfg.voltage_penalty_eur_per_pu2h
     if flat is not None:
-        return np.minimum(flat * cfg.penalty_scale, removal)
-    return removal * min(cfg.penalty_scale, 1.0)
+        return np.minimum(flat * cfg.penalty_scale, value * (slack_factor(cfg, True) if removal else 1.0))
+    return value * slack_factor(cfg, removal)

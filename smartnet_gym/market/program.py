@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
-from smartnet_gym.market.bids import BidBook, BuyBook
+from smartnet_gym.market.bids import FORCED_UNIT, BidBook, BuyBook
 from smartnet_gym.market.penalties import (
     balance_penalty,
     flow_penalty,
@@ -165,8 +165,9 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         cost_parts.append(np.broadcast_to(np.asarray(cost, float), (n,)).copy())
         return cols[name]
 
-    pen_bal = balance_penalty(cfg) * DT_H
-    pen_flow = flow_penalty(cfg) * DT_H
+    removal = bool((book.unit == FORCED_UNIT).any())   # forced measures are options: slacks last
+    pen_bal = balance_penalty(cfg, removal) * DT_H
+    pen_flow = flow_penalty(cfg, removal) * DT_H
     cx = add_cols("x", n_b, 0.0, 0.0, 0.0)
     cy = add_cols("y", n_buy, 0.0, 0.0, 0.0)
     n_free = int((~dc.fixed).sum()) if spec.transmission else 0
@@ -185,7 +186,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
     add_cols("bal", 2 * h * n_groups, 0.0, np.inf, pen_bal)
     t_lim = np.flatnonzero(np.isfinite(dc.rating_mw)) if spec.transmission else np.zeros(0, int)
     # two slacks per (period, branch), periods outermost: each branch's own price
-    pen_t = transmission_flow_penalty(dc, cfg)[t_lim] * DT_H
+    pen_t = transmission_flow_penalty(dc, cfg, removal)[t_lim] * DT_H
     add_cols("tslack", 2 * h * len(t_lim), 0.0, np.inf, np.repeat(np.tile(pen_t, h), 2))
     d_lim = []
     gains = root_gains(lin)
@@ -195,7 +196,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         d_lim.append((a, lim))
         add_cols(f"dslack{a}", 2 * h * len(lim), 0.0, np.inf, pen_flow)
         # two slacks per (period, bus), periods outermost: each bus's own price
-        pen_v = voltage_penalty(f, cfg, gains[a]) * DT_H / W_SCALE
+        pen_v = voltage_penalty(f, cfg, gains[a], removal) * DT_H / W_SCALE
         add_cols(f"vslack{a}", 2 * h * f.n_bus, 0.0, np.inf, np.repeat(np.tile(pen_v, h), 2))
 
     rows: dict[str, slice] = {}
@@ -225,7 +226,9 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         r, c, v = [], [], []
         bal = cols["bal"]
         for g, members in enumerate(spec.groups):
+            # forced measures are outside every balance: their imbalance is left to aFRR
             idx = members if isinstance(members, np.ndarray) else np.flatnonzero(np.isin(area, members))
+            idx = idx[book.unit[idx] != FORCED_UNIT]
             group_members.append(idx)
             r += list(g * h + per[idx]); c += list(cx.start + idx); v += list(s[idx])
             rr = g * h + np.arange(h)

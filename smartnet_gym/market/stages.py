@@ -14,7 +14,7 @@ from scipy.sparse.linalg import splu
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
-from smartnet_gym.market.bids import BidBook, BuyBook, StorageState
+from smartnet_gym.market.bids import FORCED_UNIT, BidBook, BuyBook, StorageState
 from smartnet_gym.market.clearing import ClearingProgram, ProgramResult
 from smartnet_gym.market.program import DT_H, ProgramSpec
 
@@ -30,10 +30,17 @@ class MarketInstance:
     need_mw: np.ndarray          # (H,) system imbalance to cover, + = shortage (needs up)
     area_need_mw: np.ndarray     # (n_areas, H) part of need_mw that arises inside each area
     buy: BuyBook = field(default_factory=BuyBook.empty)   # CS_E buy bids
+    forced: BidBook | None = None   # forced measures the clearing may plan (unit FORCED_UNIT), if any
 
     @property
     def horizon(self) -> int:
         return len(self.need_mw)
+
+    def with_forced_options(self) -> MarketInstance:
+        """The instance the stages clear: the bids followed by the forced measures, if any."""
+        if self.forced is None or not len(self.forced):
+            return self
+        return replace(self, book=self.book.joined(self.forced), forced=None)
 
 
 @dataclass
@@ -185,12 +192,16 @@ def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray,
 
     Pay-as-clear pays each MWh the locational price, but never more than the highest offer the
     stage activated in the same direction and period (within ``group``: a local market's area).
-    A market short of offers has locational prices set by its slack penalties; the shortfall is
-    removed and paid by forced measures, so providers are paid what offers set, not the penalty."""
+    A market short of offers has locational prices set by its slack penalties or forced measures;
+    those are removed and paid as unwanted measures, so providers are paid what offers set, not
+    VoLL or a penalty: forced-measure rows are paid nothing here and set no price."""
     at = slice(None) if len(idx) == len(book) else idx     # a joint stage sees every bid: no gathers
     state.activated_mw[at] += x
     state.remaining_mw[at] = np.maximum(state.remaining_mw[at] - x, 0.0)
     offer = book.price_eur_per_mwh[at]
+    forced = book.unit[at] == FORCED_UNIT
+    if forced.any():
+        x = np.where(forced, 0.0, x)
     if state.settlement == "pay_as_bid":
         pay = DT_H * offer * x
     else:   # pay-as-clear at the locational price where the bid injects, within ± the price cap (NaN: 0)
@@ -332,6 +343,7 @@ class ForwardLimits(Stage):
     def run(self, inst, state, response):
         area = bid_areas(self.lin, inst.book)
         idx = in_areas(area, self.areas)
+        idx = idx[inst.book.unit[idx] != FORCED_UNIT]     # forced measures are no flexibility to forward
         h = inst.horizon
         if not len(idx):
             state.limits.update({a: (np.zeros(h), np.zeros(h)) for a in self.areas})
@@ -368,7 +380,8 @@ class TsoClearing(Stage):
         groups = ((T, *range(len(self.lin.feeders))),)
         prog = self.program(sub, ProgramSpec(True, (), groups, limit_areas), h, tag=str(limit_areas))
         if self.need == "residual":   # total need minus what earlier stages already moved
-            need = inst.need_mw - _net(inst.book, np.arange(len(inst.book)), state.activated_mw, h)
+            bids = np.flatnonzero(inst.book.unit != FORCED_UNIT)       # forced measures are outside the balance
+            need = inst.need_mw - _net(inst.book, bids, state.activated_mw[bids], h)
         else:                          # "transmission": only the imbalance arising at T level
             need = inst.need_mw - inst.area_need_mw.sum(axis=0)
         limits = None
@@ -412,9 +425,15 @@ def evaluation_stage(lin: LinearTD, cfg: MarketConfig) -> JointClearing:
 
 
 def evaluate_cost(stage: JointClearing, inst: MarketInstance, x: np.ndarray) -> tuple[float, ProgramResult]:
-    """Cost of activations ``x`` in the full linear T&D model with the common slack penalties."""
-    prog = stage.program(inst.book, stage.spec(), inst.horizon)
-    res = prog.solve(inst.book, inst.base, inst.need_mw[None, :], fix_x=np.minimum(x, inst.book.qty_mw))
+    """Cost of activations ``x`` of the bids in the full linear T&D model with the common slack
+    penalties; forced measures the instance offers are cleared at their best around ``x``."""
+    full = inst.with_forced_options()
+    prog = stage.program(full.book, stage.spec(), inst.horizon)
+    x = np.minimum(x, inst.book.qty_mw)
+    if full is inst:
+        res = prog.solve(inst.book, inst.base, inst.need_mw[None, :], fix_x=x)
+    else:
+        res = prog.solve(full.book, inst.base, inst.need_mw[None, :], pin=(np.arange(len(x)), x))
     return res.objective_eur, res
 
 

@@ -33,7 +33,7 @@ from smartnet_gym.simulation.physics import (
     ViolationCheck,
     Violations,
 )
-from smartnet_gym.simulation.unwanted import UnwantedMeasures, UnwantedOutcome
+from smartnet_gym.simulation.unwanted import ForcedOptions, UnwantedMeasures, UnwantedOutcome
 from smartnet_gym.threads import limit_blas_threads
 
 
@@ -71,6 +71,7 @@ class RollingLoop:
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
         self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc, cfg.simulation.fast_ac)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
+        self.forced = ForcedOptions(system, self.horizon, cfg.simulation.voll_eur_per_mwh) if m.forced_measures else None
         sim = cfg.simulation
         self.violations = ViolationCheck(system, sim.loading_tolerance_pct, sim.voltage_tolerance_pu)
         self.model_check = ModelCheck(self.violations)
@@ -146,8 +147,7 @@ class RollingLoop:
             self._truthful = self._instance.book
         if book is None:
             return self._instance
-        inst = self._instance
-        return MarketInstance(book, inst.base, inst.need_mw, inst.area_need_mw, inst.buy)
+        return dataclasses.replace(self._instance, book=book)
 
     def _follow_the_day(self) -> None:
         """Linear physics: every ``simulation.relinearize_every_steps`` steps a new linearisation point,
@@ -169,7 +169,11 @@ class RollingLoop:
         book = truthful_book(self.layout, outlook.load_p, outlook.sgen_p, self.cfg.flex.load_flex_share,
                              self.soc_mwh)
         n_a = self.n_areas
-        return MarketInstance(book, base, dev[0], dev[1:1 + n_a], self._buy_book(dev[1 + n_a:]))
+        forced = None
+        if self.forced is not None:
+            pos = self.physics.inj
+            forced = self.forced.book((pos.load @ outlook.load_p.T).T, (pos.sgen @ outlook.sgen_p.T).T)
+        return MarketInstance(book, base, dev[0], dev[1:1 + n_a], self._buy_book(dev[1 + n_a:]), forced)
 
     @property
     def truthful_book(self) -> BidBook:

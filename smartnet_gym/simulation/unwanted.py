@@ -1,5 +1,10 @@
 """Unwanted measures: forced curtailment and load shedding that remove what the market left violated.
 
+The clearing may hold the same measures as options (:class:`ForcedOptions`,
+``market.forced_measures``): it then values a forecast violation at what the measures that remove
+it cost and buys flexibility only where that is cheaper. It does not dispatch them: the measures
+below remove what the grid shows after delivery, as without the options.
+
 A one-period clearing over the full linear T&D model around the realised state, whose only
 "bids" are forced curtailment of generation and shedding of load at every bus, priced at VoLL.
 Its slack penalties are a thousand times the value of the violations
@@ -23,18 +28,16 @@ from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState
 from smartnet_gym.grid.sensitivity import activation_response
 from smartnet_gym.grid.system import TDSystem
-from smartnet_gym.market.bids import BidBook
+from smartnet_gym.market.bids import FORCED_UNIT, BidBook
 from smartnet_gym.market.clearing import ClearingProgram
 from smartnet_gym.market.penalties import (
+    REMOVAL_PRIORITY,
     branch_relief_sensitivity,
     root_gains,
     voltage_self_sensitivity,
 )
 from smartnet_gym.market.program import DT_H, ProgramSpec
 from smartnet_gym.simulation.physics import ViolationCheck
-
-#: the measures' slack penalties over the violations' value: removal always comes first
-REMOVAL_PRIORITY = 1e3
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,33 @@ class UnwantedOutcome:
     unresolved: Unresolved
 
 
+class ForcedOptions:
+    """The forced measures as options of the clearing, for every period of its horizon: shedding
+    the load of each bus that has load (up) and curtailing the generation of each bus that has
+    generation (down), at VoLL, up to the outlook's load and generation there; outside every
+    balance row (their imbalance is aFRR's, as that of the unwanted measures)."""
+
+    def __init__(self, system: TDSystem, horizon: int, voll_eur_per_mwh: float):
+        net_pos = system.net.bus.index
+        modelled = np.array(sorted(system.linear.bus_area), dtype=np.int64)
+        load = np.intersect1d(np.unique(system.load_bus), modelled)
+        gen = np.intersect1d(np.unique(system.sgen_bus), modelled)
+        bus = np.tile(np.r_[load, gen], horizon)
+        n = len(bus)
+        self.rows = net_pos.get_indexer(np.r_[load, gen])       # net.bus rows of one period's options
+        self.n_load = len(load)
+        self.layout = BidBook.from_arrays(
+            bus=bus, direction=np.tile(np.r_[np.ones(len(load)), -np.ones(len(gen))], horizon),
+            period=np.repeat(np.arange(horizon), len(load) + len(gen)), qty_mw=np.zeros(n),
+            price_eur_per_mwh=np.full(n, voll_eur_per_mwh), unit=np.full(n, FORCED_UNIT))
+
+    def book(self, load_bus_mw: np.ndarray, gen_bus_mw: np.ndarray) -> BidBook:
+        """The options for an outlook: (H, n_bus) load and generation per bus (net.bus order)."""
+        k, rows = self.n_load, self.rows
+        qty = np.concatenate([load_bus_mw[:, rows[:k]], gen_bus_mw[:, rows[k:]]], axis=1)
+        return self.layout.with_values(qty_mw=np.maximum(qty, 0.0).reshape(-1))
+
+
 class UnwantedMeasures:
     """Built once per system: options at every bus with load or generation."""
 
@@ -78,7 +108,7 @@ class UnwantedMeasures:
         self.area = lin.locate(self.book.bus)[0]
         areas = tuple(f.area for f in lin.feeders)
         strict = cfg.model_copy(update={
-            "qp_epsilon": 0.0, "penalty_scale": 1.0, "voltage_penalty_eur_per_pu2h": None,
+            "qp_epsilon": 0.0, "penalty_scale": 1.0, "voltage_penalty_eur_per_pu2h": None, "forced_measures": False,
             "flow_reliability_margin_pct": 0.0,     # forced measures remove violations of the ratings
             "network_penalty_eur_per_mwh": REMOVAL_PRIORITY * voll_eur_per_mwh})
         self.prog = ClearingProgram(lin, self.book, ProgramSpec(True, areas, (), root_coupling=True), 1, strict, "highs")

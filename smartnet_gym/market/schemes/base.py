@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class ClearingOutcome:
     solve_ms: float
     records: tuple[StageRecord, ...]
     evaluated_cost_eur: float = float("nan")
+    forced_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))   # planned forced measures (inst.forced rows)
 
     @property
     def market_cost_eur(self) -> float:
@@ -74,21 +75,30 @@ class Scheme:
             self._evaluator.reset()
 
     def clear(self, inst: MarketInstance, evaluate: bool = True) -> ClearingOutcome:
-        """Run the stages in order; never raises on solver trouble (statuses are reported)."""
-        state = ClearingState.start(inst, self.cfg)
+        """Run the stages in order; never raises on solver trouble (statuses are reported).
+
+        The stages clear the bids and, where the instance offers them, the forced measures
+        (:meth:`MarketInstance.with_forced_options`); the outcome is the bids' (records included),
+        the planned forced measures apart (``forced_mw``)."""
+        full = inst.with_forced_options()
+        state = ClearingState.start(full, self.cfg)
         for stage in self.stages:
-            stage.run(inst, state, self.response)
-        return self._outcome(inst, state, evaluate)
+            stage.run(full, state, self.response)
+        return self._outcome(inst, full, state, evaluate)
 
     def evaluate(self, inst: MarketInstance, x: np.ndarray) -> float:
-        """Cost of activations ``x`` in the full linear T&D model with the common penalties."""
+        """Cost of activations ``x`` in the full linear T&D model with the common penalties (and the
+        forced measures the instance offers, cleared at their best given ``x``)."""
         if self._evaluator is None:
             self._evaluator = evaluation_stage(self.lin, self.cfg)
         return evaluate_cost(self._evaluator, inst, x)[0]
 
-    def _outcome(self, inst: MarketInstance, state: ClearingState, evaluate: bool) -> ClearingOutcome:
-        book, h = inst.book, inst.horizon
-        net = np.bincount(book.period, weights=book.direction * state.activated_mw, minlength=h)
+    def _outcome(self, inst: MarketInstance, full: MarketInstance, state: ClearingState,
+                 evaluate: bool) -> ClearingOutcome:
+        h, n = inst.horizon, len(inst.book)
+        book = inst.book
+        net = np.bincount(book.period, weights=book.direction * state.activated_mw[:n], minlength=h)
+        records = state.records if full is inst else [_bids_only(r, n) for r in state.records]
         results = [r.result for r in state.records]
         failed = [r for r in results if not r.ok]
         price = np.full(h, np.nan)
@@ -99,12 +109,24 @@ class Scheme:
             scheme=self.name, variant=self.variant,
             status="optimal" if not failed else failed[0].status, failed_stages=len(failed),
             objective_eur=float(sum(r.objective_eur for r in results if r.ok)),
-            activated_mw=state.activated_mw, payment_eur=state.payment_eur,
-            true_cost_eur=DT_H * book.true_cost_eur_per_mwh * state.activated_mw,
+            activated_mw=state.activated_mw[:n], payment_eur=state.payment_eur[:n],
+            true_cost_eur=DT_H * inst.book.true_cost_eur_per_mwh * state.activated_mw[:n],
             residual_imbalance_mw=inst.need_mw - net,
             balance_slack_mw=float(sum(np.abs(r.balance_slack_mw).sum() for r in results)),
             network_slack_mw=float(sum(r.flow_slack_mw for r in results)),
             voltage_slack_pu2=float(sum(r.voltage_slack_pu2 for r in results)),
             uniform_price_eur_per_mwh=price, served_buy_mw=state.served_buy_mw,
-            solve_ms=float(sum(r.solve_ms for r in results)), records=tuple(state.records),
-            evaluated_cost_eur=self.evaluate(inst, state.activated_mw) if evaluate else float("nan"))
+            solve_ms=float(sum(r.solve_ms for r in results)), records=tuple(records),
+            evaluated_cost_eur=self.evaluate(inst, state.activated_mw[:n]) if evaluate else float("nan"),
+            forced_mw=state.activated_mw[n:])
+
+
+def _bids_only(rec: StageRecord, n: int) -> StageRecord:
+    """``rec`` restricted to the first ``n`` rows of the cleared book (the bids, without the forced
+    measures that follow them)."""
+    keep = rec.bids < n
+    if keep.all():
+        return rec
+    res = replace(rec.result, x_mw=rec.result.x_mw[keep], bid_price=rec.result.bid_price[keep])
+    return replace(rec, result=res, bids=rec.bids[keep],
+                   payment_eur=None if rec.payment_eur is None else rec.payment_eur[keep])
