@@ -20,9 +20,11 @@ above 1 it changes nothing.
 Where the clearing holds the forced measures themselves as options (``market.forced_measures``:
 each bus's load shedding and generation curtailment at VoLL, rows of its book whose unit is
 ``bids.FORCED_UNIT``), it values a violation at what the measures that remove it cost together,
-and removes it by flexibility where that is cheaper. Its slacks are then the last resort, at
-:data:`REMOVAL_PRIORITY` times these values (the balance slack at that times its penalty) and
-``penalty_scale`` (any value in its range) changes nothing the options can do.
+and removes it by flexibility where that is cheaper. Its network and voltage slacks are then the
+last resort, at :data:`REMOVAL_PRIORITY` times these values, and ``penalty_scale`` (any value in
+its range) scales only them. Imbalance it leaves is aFRR's, another option with its own price:
+``market.balance_penalty_eur_per_mwh`` as configured, which ``penalty_scale`` does not touch there
+(a market that must cover every MW would buy room for balancing energy with forced measures).
 """
 
 from __future__ import annotations
@@ -81,8 +83,10 @@ def slack_factor(cfg: MarketConfig, removal: bool) -> float:
 
 
 def balance_penalty(cfg: MarketConfig, removal: bool = False) -> float:
-    """Price of unmet imbalance in the market [EUR/MWh]: the configured value × :func:`slack_factor`."""
-    return cfg.balance_penalty_eur_per_mwh * slack_factor(cfg, removal)
+    """Price of unmet imbalance in the market [EUR/MWh]: what the market assumes aFRR charges for it,
+    the configured value — where forced measures are options (``removal``) as it is, beside them,
+    otherwise × ``penalty_scale`` up to 1."""
+    return cfg.balance_penalty_eur_per_mwh * (1.0 if removal else min(cfg.penalty_scale, 1.0))
 
 
 def flow_penalty(cfg: MarketConfig, removal: bool = False) -> float:
