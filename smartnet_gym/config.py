@@ -222,6 +222,16 @@ class ScenarioConfig(_Model):
             object.__setattr__(self, "market", market)
         return self
 
+    @model_validator(mode="after")
+    def _balance_below_voll(self) -> ScenarioConfig:
+        """With forced measures as options, a bid paired with a forced measure at its bus covers
+        imbalance on paper only: the balance price must stay below what that pair costs."""
+        m, voll = self.market, self.simulation.voll_eur_per_mwh
+        if m.forced_measures and m.balance_penalty_eur_per_mwh >= voll:
+            raise ValueError(f"market.balance_penalty_eur_per_mwh: must be below simulation.voll_eur_per_mwh "
+                             f"({voll:g}) with market.forced_measures (got {m.balance_penalty_eur_per_mwh:g})")
+        return self
+
     def digest(self) -> str:
         """Short hash of the resolved config, written next to every result for provenance."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()

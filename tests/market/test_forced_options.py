@@ -102,3 +102,26 @@ def test_a_day_does_not_depend_on_the_penalty_scale_with_forced_options(congeste
 def test_the_decomposition_refuses_forced_options_by_name():
     with pytest.raises(ValueError, match="forced_measures.*decentralized"):
         load_scenario("toy", {"market": {"forced_measures": True, "variant": "decentralized"}})
+
+
+def test_imbalance_behind_a_congested_line_is_left_to_afrr_not_covered_with_forced_measures():
+    """Need 30 MW up, the only bid at bus 1 (50 EUR/MWh) and line 0→1 limited to 15 MW:
+    flow(0→1) = −2/3 p ⇒ p ≤ 22.5 MW. Curtailing generation at bus 1 would make room for more of
+    the bid, MW for MW (3,050 EUR/MWh the pair), which covers imbalance on paper only: the market
+    leaves the 7.5 MW to aFRR at the balance price (2,000 EUR/MWh) instead."""
+    lin = three_bus_td()
+    lin = replace(lin, dc=replace(lin.dc, rating_mw=np.array([15.0, np.inf, np.inf])))
+    book = BidBook.from_arrays(bus=[1], direction=[1], period=[0], qty_mw=[100.0], price_eur_per_mwh=[50.0])
+    options = BidBook.from_arrays(bus=[1], direction=[-1], period=[0], qty_mw=[50.0], price_eur_per_mwh=[3000.0],
+                                  unit=[FORCED_UNIT])
+    inst = MarketInstance(book, flat_base(lin, 1), np.array([30.0]), np.zeros((1, 1)), forced=options)
+    out = make_scheme("CS_D", lin, LP).clear(inst)
+    np.testing.assert_allclose(out.activated_mw, [22.5], atol=1e-7)
+    np.testing.assert_allclose(out.forced_mw, [0.0], atol=1e-7)
+    np.testing.assert_allclose(out.residual_imbalance_mw, [7.5], atol=1e-7)
+    assert out.objective_eur == pytest.approx(0.25 * (50 * 22.5 + 2000 * 7.5), rel=1e-9)
+
+
+def test_a_balance_price_above_voll_is_refused_with_forced_options():
+    with pytest.raises(ValueError, match="balance_penalty_eur_per_mwh.*below"):
+        load_scenario("toy", {"market": {"forced_measures": True, "balance_penalty_eur_per_mwh": 3000.0}})
