@@ -125,11 +125,9 @@ def scale_book(book, lin, n_bids: int, price_cap: float = 1000.0) -> ScaledLayou
 
 def new_instance(inst, layout: ScaledLayout, rng: np.random.Generator | None):
     """The instance with the layout's book; with ``rng`` new prices, quantities, needs, buy volumes."""
-    from smartnet_gym.market.stages import MarketInstance
-
     book = layout.book(rng)
     if rng is None:
-        return MarketInstance(book, inst.base, inst.need_mw, inst.area_need_mw, inst.buy)
+        return replace(inst, book=book)
     h = inst.horizon
     f = rng.uniform(0.6, 1.4, h)
     need = inst.need_mw * f + rng.normal(0.0, 2.0, h)
@@ -137,5 +135,5 @@ def new_instance(inst, layout: ScaledLayout, rng: np.random.Generator | None):
     buy = inst.buy
     if len(buy):
         buy = replace(buy, qty_mw=buy.qty_mw * rng.uniform(0.8, 1.2, len(buy)))
-    return MarketInstance(book, inst.base, need, area_need, buy)
+    return replace(inst, book=book, need_mw=need, area_need_mw=area_need, buy=buy)
 
