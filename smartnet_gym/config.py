@@ -119,13 +119,14 @@ class MarketConfig(_Model):
     voltage_penalty_eur_per_pu2h: float | None = Field(
         None, gt=0, description="flat price of a v^2 slack [EUR/(pu^2 h)], capped per bus at the derived value; "
         "None: per bus, the network penalty over the bus's voltage sensitivity")
-    forced_measures: bool = Field(
-        False, description="the clearing holds every bus's load shedding and generation curtailment at VoLL as "
+    forced_measures: bool | None = Field(
+        None, description="the clearing holds every bus's load shedding and generation curtailment at VoLL as "
         "options (not dispatched; outside the balance): it values a violation at what removing it costs and its "
-        "slacks are the last resort; false: the slacks stand for the forced measures, priced at what they cost")
-    penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on every market penalty "
-                                 "(balance, network, voltage): below 1 only, the derived values being caps; "
-                                 "with forced measures as options, on the last-resort slacks [-]")
+        "network and voltage slacks are the last resort; false: the slacks stand for the forced measures bus by "
+        "bus; None: true, except with variant 'decentralized' (CS_D's decomposition exchanges the DSOs' bids only)")
+    penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on the last-resort network and voltage "
+                                 "slacks; without forced measures as options, on every market penalty (balance, "
+                                 "network, voltage) and below 1 only, the derived values being caps [-]")
     flow_reliability_margin_pct: float = Field(
         0.0, ge=0, lt=50, description="share of every transmission rating the clearing keeps free, as TSOs' "
         "flow reliability margin against the DC model's error [% of rating]; violations still count at the rating")
@@ -144,6 +145,11 @@ class MarketConfig(_Model):
         if up not in SCHEMES:
             raise ValueError(did_you_mean(v, SCHEMES, "scheme"))
         return up
+
+    @property
+    def forced_options(self) -> bool:
+        """Whether the clearing holds forced measures as options (``forced_measures`` resolved)."""
+        return self.variant != "decentralized" if self.forced_measures is None else self.forced_measures
 
     @model_validator(mode="after")
     def _forced_measures_centralized(self) -> MarketConfig:
@@ -227,7 +233,7 @@ class ScenarioConfig(_Model):
         """With forced measures as options, a bid paired with a forced measure at its bus covers
         imbalance on paper only: the balance price must stay below what that pair costs."""
         m, voll = self.market, self.simulation.voll_eur_per_mwh
-        if m.forced_measures and m.balance_penalty_eur_per_mwh >= voll:
+        if m.forced_options and m.balance_penalty_eur_per_mwh >= voll:
             raise ValueError(f"market.balance_penalty_eur_per_mwh: must be below simulation.voll_eur_per_mwh "
                              f"({voll:g}) with market.forced_measures (got {m.balance_penalty_eur_per_mwh:g})")
         return self

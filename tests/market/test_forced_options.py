@@ -126,3 +126,10 @@ def test_imbalance_behind_a_congested_line_is_left_to_afrr_not_covered_with_forc
 def test_a_balance_price_above_voll_is_refused_with_forced_options():
     with pytest.raises(ValueError, match="balance_penalty_eur_per_mwh.*below"):
         load_scenario("toy", {"market": {"forced_measures": True, "balance_penalty_eur_per_mwh": 3000.0}})
+
+
+def test_forced_options_are_on_by_default_except_in_the_decomposition():
+    from smartnet_gym.config import MarketConfig
+    assert MarketConfig().forced_options
+    assert not MarketConfig(variant="decentralized").forced_options
+    assert not MarketConfig(forced_measures=False).forced_options
