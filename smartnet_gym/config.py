@@ -123,7 +123,8 @@ class MarketConfig(_Model):
         None, description="the clearing holds every bus's load shedding and generation curtailment at VoLL as "
         "options (not dispatched; outside the balance): it values a violation at what removing it costs and its "
         "network and voltage slacks are the last resort; false: the slacks stand for the forced measures bus by "
-        "bus; None: true, except with variant 'decentralized' (CS_D's decomposition exchanges the DSOs' bids only)")
+        "bus; None: true in studies, compare and validate-grid, false in the RL envs (their step is the hot path) "
+        "and with variant 'decentralized' (CS_D's decomposition exchanges the DSOs' bids only)")
     penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on the last-resort network and voltage "
                                  "slacks; without forced measures as options, on every market penalty (balance, "
                                  "network, voltage) and below 1 only, the derived values being caps [-]")
@@ -146,10 +147,12 @@ class MarketConfig(_Model):
             raise ValueError(did_you_mean(v, SCHEMES, "scheme"))
         return up
 
-    @property
-    def forced_options(self) -> bool:
-        """Whether the clearing holds forced measures as options (``forced_measures`` resolved)."""
-        return self.variant != "decentralized" if self.forced_measures is None else self.forced_measures
+    def uses_forced_options(self, default: bool = True) -> bool:
+        """Whether the clearing holds forced measures as options: ``forced_measures``, or where it is
+        None the caller's ``default`` (never for CS_D's decomposition)."""
+        if self.forced_measures is None:
+            return default and self.variant != "decentralized"
+        return self.forced_measures
 
     @model_validator(mode="after")
     def _forced_measures_centralized(self) -> MarketConfig:
@@ -233,7 +236,7 @@ class ScenarioConfig(_Model):
         """With forced measures as options, a bid paired with a forced measure at its bus covers
         imbalance on paper only: the balance price must stay below what that pair costs."""
         m, voll = self.market, self.simulation.voll_eur_per_mwh
-        if m.forced_options and m.balance_penalty_eur_per_mwh >= voll:
+        if m.uses_forced_options() and m.balance_penalty_eur_per_mwh >= voll:
             raise ValueError(f"market.balance_penalty_eur_per_mwh: must be below simulation.voll_eur_per_mwh "
                              f"({voll:g}) with market.forced_measures (got {m.balance_penalty_eur_per_mwh:g})")
         return self

@@ -52,7 +52,8 @@ def prepare(scenario: str = "spain-like", overrides: dict | None = None, step: i
     build_s = time.perf_counter() - t0
     check_window(system, cfg, step + 1)
     # CS_E's loop also makes the BRP buy book; the other schemes ignore it
-    loop = RollingLoop(system, cfg, scheme="CS_E", physics="linear")
+    # the bids are what the benchmark scales: forced measures as options would add a fixed block
+    loop = RollingLoop(system, cfg, scheme="CS_E", physics="linear", forced_options=False)
     loop.reset(episode_start(cfg) + step, 1, np.random.default_rng(cfg.seed))
     return Setup(cfg.name, cfg, system, loop.instance(), build_s)
 

@@ -56,7 +56,9 @@ class RollingLoop:
     """One scheme on one T&D system; :meth:`reset` starts an episode, :meth:`step` advances 15 min."""
 
     def __init__(self, system: TDSystem, cfg: ScenarioConfig, scheme: str | None = None,
-                 physics: str | None = None, backend: str | None = None):
+                 physics: str | None = None, backend: str | None = None, forced_options: bool = True):
+        """``forced_options``: whether the clearing holds forced measures as options where
+        ``market.forced_measures`` leaves it open (None)."""
         limit_blas_threads()
         # the loop's own copy of the grid: the physical layer writes set-points and tap positions
         # into its net, so loops sharing a system (compare's schemes, a study worker's cells) would
@@ -71,7 +73,7 @@ class RollingLoop:
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
         self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc, cfg.simulation.fast_ac)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
-        self.forced = ForcedOptions(system, self.horizon, cfg.simulation.voll_eur_per_mwh) if m.forced_options else None
+        self.forced = ForcedOptions(system, self.horizon, cfg.simulation.voll_eur_per_mwh) if m.uses_forced_options(forced_options) else None
         sim = cfg.simulation
         self.violations = ViolationCheck(system, sim.loading_tolerance_pct, sim.voltage_tolerance_pu)
         self.model_check = ModelCheck(self.violations)

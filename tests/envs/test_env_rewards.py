@@ -27,7 +27,8 @@ ALL_UNITS = ["MV1.101", "transmission"]
 
 def scripted_loop(env, reset_info) -> RollingLoop:
     core = env.unwrapped.core
-    loop = RollingLoop(build_system(core.cfg), core.cfg, scheme=core.scheme_name, physics=core.physics)
+    loop = RollingLoop(build_system(core.cfg), core.cfg, scheme=core.scheme_name, physics=core.physics,
+                       forced_options=core.loop.forced is not None)
     loop.reset(reset_info["start_step"], core.episode_steps, np.random.default_rng(reset_info["forecast_seed"]))
     return loop
 

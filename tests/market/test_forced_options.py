@@ -128,8 +128,9 @@ def test_a_balance_price_above_voll_is_refused_with_forced_options():
         load_scenario("toy", {"market": {"forced_measures": True, "balance_penalty_eur_per_mwh": 3000.0}})
 
 
-def test_forced_options_are_on_by_default_except_in_the_decomposition():
+def test_forced_options_default_to_the_caller_and_never_in_the_decomposition():
     from smartnet_gym.config import MarketConfig
-    assert MarketConfig().forced_options
-    assert not MarketConfig(variant="decentralized").forced_options
-    assert not MarketConfig(forced_measures=False).forced_options
+    assert MarketConfig().uses_forced_options() and not MarketConfig().uses_forced_options(False)
+    assert MarketConfig(forced_measures=True).uses_forced_options(False)
+    assert not MarketConfig(variant="decentralized").uses_forced_options()
+    assert not MarketConfig(forced_measures=False).uses_forced_options()
