@@ -110,7 +110,7 @@ class Scheme:
             status="optimal" if not failed else failed[0].status, failed_stages=len(failed),
             objective_eur=float(sum(r.objective_eur for r in results if r.ok)),
             activated_mw=state.activated_mw[:n], payment_eur=state.payment_eur[:n],
-            true_cost_eur=DT_H * inst.book.true_cost_eur_per_mwh * state.activated_mw[:n],
+            true_cost_eur=DT_H * book.true_cost_eur_per_mwh * state.activated_mw[:n],
             residual_imbalance_mw=inst.need_mw - net,
             balance_slack_mw=float(sum(np.abs(r.balance_slack_mw).sum() for r in results)),
             network_slack_mw=float(sum(r.flow_slack_mw for r in results)),
