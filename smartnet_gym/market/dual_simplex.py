@@ -106,6 +106,14 @@ class DualSimplex:
         self.basic = np.concatenate((basic, n + n_cols + m + np.arange(k)))
         self.upper = np.concatenate((self.upper[:n], np.zeros(n_cols, bool), self.upper[n:], np.zeros(k, bool)))
 
+    def insert(self, at: int, cols: np.ndarray) -> None:
+        """Insert columns (m × q) before column ``at``, nonbasic: the basis and its inverse stay as
+        they are, and the next solve puts each new column at the bound its reduced cost asks for."""
+        q = cols.shape[1]
+        self.a = np.concatenate((self.a[:, :at], cols, self.a[:, at:]), axis=1)
+        self.basic = np.where(self.basic >= at, self.basic + q, self.basic)
+        self.upper = np.concatenate((self.upper[:at], np.zeros(q, bool), self.upper[at:]))
+
     def drop(self, rows: np.ndarray, cols: np.ndarray) -> bool:
         """Remove rows whose logical is basic and nonbasic columns (False, nothing removed: not so).
 

@@ -128,6 +128,7 @@ class ProgramMatrices:
     col_period: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # period of each column
     group_area: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # area of each balance group
     feeder_rows: FeederRows | None = None
+    forced_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, int))   # x columns of forced-measure options
 
     @property
     def eq_rows(self) -> np.ndarray:
@@ -383,7 +384,8 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         d_lim=d_lim, d_area=list(spec.areas), storage_ids=storage_ids,
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
         col_period=col_period, group_area=group_area,
-        feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h))
+        feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h),
+        forced_cols=cx.start + np.flatnonzero(book.unit == FORCED_UNIT))
 
 
 def _coupled_roots(lin: LinearTD, spec: ProgramSpec, feeders: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,14 @@ every folded row in its direction, the relaxation is tight there and the answer 
 folded row the answer no longer violates is unfolded into an ordinary LP row. So a voltage band
 that no activation can restore (violated at every node of a feeder, 1,840 rows on the default
 preset) costs one LU solve per round, not 1,840 rows of a dense basis.
+
+Forced-measure options (``ProgramMatrices.forced_cols``: every bus's shedding and curtailment,
+each period) are *priced in*: they sit outside the LP until, at an answer free of violated
+limits, one has a negative reduced cost at the LP's row duals (cost − its kept- and limit-row
+coefficients times those duals, less a folded row's cost); those enter and the LP is solved
+again. An answer no outside option would improve is optimal with all of them. Options at zero
+leave again every ``IDLE_SOLVES`` solves. Most clearings need none, so their LP stays as narrow
+as without the options.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ MAX_ROUNDS = 100
 IDLE_SOLVES = 16          # a limit row slack for this many solves in a row leaves the LP (until violated)
 MAX_LP_ROWS = 160         # beyond this the dense basis inverse costs more than HiGHS on the explicit program
 EXPLICIT_AFTER_OVERSIZED = 4   # solves then left to HiGHS directly (such congestion lasts)
+ENTER_TOL = 1e-9          # relative reduced cost below which a forced-measure option joins the LP
 
 
 def screenable(m: ProgramMatrices) -> bool:
@@ -139,19 +148,32 @@ class ScreenedBackend(EliminatedNetwork):
         neg = self.slack_sign < 0
         self._lowering, self._raising = self.slack_cols[neg], self.slack_cols[~neg]   # per row, in row order
         self._fixed_cols = self.bid_cols[~self.keep_slack]  # bid and buy columns (fixed in an evaluation)
+        # forced-measure options (bid-space positions) join the LP only when they would lower its cost
+        self._pool = np.flatnonzero(np.isin(self.bid_cols, m.forced_cols))
+        self._lean = np.setdiff1d(np.arange(len(self.bid_cols)), self._pool)
+        self._keep_dense = self.a_keep.toarray()
+        self._pool_cols = self.bid_cols[self._pool]
+        pool_keep = self.a_keep[:, self._pool].tocsc()
+        self._pool_keep_t = _csr_arrays(pool_keep.T.tocsr())         # the options' kept-row coefficients
+        self._pool_keep_rows = np.flatnonzero(np.diff(pool_keep.tocsr().indptr))   # … which rows they touch
+        self._pool_rows: dict[int, np.ndarray] = {}                   # … and limit rows' (cached)
         self.reset()
 
     def reset(self) -> None:
         """Back to the state of a new backend (no limit rows, no basis, no counts); the network's
         factors and the bid-space rows computed so far are kept, as they depend on the layout only."""
-        self.lp = DualSimplex(self.a_keep.toarray())
-        self._model_cols = self.bid_cols.copy()      # explicit column of each LP column
+        self._lp_bid = self._lean.copy()             # bid-space position of each of the LP's first columns
+        self._in_lp = np.zeros(len(self.bid_cols), bool)
+        self._in_lp[self._lp_bid] = True
+        self.lp = DualSimplex(self._keep_dense[:, self._lp_bid])
+        self._model_cols = self.bid_cols[self._lp_bid]   # explicit column of each LP column
         self._model_rows = self.keep_rows.astype(np.int64)    # explicit row of each LP row
         self.active = np.zeros(0, np.int64)         # limit rows (positions in self.lim) in the LP
         self.idle = np.zeros(0, np.int64)           # solves each active row has stayed slack
         self.folded = np.zeros(0, np.int64)         # violated limit rows priced as linear costs
         self.fold_above = np.zeros(0, bool)         # … violated above hi (else below lo)
         self._solves = 0
+        self._option_solves = 0
         self._fallback: HighsBackend | None = None
         self.rounds = 0                               # rounds of the last solve (diagnostics)
         self.fallbacks = 0                            # solves the dual simplex failed and handed to HiGHS
@@ -164,7 +186,7 @@ class ScreenedBackend(EliminatedNetwork):
         cols = self.slack_cols[k].reshape(-1)
         self._model_cols = np.r_[self._model_cols, cols]
         rows = np.zeros((len(k), n0 + len(cols)))
-        rows[:, :len(self.bid_cols)] = self.bid_rows(k)
+        rows[:, :len(self._lp_bid)] = self.bid_rows(k)[:, self._lp_bid]
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
         rows[np.arange(len(k))[:, None], slack_pos] = self.slack_sign[k]
         self.lp.extend(rows, len(cols))
@@ -176,7 +198,7 @@ class ScreenedBackend(EliminatedNetwork):
         """LP positions of the limit rows and their slacks, and which rows are slack in the basis."""
         n_lp, k = self.lp.shape[1], len(self.active)
         rows = len(self.keep_rows) + np.arange(k)
-        slacks = len(self.bid_cols) + np.arange(2 * k).reshape(-1, 2)
+        slacks = len(self._lp_bid) + np.arange(2 * k).reshape(-1, 2)
         basic = self.lp.is_basic(np.concatenate((n_lp + rows, slacks.reshape(-1))))
         slack_now = basic[:k] & ~(basic[k::2] | basic[k + 1::2])
         return rows, slacks, slack_now
@@ -200,6 +222,66 @@ class ScreenedBackend(EliminatedNetwork):
         if self._solves % IDLE_SOLVES:      # retire in batches: a drop copies the LP
             return
         self._drop(np.flatnonzero(self.idle >= IDLE_SOLVES), rows, slacks)
+
+    def _bid_space(self, x_lp: np.ndarray) -> np.ndarray:
+        """The LP's answer over all bid-space columns (options outside the LP at 0)."""
+        if not len(self._pool):
+            return x_lp[:len(self.bid_cols)]
+        x = np.zeros(len(self.bid_cols))
+        x[self._lp_bid] = x_lp[:len(self._lp_bid)]
+        return x
+
+    def _entering_options(self, c, lb, ub, y: np.ndarray, fold_cost: np.ndarray | None) -> np.ndarray:
+        """Options outside the LP whose reduced cost at the LP's row duals ``y`` is negative: the
+        only columns whose entry could lower the cost (none: the answer is optimal with all of them)."""
+        pool, col = self._pool, self._pool_cols
+        c_pool = c[col]
+        n_keep = len(self.keep_rows)
+        y_lim = y[n_keep:]
+        on = np.flatnonzero(y_lim)
+        if fold_cost is None and not len(on) and not y[self._pool_keep_rows].any() and c_pool.min() >= 0.0:
+            return pool[:0]              # no dual reaches an option: every reduced cost is its cost
+        d = c_pool - csr_matvec(*self._pool_keep_t, np.ascontiguousarray(y[:n_keep]))
+        for i in on:
+            d -= y_lim[i] * self._pool_row(int(self.active[i]))
+        if fold_cost is not None:
+            d -= fold_cost[pool]
+        enter = (d < -ENTER_TOL * (1.0 + np.abs(c_pool))) & ~self._in_lp[pool] & (ub[col] > lb[col])
+        return pool[enter]
+
+    def _pool_row(self, k: int) -> np.ndarray:
+        """Limit row ``k``'s coefficients on the options (cached)."""
+        row = self._pool_rows.get(k)
+        if row is None:
+            full = self._row_cache.get(k)
+            row = self._pool_rows[k] = (self.bid_rows(np.array([k]))[0] if full is None else full)[self._pool]
+        return row
+
+    def _insert_options(self, enter: np.ndarray) -> None:
+        """Put options ``enter`` (bid-space positions) into the LP after its bid columns."""
+        nb, n_keep = len(self._lp_bid), len(self.keep_rows)
+        cols = np.zeros((self.lp.shape[0], len(enter)))
+        cols[:n_keep] = self._keep_dense[:, enter]
+        if len(self.active):
+            cols[n_keep:] = self.bid_rows(self.active)[:, enter]
+        self.lp.insert(nb, cols)
+        self._lp_bid = np.r_[self._lp_bid, enter]
+        self._model_cols = np.r_[self._model_cols[:nb], self.bid_cols[enter], self._model_cols[nb:]]
+        self._in_lp[enter] = True
+
+    def _retire_idle_options(self) -> None:
+        """Every ``IDLE_SOLVES`` solves, take the options that sit at zero out of the LP (they come
+        back when their reduced cost turns negative)."""
+        self._option_solves += 1
+        n_lean, nb = len(self._lean), len(self._lp_bid)
+        if self._option_solves % IDLE_SOLVES or nb == n_lean:
+            return
+        pos = np.arange(n_lean, nb)                  # options sit after the lean columns
+        out = pos[~self.lp.is_basic(pos) & ~self.lp.upper[pos]]
+        if len(out) and self.lp.drop(np.zeros(0, np.int64), out):
+            self._in_lp[self._lp_bid[out]] = False
+            self._lp_bid = np.delete(self._lp_bid, out)
+            self._model_cols = np.delete(self._model_cols, out)
 
     def _closing_slacks(self) -> np.ndarray:
         """The slack column that closes each folded row (the one lowering it when above hi)."""
@@ -230,19 +312,20 @@ class ScreenedBackend(EliminatedNetwork):
         if self._zero_is_optimal(c, lb, ub, lo, hi):
             self.rounds = 0
             return Solution("optimal", 0.0, np.zeros(m.n_col), np.zeros(m.n_row), (time.perf_counter() - t0) * 1e3)
-        n_bid = len(self.bid_cols)
         unfolded = np.zeros(len(self.lim), bool)    # rows unfolded in this solve: LP rows from now on
         for self.rounds in range(1, MAX_ROUNDS + 1):
-            cols, rows = self._model_cols, self._model_rows
+            cols, rows, nb = self._model_cols, self._model_rows, len(self._lp_bid)
             c_lp = c[cols]
+            fold_cost = None
             if len(self.folded):
                 w_fold, u_fold = self._fold(c)
+                fold_cost = self.a_nx.T @ u_fold
                 c_lp = c_lp.copy()
-                c_lp[:n_bid] -= self.a_nx.T @ u_fold
+                c_lp[:nb] -= fold_cost[self._lp_bid]
             res = self.lp.solve(c_lp, lb[cols], ub[cols], lo[rows], hi[rows])
             if not res.ok:
                 return self._explicit(c, lb, ub, lo, hi, t0)
-            z_net, above, below = self.network_state(res.x[:n_bid], lo, hi)
+            z_net, above, below = self.network_state(self._bid_space(res.x), lo, hi)
             # folded rows the answer no longer violates in their direction: ordinary rows again
             still = np.where(self.fold_above, above[self.folded], below[self.folded]) > VIOLATION_TOL
             back = self.folded[~still]
@@ -256,7 +339,11 @@ class ScreenedBackend(EliminatedNetwork):
             add = np.concatenate([back, k[unfolded[k]]]).astype(np.int64)
             new = k[~unfolded[k]]
             if not len(new) and not len(add):
-                break
+                enter = self._entering_options(c, lb, ub, res.row_dual, fold_cost) if len(self._pool) else new
+                if not len(enter):
+                    break
+                self._insert_options(enter)
+                continue
             if self.lp.shape[0] + len(add) + len(new) <= MAX_LP_ROWS:
                 add = np.r_[add, new]
             else:                          # no room in the LP: price them as linear costs first
@@ -291,6 +378,8 @@ class ScreenedBackend(EliminatedNetwork):
             dual[self.node] += u_fold
             objective = float(c @ z)
         self._retire_idle_rows()
+        if len(self._pool):
+            self._retire_idle_options()
         ms = (time.perf_counter() - t0) * 1e3
         return Solution("optimal", objective, z, dual, ms)
 

@@ -9,18 +9,21 @@ nodal duals are reconstructed, not solved for, so they are checked against the K
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from random_instances import random_instance, random_linear_td, revalue
+from random_instances import all_buses, random_instance, random_linear_td, revalue
 
 from smartnet_gym.config import SCHEMES, MarketConfig
 from smartnet_gym.market import screening
+from smartnet_gym.market.bids import FORCED_UNIT, BidBook
 from smartnet_gym.market.dual_simplex import SimplexResult
 from smartnet_gym.market.program import ProgramMatrices
 from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market.screening import ScreenedBackend, screenable
 from smartnet_gym.market.solvers import HighsBackend, Solution
-from smartnet_gym.market.stages import evaluation_stage
+from smartnet_gym.market.stages import MarketInstance, evaluation_stage
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 TOL = 1e-6
@@ -243,3 +246,40 @@ def test_nothing_activated_is_taken_only_when_it_is_the_optimum():
             solved += 1
             assert HighsBackend(local.m).solve(*local.last_vectors).objective_eur > 0.0
     assert shortcut and solved, (shortcut, solved)
+
+
+def _with_forced(rng: np.random.Generator, lin, inst: MarketInstance) -> MarketInstance:
+    """``inst`` with forced-measure options at every bus, period and direction (random room, VoLL)."""
+    buses, h = all_buses(lin), inst.horizon
+    n = 2 * len(buses) * h
+    forced = BidBook.from_arrays(
+        bus=np.tile(np.r_[buses, buses], h), direction=np.tile(np.r_[np.ones(len(buses)), -np.ones(len(buses))], h),
+        period=np.repeat(np.arange(h), 2 * len(buses)), qty_mw=rng.uniform(0.0, 10.0, n),
+        price_eur_per_mwh=np.full(n, 3000.0), unit=np.full(n, FORCED_UNIT))
+    return replace(inst, forced=forced)
+
+
+@pytest.mark.parametrize("idle_solves", [screening.IDLE_SOLVES, 1])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_forced_options_priced_in_give_the_explicit_optimum(scheme, idle_solves, monkeypatch):
+    """Options join the bid-space LP only at a negative reduced cost (and leave when idle): the
+    answer must still be HiGHS's optimum of the explicit program with every option, and options
+    must be used somewhere, or the test would not exercise their entry."""
+    monkeypatch.setattr(screening, "IDLE_SOLVES", idle_solves)
+    used = 0.0
+    for seed in range(10):
+        rng = np.random.default_rng(2000 + seed)
+        lin = random_linear_td(rng)
+        inst = _with_forced(rng, lin, random_instance(rng, lin, stress=0.9))
+        sch = make_scheme(scheme, lin, LP)
+        for _ in range(3):
+            out = sch.clear(inst, evaluate=False)
+            for prog in _programs(out):
+                if not isinstance(prog.backend, ScreenedBackend):
+                    continue
+                sol = assert_explicit_optimum(prog)
+                assert prog.backend.fallbacks == 0, "the dual simplex handed a solve to HiGHS"
+                used += sol.z[prog.m.forced_cols].sum()
+            inst = _with_forced(rng, lin, revalue(rng, lin, inst, stress=0.9))
+    if scheme != "CS_C":
+        assert used > 0, "no option was ever worth its price: the test would not exercise their entry"
