@@ -57,6 +57,11 @@ def _programs(out):
     return [r.program for r in out.records if r.program is not None and r.program.last_vectors is not None]
 
 
+def _screened_programs(out):
+    """The programs of ``out`` the fast path solved."""
+    return [p for p in _programs(out) if isinstance(p.backend, ScreenedBackend)]
+
+
 def assert_explicit_optimum(prog) -> Solution:
     """Re-solve ``prog``'s last values on its backend: HiGHS's optimum of the explicit program, and
     a KKT pair of it."""
@@ -185,9 +190,7 @@ def test_limits_folded_into_costs_give_the_explicit_optimum(scheme, monkeypatch)
         sch = make_scheme(scheme, lin, LP)
         for _ in range(3):
             out = sch.clear(inst, evaluate=False)
-            for prog in _programs(out):
-                if not isinstance(prog.backend, ScreenedBackend):
-                    continue
+            for prog in _screened_programs(out):
                 backend = prog.backend
                 before = (backend.oversized, backend.fallbacks)
                 assert_explicit_optimum(prog)
@@ -274,9 +277,7 @@ def test_forced_options_priced_in_give_the_explicit_optimum(scheme, idle_solves,
         sch = make_scheme(scheme, lin, LP)
         for _ in range(3):
             out = sch.clear(inst, evaluate=False)
-            for prog in _programs(out):
-                if not isinstance(prog.backend, ScreenedBackend):
-                    continue
+            for prog in _screened_programs(out):
                 sol = assert_explicit_optimum(prog)
                 assert prog.backend.fallbacks == 0, "the dual simplex handed a solve to HiGHS"
                 used += sol.z[prog.m.forced_cols].sum()
