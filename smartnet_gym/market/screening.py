@@ -98,7 +98,9 @@ class EliminatedNetwork:
         slack = a_lim[:, lim_slack].tocsr()
         self.slack_cols = lim_slack[slack.indices].reshape(-1, 2)         # two slacks per limit row
         self.slack_sign = slack.data.reshape(-1, 2)
-        self._row_cache: dict[int, np.ndarray] = {}  # bid-space coefficients of limit rows seen
+        self._row_slot = np.full(len(self.lim), -1, np.int64)   # slot of each limit row in _rows (-1: not yet)
+        self._rows = np.zeros((0, len(self.bid_cols)))           # bid-space coefficients of limit rows seen
+        self._n_rows = 0
         # slack columns of the kept rows (balance slacks; storage and interface rows have none)
         self.a_keep = a[keep_rows][:, self.bid_cols].tocsr()
         self._keep_csr = _csr_arrays(self.a_keep)
@@ -110,15 +112,25 @@ class EliminatedNetwork:
         self.keep_up[sl.row[sl.data > 0]] = slack_col[sl.col[sl.data > 0]]
         self.keep_down[sl.row[sl.data < 0]] = slack_col[sl.col[sl.data < 0]]
 
-    def bid_rows(self, k: np.ndarray) -> np.ndarray:
-        """Limit rows ``k`` as dense rows over the bid-space columns: ``−L_k A_nz⁻¹ A_nx`` (cached)."""
-        new = np.array([j for j in k if j not in self._row_cache], np.int64)
+    def bid_rows(self, k: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """Limit rows ``k`` as dense rows over the bid-space columns (positions ``cols`` only, if
+        given): ``−L_k A_nz⁻¹ A_nx`` (cached, one slot per row)."""
+        k = np.asarray(k, np.int64)
+        new = np.unique(k[self._row_slot[k] < 0])
         if len(new):
             u = self.lu.solve_t(self.l_net[new].toarray().T)
             r = -(self.a_nx.T @ u).T
             r[np.abs(r) < 1e-12] = 0.0
-            self._row_cache.update(zip(new.tolist(), r))
-        return np.stack([self._row_cache[j] for j in k.tolist()])
+            n = self._n_rows
+            if n + len(new) > len(self._rows):          # grow by doubling: rows are added a few at a time
+                grown = np.zeros((max(2 * len(self._rows), n + len(new), 16), self._rows.shape[1]))
+                grown[:n] = self._rows[:n]
+                self._rows = grown
+            self._rows[n:n + len(new)] = r
+            self._row_slot[new] = n + np.arange(len(new))
+            self._n_rows = n + len(new)
+        slots = self._row_slot[k]
+        return self._rows[slots] if cols is None else self._rows[np.ix_(slots, cols)]
 
     def nodal_duals(self, mu: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Duals of the eliminated network rows for limit duals ``mu`` of ``rows`` (positions in
@@ -156,7 +168,7 @@ class ScreenedBackend(EliminatedNetwork):
         pool_keep = self.a_keep[:, self._pool].tocsc()
         self._pool_keep_t = _csr_arrays(pool_keep.T.tocsr())         # the options' kept-row coefficients
         self._pool_keep_rows = np.flatnonzero(np.diff(pool_keep.tocsr().indptr))   # … which rows they touch
-        self._pool_rows: dict[int, np.ndarray] = {}                   # … and limit rows' (cached)
+        self._pool_nx_t = _csr_arrays(self.a_nx[:, self._pool].T.tocsr())   # … and nodal-row coefficients
         self.reset()
 
     def reset(self) -> None:
@@ -186,7 +198,7 @@ class ScreenedBackend(EliminatedNetwork):
         cols = self.slack_cols[k].reshape(-1)
         self._model_cols = np.r_[self._model_cols, cols]
         rows = np.zeros((len(k), n0 + len(cols)))
-        rows[:, :len(self._lp_bid)] = self.bid_rows(k)[:, self._lp_bid]
+        rows[:, :len(self._lp_bid)] = self.bid_rows(k, self._lp_bid)
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
         rows[np.arange(len(k))[:, None], slack_pos] = self.slack_sign[k]
         self.lp.extend(rows, len(cols))
@@ -231,31 +243,20 @@ class ScreenedBackend(EliminatedNetwork):
         x[self._lp_bid] = x_lp[:len(self._lp_bid)]
         return x
 
-    def _entering_options(self, c, lb, ub, y: np.ndarray, fold_cost: np.ndarray | None) -> np.ndarray:
-        """Options outside the LP whose reduced cost at the LP's row duals ``y`` is negative: the
-        only columns whose entry could lower the cost (none: the answer is optimal with all of them)."""
-        pool, col = self._pool, self._pool_cols
-        c_pool = c[col]
+    def _entering_options(self, c, lb, ub, y: np.ndarray, u_fold: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Options outside the LP whose reduced cost at the LP's row duals ``y`` is negative (the
+        only columns whose entry could lower the cost; none: the answer is optimal with all of
+        them), and the nodal duals of the limit rows, which price them: a column's limit-row
+        coefficients are ``−L A_nz⁻¹ A_nx``, so their dual-weighted sum is ``A_nxᵀ`` times those
+        duals (one LU solve for all options, not one row product per binding limit)."""
         n_keep = len(self.keep_rows)
-        y_lim = y[n_keep:]
-        on = np.flatnonzero(y_lim)
-        if fold_cost is None and not len(on) and not y[self._pool_keep_rows].any() and c_pool.min() >= 0.0:
-            return pool[:0]              # no dual reaches an option: every reduced cost is its cost
-        d = c_pool - csr_matvec(*self._pool_keep_t, np.ascontiguousarray(y[:n_keep]))
-        for i in on:
-            d -= y_lim[i] * self._pool_row(int(self.active[i]))
-        if fold_cost is not None:
-            d -= fold_cost[pool]
-        enter = (d < -ENTER_TOL * (1.0 + np.abs(c_pool))) & ~self._in_lp[pool] & (ub[col] > lb[col])
-        return pool[enter]
-
-    def _pool_row(self, k: int) -> np.ndarray:
-        """Limit row ``k``'s coefficients on the options (cached)."""
-        row = self._pool_rows.get(k)
-        if row is None:
-            full = self._row_cache.get(k)
-            row = self._pool_rows[k] = (self.bid_rows(np.array([k]))[0] if full is None else full)[self._pool]
-        return row
+        nodal = self.nodal_duals(y[n_keep:], self.active)
+        if u_fold is None and not nodal.any() and not y[self._pool_keep_rows].any():
+            return self._pool[:0], nodal       # no dual reaches an option: every reduced cost is its cost ≥ 0
+        u = nodal if u_fold is None else nodal + u_fold
+        enter = _negative_reduced_costs(self._pool, self._pool_cols, self._in_lp, c, lb, ub, *self._pool_keep_t,
+                                        np.ascontiguousarray(y[:n_keep]), *self._pool_nx_t, u, ENTER_TOL)
+        return enter, nodal
 
     def _insert_options(self, enter: np.ndarray) -> None:
         """Put options ``enter`` (bid-space positions) into the LP after its bid columns."""
@@ -263,7 +264,7 @@ class ScreenedBackend(EliminatedNetwork):
         cols = np.zeros((self.lp.shape[0], len(enter)))
         cols[:n_keep] = self._keep_dense[:, enter]
         if len(self.active):
-            cols[n_keep:] = self.bid_rows(self.active)[:, enter]
+            cols[n_keep:] = self.bid_rows(self.active, enter)
         self.lp.insert(nb, cols)
         self._lp_bid = np.r_[self._lp_bid, enter]
         self._model_cols = np.r_[self._model_cols[:nb], self.bid_cols[enter], self._model_cols[nb:]]
@@ -316,12 +317,11 @@ class ScreenedBackend(EliminatedNetwork):
         for self.rounds in range(1, MAX_ROUNDS + 1):
             cols, rows, nb = self._model_cols, self._model_rows, len(self._lp_bid)
             c_lp = c[cols]
-            fold_cost = None
+            u_fold = None
             if len(self.folded):
                 w_fold, u_fold = self._fold(c)
-                fold_cost = self.a_nx.T @ u_fold
                 c_lp = c_lp.copy()
-                c_lp[:nb] -= fold_cost[self._lp_bid]
+                c_lp[:nb] -= (self.a_nx.T @ u_fold)[self._lp_bid]
             res = self.lp.solve(c_lp, lb[cols], ub[cols], lo[rows], hi[rows])
             if not res.ok:
                 return self._explicit(c, lb, ub, lo, hi, t0)
@@ -339,7 +339,9 @@ class ScreenedBackend(EliminatedNetwork):
             add = np.concatenate([back, k[unfolded[k]]]).astype(np.int64)
             new = k[~unfolded[k]]
             if not len(new) and not len(add):
-                enter = self._entering_options(c, lb, ub, res.row_dual, fold_cost) if len(self._pool) else new
+                if not len(self._pool):
+                    break
+                enter, nodal = self._entering_options(c, lb, ub, res.row_dual, u_fold)
                 if not len(enter):
                     break
                 self._insert_options(enter)
@@ -367,7 +369,7 @@ class ScreenedBackend(EliminatedNetwork):
         z[self.net_cols] = z_net
         dual = np.zeros(m.n_row)
         dual[self._model_rows] = res.row_dual
-        dual[self.node] = self.nodal_duals(res.row_dual[len(self.keep_rows):], self.active)
+        dual[self.node] = nodal if len(self._pool) else self.nodal_duals(res.row_dual[len(self.keep_rows):], self.active)
         objective = res.objective
         if len(self.folded):
             # each folded row closed by its slack, priced by it: μ = sign · cost of that slack = −w;
@@ -456,6 +458,28 @@ def _through_network(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b
         for q in range(lim_ptr[i], lim_ptr[i + 1]):
             v[lim_idx[q]] += lim_val[q] * w[k]
     return lu_solve_t(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, perm_r, perm_c, b_rows, b_cols, v)
+
+
+@numba.njit(cache=True)
+def _negative_reduced_costs(pool, cols, in_lp, c, lb, ub, k_ptr, k_idx, k_val, y_keep, n_ptr, n_idx, n_val, u, tol):
+    """Positions ``pool[i]`` outside the LP (``in_lp``), with room (ub > lb), whose reduced cost
+    ``c − (kept-row coefficients)·y_keep − (nodal-row coefficients)·u`` is below ``−tol (1 + |c|)``
+    (:meth:`ScreenedBackend._entering_options`), in one pass."""
+    out = np.empty(len(pool), np.int64)
+    n = 0
+    for i in range(len(pool)):
+        j, col = pool[i], cols[i]
+        if in_lp[j] or not ub[col] > lb[col]:
+            continue
+        d = c[col]
+        for q in range(k_ptr[i], k_ptr[i + 1]):
+            d -= k_val[q] * y_keep[k_idx[q]]
+        for q in range(n_ptr[i], n_ptr[i + 1]):
+            d -= n_val[q] * u[n_idx[q]]
+        if d < -tol * (1.0 + abs(c[col])):
+            out[n] = j
+            n += 1
+    return out[:n]
 
 
 @numba.njit(cache=True)

@@ -426,13 +426,18 @@ def evaluation_stage(lin: LinearTD, cfg: MarketConfig) -> JointClearing:
 
 def evaluate_cost(stage: JointClearing, inst: MarketInstance, x: np.ndarray) -> tuple[float, ProgramResult]:
     """Cost of activations ``x`` of the bids in the full linear T&D model with the common slack
-    penalties; forced measures the instance offers are cleared at their best around ``x``."""
+    penalties; forced measures the instance offers are cleared at their best around ``x``.
+
+    With forced measures, ``x`` is first evaluated with none of them: where it violates no limit,
+    that is their best (they cost VoLL and only relieve limits), and no LP is solved."""
     full = inst.with_forced_options()
     prog = stage.program(full.book, stage.spec(), inst.horizon)
     x = np.minimum(x, inst.book.qty_mw)
     if full is inst:
         res = prog.solve(inst.book, inst.base, inst.need_mw[None, :], fix_x=x)
-    else:
+        return res.objective_eur, res
+    res = prog.solve(full.book, inst.base, inst.need_mw[None, :], fix_x=np.r_[x, np.zeros(len(inst.forced))])
+    if not (res.ok and res.flow_slack_mw == 0.0 and res.voltage_slack_pu2 == 0.0):
         res = prog.solve(full.book, inst.base, inst.need_mw[None, :], pin=(np.arange(len(x)), x))
     return res.objective_eur, res
 

@@ -173,8 +173,7 @@ class RollingLoop:
         n_a = self.n_areas
         forced = None
         if self.forced is not None:
-            pos = self.physics.inj
-            forced = self.forced.book((pos.load @ outlook.load_p.T).T, (pos.sgen @ outlook.sgen_p.T).T)
+            forced = self.forced.book(outlook.load_p, outlook.sgen_p)
         return MarketInstance(book, base, dev[0], dev[1:1 + n_a], self._buy_book(dev[1 + n_a:]), forced)
 
     @property

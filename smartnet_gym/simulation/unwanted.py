@@ -72,24 +72,34 @@ class ForcedOptions:
     balance row (their imbalance is aFRR's, as that of the unwanted measures)."""
 
     def __init__(self, system: TDSystem, horizon: int, voll_eur_per_mwh: float):
-        net_pos = system.net.bus.index
         modelled = np.array(sorted(system.linear.bus_area), dtype=np.int64)
         load = np.intersect1d(np.unique(system.load_bus), modelled)
         gen = np.intersect1d(np.unique(system.sgen_bus), modelled)
+        n = len(load) + len(gen)
+        self.horizon, self.size = horizon, horizon * n
+        # per (period, element) of the outlook: its option's position in the book (elements at
+        # buses outside the model have none); each option sums its bus's elements
+        self._load = np.flatnonzero(np.isin(system.load_bus, load))
+        self._gen = np.flatnonzero(np.isin(system.sgen_bus, gen))
+        offsets = n * np.arange(horizon)[:, None]
+        self._load_pos = (offsets + np.searchsorted(load, system.load_bus[self._load])).ravel()
+        self._gen_pos = (offsets + len(load) + np.searchsorted(gen, system.sgen_bus[self._gen])).ravel()
         bus = np.tile(np.r_[load, gen], horizon)
-        n = len(bus)
-        self.rows = net_pos.get_indexer(np.r_[load, gen])       # net.bus rows of one period's options
-        self.n_load = len(load)
         self.layout = BidBook.from_arrays(
             bus=bus, direction=np.tile(np.r_[np.ones(len(load)), -np.ones(len(gen))], horizon),
-            period=np.repeat(np.arange(horizon), len(load) + len(gen)), qty_mw=np.zeros(n),
-            price_eur_per_mwh=np.full(n, voll_eur_per_mwh), unit=np.full(n, FORCED_UNIT))
+            period=np.repeat(np.arange(horizon), n), qty_mw=np.zeros(len(bus)),
+            price_eur_per_mwh=np.full(len(bus), voll_eur_per_mwh), unit=np.full(len(bus), FORCED_UNIT))
 
-    def book(self, load_bus_mw: np.ndarray, gen_bus_mw: np.ndarray) -> BidBook:
-        """The options for an outlook: (H, n_bus) load and generation per bus (net.bus order)."""
-        k, rows = self.n_load, self.rows
-        qty = np.concatenate([load_bus_mw[:, rows[:k]], gen_bus_mw[:, rows[k:]]], axis=1)
-        return self.layout.with_values(qty_mw=np.maximum(qty, 0.0).reshape(-1))
+    def book(self, load_p: np.ndarray, sgen_p: np.ndarray) -> BidBook:
+        """The options for an outlook: (H, n_load) load and (H, n_sgen) generation per element."""
+        load_p, sgen_p = np.asarray(load_p), np.asarray(sgen_p)
+        if len(self._load) < load_p.shape[1]:
+            load_p = load_p[:, self._load]
+        if len(self._gen) < sgen_p.shape[1]:
+            sgen_p = sgen_p[:, self._gen]
+        qty = np.bincount(self._load_pos, load_p.ravel(), self.size)
+        qty += np.bincount(self._gen_pos, sgen_p.ravel(), self.size)
+        return self.layout.with_values(qty_mw=np.maximum(qty, 0.0, out=qty))
 
 
 class UnwantedMeasures:

@@ -23,7 +23,7 @@ from smartnet_gym.market.program import ProgramMatrices
 from smartnet_gym.market.schemes import make_scheme
 from smartnet_gym.market.screening import ScreenedBackend, screenable
 from smartnet_gym.market.solvers import HighsBackend, Solution
-from smartnet_gym.market.stages import MarketInstance, evaluation_stage
+from smartnet_gym.market.stages import MarketInstance, evaluate_cost, evaluation_stage
 
 LP = MarketConfig(qp_epsilon=0.0, backend="highs")
 TOL = 1e-6
@@ -284,3 +284,30 @@ def test_forced_options_priced_in_give_the_explicit_optimum(scheme, idle_solves,
             inst = _with_forced(rng, lin, revalue(rng, lin, inst, stress=0.9))
     if scheme != "CS_C":
         assert used > 0, "no option was ever worth its price: the test would not exercise their entry"
+
+
+def test_evaluation_with_forced_options_skips_the_lp_only_where_they_are_idle(monkeypatch):
+    """The yardstick of fixed activations with forced measures: evaluated without them where no
+    limit is violated, else an LP; both give the LP's cost with the bids pinned (both cases occur)."""
+    lp_solves = []
+    solve = ScreenedBackend.solve
+    monkeypatch.setattr(ScreenedBackend, "solve", lambda self, *a: lp_solves.append(1) or solve(self, *a))
+    shortcut = solved = 0
+    for seed in range(12):
+        rng = np.random.default_rng(6000 + seed)
+        lin = random_linear_td(rng)
+        inst = _with_forced(rng, lin, random_instance(rng, lin, n_storage=0, stress=0.9 if seed % 2 else 0.0))
+        stage = evaluation_stage(lin, LP)
+        full = inst.with_forced_options()
+        x = inst.book.qty_mw * rng.uniform(0.0, 1.0 if seed % 2 else 0.01, len(inst.book))
+        prog = stage.program(full.book, stage.spec(), inst.horizon)
+        before = len(lp_solves)
+        cost = evaluate_cost(stage, inst, x)[0]
+        lps = len(lp_solves) - before
+        pinned = prog.solve(full.book, inst.base, inst.need_mw[None, :], pin=(np.arange(len(x)), x))
+        assert pinned.ok
+        assert_explicit_optimum(prog)         # the pinned LP is HiGHS's optimum of the explicit program
+        assert abs(cost - pinned.objective_eur) <= 1e-7 * (1.0 + abs(pinned.objective_eur))
+        shortcut += not lps
+        solved += bool(lps)
+    assert shortcut and solved, (shortcut, solved)
