@@ -123,8 +123,7 @@ class MarketConfig(_Model):
         None, description="the clearing holds every bus's load shedding and generation curtailment at VoLL as "
         "options (not dispatched; outside the balance): it values a violation at what removing it costs and its "
         "network and voltage slacks are the last resort; false: the slacks stand for the forced measures bus by "
-        "bus; None: true in studies, compare and validate-grid, false in the RL envs (their step is the hot path) "
-        "and with variant 'decentralized' (CS_D's decomposition exchanges the DSOs' bids only)")
+        "bus; None: true, except with variant 'decentralized' (CS_D's decomposition exchanges the DSOs' bids only)")
     penalty_scale: float = Field(1.0, ge=0.01, le=100, description="factor on the last-resort network and voltage "
                                  "slacks; without forced measures as options, on every market penalty (balance, "
                                  "network, voltage) and below 1 only, the derived values being caps [-]")

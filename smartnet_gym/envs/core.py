@@ -99,9 +99,7 @@ class EpisodeCore:
         if self._loop is None:
             from smartnet_gym.simulation.loop import RollingLoop
 
-            # forced measures as options only where the scenario asks for them: they cost ~40 % of a step
-            self._loop = RollingLoop(self.system, self.cfg, scheme=self.scheme_name, physics=self.physics,
-                                     forced_options=False)
+            self._loop = RollingLoop(self.system, self.cfg, scheme=self.scheme_name, physics=self.physics)
         return self._loop
 
     def scheme(self, name: str) -> Scheme:

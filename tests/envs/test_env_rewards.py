@@ -1,4 +1,5 @@
-"""Rewards equal the CBA quantities they claim: each env is replayed by a scripted RollingLoop.
+"""Rewards equal the CBA quantities they claim: each env is replayed by a scripted RollingLoop,
+built as the simulation commands build theirs (so an env values violations as ``compare`` does).
 
 The scripted loop is built on its own copy of the system (from the disk cache) and reset with the
 env's ``start_step`` and ``forecast_seed``; both start from fresh solvers, so results are equal
@@ -27,8 +28,8 @@ ALL_UNITS = ["MV1.101", "transmission"]
 
 def scripted_loop(env, reset_info) -> RollingLoop:
     core = env.unwrapped.core
-    loop = RollingLoop(build_system(core.cfg), core.cfg, scheme=core.scheme_name, physics=core.physics,
-                       forced_options=core.loop.forced is not None)
+    loop = RollingLoop(build_system(core.cfg), core.cfg, scheme=core.scheme_name, physics=core.physics)
+    assert loop.forced is not None      # the simulation commands' clearing: forced measures as options
     loop.reset(reset_info["start_step"], core.episode_steps, np.random.default_rng(reset_info["forecast_seed"]))
     return loop
 
