@@ -30,3 +30,17 @@ def test_entries_are_bounded():
     for i, x in enumerate(arrays):
         assert memo.get((x,), lambda i=i: i) == i
     assert len(memo._entries) <= 3
+
+
+def test_a_read_only_view_is_still_compared_by_its_bytes():
+    """Sealed arrays (read-only, owning their memory) are trusted; a read-only view is not, as its
+    writable base can change it."""
+    memo: ArrayMemo[float] = ArrayMemo(4)
+    base = np.arange(4.0)
+    view = base[:]
+    view.flags.writeable = False
+    sealed = np.arange(3.0)
+    sealed.flags.writeable = False
+    assert memo.get((view, sealed), lambda: float(view.sum())) == 6.0
+    base[0] = 4.0                                     # the view's bytes change through its base
+    assert memo.get((view, sealed), lambda: float(view.sum())) == 10.0

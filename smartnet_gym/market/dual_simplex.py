@@ -26,7 +26,7 @@ from smartnet_gym.numerics.sparse_lu import csr_matvec
 PRIMAL_TOL = 1e-9        # MW (or milli-pu²) a basic variable may sit outside its bounds
 DUAL_TOL = 1e-9          # EUR per unit of reduced cost treated as zero when a bound is chosen
 PIVOT_TOL = 1e-9         # smallest |α| of an entering column
-REFACTOR_EVERY = 32      # rank-one updates between fresh inverses of the basis
+REFACTOR_EVERY = 128     # rank-one updates between fresh inverses of the basis
 MAX_ITERATIONS = 2_000
 
 
@@ -102,7 +102,14 @@ class DualSimplex:
         if self._binv is not None:             # the new columns are nonbasic: basic structurals are < n
             r_b = np.where(basic < n, rows[:, np.minimum(basic, n - 1)], 0.0)
             self._binv = np.ascontiguousarray(np.block([[self._binv, np.zeros((m, k))], [r_b @ self._binv, -np.eye(k)]]))
+        old = self._sparse
         self.a = a
+        if old is not None:       # the present rows' nonzeros keep their columns: only the new rows are read
+            ptr, idx, val = old[0]
+            new_ptr, new_idx, new_val = _csr(np.ascontiguousarray(rows))
+            csr = (np.concatenate((ptr, ptr[-1] + new_ptr[1:])), np.concatenate((idx, new_idx)),
+                   np.concatenate((val, new_val)))
+            self._sparse = (csr, _transpose(*csr, n + n_cols))
         self.basic = np.concatenate((basic, n + n_cols + m + np.arange(k)))
         self.upper = np.concatenate((self.upper[:n], np.zeros(n_cols, bool), self.upper[n:], np.zeros(k, bool)))
 

@@ -196,15 +196,15 @@ class ScreenedBackend(EliminatedNetwork):
         """Put limit rows ``k`` (positions in ``self.lim``) and their two slacks into the LP."""
         n0 = self.lp.shape[1]
         cols = self.slack_cols[k].reshape(-1)
-        self._model_cols = np.r_[self._model_cols, cols]
+        self._model_cols = np.concatenate((self._model_cols, cols))
         rows = np.zeros((len(k), n0 + len(cols)))
         rows[:, :len(self._lp_bid)] = self.bid_rows(k, self._lp_bid)
         slack_pos = n0 + np.arange(len(cols)).reshape(-1, 2)
         rows[np.arange(len(k))[:, None], slack_pos] = self.slack_sign[k]
         self.lp.extend(rows, len(cols))
-        self._model_rows = np.r_[self._model_rows, self.lim[k]]
-        self.active = np.r_[self.active, k]
-        self.idle = np.r_[self.idle, np.zeros(len(k), np.int64)]
+        self._model_rows = np.concatenate((self._model_rows, self.lim[k]))
+        self.active = np.concatenate((self.active, k))
+        self.idle = np.concatenate((self.idle, np.zeros(len(k), np.int64)))
 
     def _lp_limit_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """LP positions of the limit rows and their slacks, and which rows are slack in the basis."""
@@ -266,8 +266,8 @@ class ScreenedBackend(EliminatedNetwork):
         if len(self.active):
             cols[n_keep:] = self.bid_rows(self.active, enter)
         self.lp.insert(nb, cols)
-        self._lp_bid = np.r_[self._lp_bid, enter]
-        self._model_cols = np.r_[self._model_cols[:nb], self.bid_cols[enter], self._model_cols[nb:]]
+        self._lp_bid = np.concatenate((self._lp_bid, enter))
+        self._model_cols = np.concatenate((self._model_cols[:nb], self.bid_cols[enter], self._model_cols[nb:]))
         self._in_lp[enter] = True
 
     def _retire_idle_options(self) -> None:
@@ -347,10 +347,10 @@ class ScreenedBackend(EliminatedNetwork):
                 self._insert_options(enter)
                 continue
             if self.lp.shape[0] + len(add) + len(new) <= MAX_LP_ROWS:
-                add = np.r_[add, new]
+                add = np.concatenate((add, new))
             else:                          # no room in the LP: price them as linear costs first
-                self.folded = np.r_[self.folded, new]
-                self.fold_above = np.r_[self.fold_above, above[new] > 0]
+                self.folded = np.concatenate((self.folded, new))
+                self.fold_above = np.concatenate((self.fold_above, above[new] > 0))
             if len(add) > ROWS_PER_ROUND:
                 add = add[np.argsort(-np.maximum(above, below)[add])[:ROWS_PER_ROUND]]
             if len(add) and self.lp.shape[0] + len(add) > MAX_LP_ROWS and len(self.active):

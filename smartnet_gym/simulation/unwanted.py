@@ -123,6 +123,7 @@ class UnwantedMeasures:
             "network_penalty_eur_per_mwh": REMOVAL_PRIORITY * voll_eur_per_mwh})
         self.prog = ClearingProgram(lin, self.book, ProgramSpec(True, areas, (), root_coupling=True), 1, strict, "highs")
         self.bus_rows = net_pos.get_indexer(buses)
+        self._both_rows = np.concatenate((self.bus_rows, self.bus_rows))    # the options' buses, up then down
         self.n_bus = len(net_pos)
         self.check = ViolationCheck(system)
         # MW a forced measure must move per MW of overload removed from each limited T branch
@@ -135,7 +136,7 @@ class UnwantedMeasures:
     def run(self, state: BaseState, load_bus_mw: np.ndarray, gen_bus_mw: np.ndarray) -> UnwantedOutcome:
         """Remove violations of ``state``; load/gen per bus (net.bus order) bound the options."""
         n = len(self.bus)
-        qty = np.r_[np.maximum(load_bus_mw[self.bus_rows], 0.0), np.maximum(gen_bus_mw[self.bus_rows], 0.0)]
+        qty = np.maximum(np.concatenate((load_bus_mw[self.bus_rows], gen_bus_mw[self.bus_rows])), 0.0)
         book = self.book.with_values(qty_mw=qty)
         res = self.prog.solve(book, state, np.zeros((0, 1)))
         n_areas = len(self.system.areas)
@@ -147,7 +148,7 @@ class UnwantedMeasures:
         per_area = np.zeros(n_areas + 1)
         np.add.at(per_area, np.where(self.area >= 0, self.area, n_areas), cost)
         dp = np.zeros(self.n_bus)
-        np.add.at(dp, np.r_[self.bus_rows, self.bus_rows], book.direction * x)
+        np.add.at(dp, self._both_rows, book.direction * x)
         after = state.first_period(activation_response(self.system.linear, dp))
         return UnwantedOutcome(float(DT_H * x.sum()), float(cost.sum()), float((book.direction * x).sum()),
                                float(DT_H * x[n:].sum()), per_area, x, res.status, self.unresolved(after))

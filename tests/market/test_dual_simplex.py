@@ -95,6 +95,43 @@ def test_rows_added_then_dropped_leave_the_same_lp(seed):
     np.testing.assert_allclose(again.x, base.x, atol=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_sparse_views_follow_every_change_of_the_lp(seed):
+    """Rows and columns added (kept incrementally), inserted or dropped: the kernel's CSR and CSC
+    arrays stay those of the dense matrix, and solves from the changed LP match HiGHS."""
+    rng = np.random.default_rng(300 + seed)
+    a, c, lb, ub, lo, hi = random_lp(rng)
+    m, n = a.shape
+    lp = DualSimplex(a)
+    lp.solve(c, lb, ub, lo, hi)
+
+    def assert_views():
+        (ptr, idx, val), (cptr, cidx, cval) = lp.sparse()
+        dense = np.zeros(lp.shape)
+        dense[np.repeat(np.arange(lp.shape[0]), np.diff(ptr)), idx] = val
+        np.testing.assert_array_equal(dense, lp.a)
+        dense_t = np.zeros(lp.shape[::-1])
+        dense_t[np.repeat(np.arange(lp.shape[1]), np.diff(cptr)), cidx] = cval
+        np.testing.assert_array_equal(dense_t.T, lp.a)
+
+    rows = np.hstack([rng.normal(size=(2, n)) * (rng.random((2, n)) < 0.5), np.kron(np.eye(2), [1.0, -1.0])])
+    lp.extend(rows, 4)
+    assert_views()
+    cols = rng.normal(size=(m + 2, 3)) * (rng.random((m + 2, 3)) < 0.5)
+    lp.insert(n, cols)
+    assert_views()
+    full = np.vstack([np.hstack([a[:, :n], cols[:m], a[:, n:], np.zeros((m, 4))]),
+                      np.hstack([rows[:, :n], cols[m:], rows[:, n:]])])
+    np.testing.assert_array_equal(full, lp.a)
+    c2 = np.r_[c[:n], rng.normal(size=3) * 10, c[n:], np.full(4, 1e3)]
+    lb2, ub2 = np.r_[lb[:n], np.zeros(3), lb[n:], np.zeros(4)], np.r_[ub[:n], np.full(3, 2.0), ub[n:], np.full(4, np.inf)]
+    lo2, hi2 = np.r_[lo, -1.0, -1.0], np.r_[hi, 1.0, 1.0]
+    res = lp.solve(c2, lb2, ub2, lo2, hi2)
+    assert res.ok
+    ref = reference(full, c2, lb2, ub2, lo2, hi2)
+    assert abs(res.objective - ref) <= 1e-7 * (1.0 + abs(ref))
+
+
 def test_a_row_with_a_nonbasic_logical_is_not_dropped():
     a = np.array([[1.0, 1.0]])
     lp = DualSimplex(a)
