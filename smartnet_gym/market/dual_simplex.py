@@ -46,18 +46,26 @@ class SimplexResult:
 
 
 class DualSimplex:
-    """``min c·x  s.t.  lo ≤ A x ≤ hi,  l ≤ x ≤ u`` on a dense ``A`` (m × n) kept between solves.
+    """``min c·x  s.t.  lo ≤ A x ≤ hi,  l ≤ x ≤ u`` on a sparse ``A`` (m × n) kept between solves.
 
     Row ``i`` has a logical column ``s_i = A_i x`` bounded by ``[lo_i, hi_i]``, so the system is
     ``[A −I] (x, s) = 0``; variables ``0…n−1`` are the columns, ``n…n+m−1`` the logicals. The
     basis of the last solve (and which nonbasic variables sit at their upper bound) is the start
     of the next one: only costs and bounds change between clearings, and a boxed nonbasic
     variable is made dual feasible by putting it at the other bound.
+
+    ``A`` is kept as CSR arrays (and CSC, derived when read): the rows over the bids are sparse (a
+    period's rows touch that period's bids, a limit its area's), and so are the columns, so the
+    kernel's row products and column updates read a few % of a dense matrix, and rows or columns
+    added, inserted or dropped move only the nonzeros.
     """
 
     def __init__(self, a: np.ndarray):
-        self.a = np.array(a, dtype=float, ndmin=2)
-        m, n = self.a.shape
+        a = np.ascontiguousarray(np.array(a, dtype=float, ndmin=2))
+        m, n = a.shape
+        self._shape = (m, n)
+        self._rows = _csr(a)
+        self._cols: tuple[np.ndarray, ...] | None = None
         self.basic = np.arange(n, n + m)
         self.upper = np.zeros(n + m, bool)
         self.iterations = 0                       # of the last solve (diagnostics)
@@ -66,58 +74,50 @@ class DualSimplex:
 
     @property
     def a(self) -> np.ndarray:
-        """The dense matrix (C order; the kernel reads it through :meth:`sparse`)."""
-        return self._a
+        """The matrix, dense (a copy: for inspection)."""
+        ptr, idx, val = self._rows
+        out = np.zeros(self._shape)
+        out[np.repeat(np.arange(self._shape[0]), np.diff(ptr)), idx] = val
+        return out
 
-    @a.setter
-    def a(self, value: np.ndarray) -> None:
-        self._a = np.ascontiguousarray(value, dtype=float)
-        self._sparse = None
+    def _set_rows(self, rows: tuple[np.ndarray, ...], shape: tuple[int, int]) -> None:
+        self._rows, self._shape, self._cols = rows, shape, None
 
     def sparse(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """CSR and CSC arrays (indptr, indices, data) of ``a``, rebuilt after a change: the rows
-        over the bids are sparse (a period's rows touch that period's bids, a limit its area's),
-        and so are the columns, so the kernel's row products and column updates read a few % of
-        the dense matrix (and no strided column of it)."""
-        if self._sparse is None:
-            rows = _csr(self._a)
-            self._sparse = (rows, _transpose(*rows, self._a.shape[1]))
-        return self._sparse
+        """CSR and CSC arrays (indptr, indices, data) of ``A`` (the CSC rebuilt after a change)."""
+        if self._cols is None:
+            self._cols = _transpose(*self._rows, self._shape[1])
+        return self._rows, self._cols
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.a.shape
+        return self._shape
 
     def extend(self, rows: np.ndarray, n_cols: int) -> None:
         """Append ``n_cols`` columns, zero on the present rows (they start nonbasic at their lower
         bound), then ``rows`` (k × (n + n_cols)), whose logicals enter the basis (the dual simplex
         then repairs them). The basis inverse grows by a block, ``[[B⁻¹, 0], [R_B B⁻¹, −I]]``: no
         refactorisation."""
-        m, n = self.a.shape
+        m, n = self._shape
         k = rows.shape[0]
-        a = np.zeros((m + k, n + n_cols))
-        a[:m, :n] = self.a
-        a[m:] = rows
         basic = np.where(self.basic >= n, self.basic + n_cols, self.basic)
         if self._binv is not None:             # the new columns are nonbasic: basic structurals are < n
             r_b = np.where(basic < n, rows[:, np.minimum(basic, n - 1)], 0.0)
             self._binv = np.ascontiguousarray(np.block([[self._binv, np.zeros((m, k))], [r_b @ self._binv, -np.eye(k)]]))
-        old = self._sparse
-        self.a = a
-        if old is not None:       # the present rows' nonzeros keep their columns: only the new rows are read
-            ptr, idx, val = old[0]
-            new_ptr, new_idx, new_val = _csr(np.ascontiguousarray(rows))
-            csr = (np.concatenate((ptr, ptr[-1] + new_ptr[1:])), np.concatenate((idx, new_idx)),
-                   np.concatenate((val, new_val)))
-            self._sparse = (csr, _transpose(*csr, n + n_cols))
+        # the present rows' nonzeros keep their columns: only the new rows are read
+        ptr, idx, val = self._rows
+        new_ptr, new_idx, new_val = _csr(np.ascontiguousarray(rows, dtype=float))
+        self._set_rows((np.concatenate((ptr, ptr[-1] + new_ptr[1:])), np.concatenate((idx, new_idx)),
+                        np.concatenate((val, new_val))), (m + k, n + n_cols))
         self.basic = np.concatenate((basic, n + n_cols + m + np.arange(k)))
         self.upper = np.concatenate((self.upper[:n], np.zeros(n_cols, bool), self.upper[n:], np.zeros(k, bool)))
 
     def insert(self, at: int, cols: np.ndarray) -> None:
         """Insert columns (m × q) before column ``at``, nonbasic: the basis and its inverse stay as
         they are, and the next solve puts each new column at the bound its reduced cost asks for."""
+        m, n = self._shape
         q = cols.shape[1]
-        self.a = np.concatenate((self.a[:, :at], cols, self.a[:, at:]), axis=1)
+        self._set_rows(_insert_columns(*self._rows, at, np.ascontiguousarray(cols, dtype=float)), (m, n + q))
         self.basic = np.where(self.basic >= at, self.basic + q, self.basic)
         self.upper = np.concatenate((self.upper[:at], np.zeros(q, bool), self.upper[at:]))
 
@@ -126,7 +126,7 @@ class DualSimplex:
 
         The basis inverse loses the rows' basis positions and the rows' columns, which is exact:
         a basic logical is a unit column, so the rest of the basis does not depend on its row."""
-        m, n = self.a.shape
+        m, n = self._shape
         pos = np.flatnonzero(np.isin(self.basic, n + rows))
         if len(pos) != len(rows) or self.is_basic(cols).any():
             return False
@@ -141,31 +141,27 @@ class DualSimplex:
         keep_var[cols] = False
         keep_var[n + rows] = False
         self.upper = self.upper[keep_var]
-        self.a = self.a[np.ix_(keep_r, keep_c)]
+        self._set_rows(_drop_entries(*self._rows, keep_r, np.where(keep_c, new_col, -1)), (m - len(rows), n2))
         if self._binv is not None:
             self._binv = np.ascontiguousarray(np.delete(self._binv[keep_b], rows, axis=1))
         return True
 
     def is_basic(self, idx: np.ndarray) -> np.ndarray:
         """Which variables of ``idx`` are basic (columns ``< n``, logicals ``n + row``)."""
-        mask = np.zeros(self.a.shape[0] + self.a.shape[1], bool)
+        mask = np.zeros(self._shape[0] + self._shape[1], bool)
         mask[self.basic] = True
         return mask[idx]
 
     def cold_start(self) -> None:
         """Forget the basis: all logicals basic."""
-        m, n = self.a.shape
+        m, n = self._shape
         self.basic = np.arange(n, n + m)
         self.upper[:] = False
         self._binv = None
 
     def _basis_inverse(self) -> np.ndarray | None:
-        m, n = self.a.shape
-        b = np.zeros((m, m))
-        struct = self.basic < n
-        b[:, struct] = self.a[:, self.basic[struct]]
-        logical = np.flatnonzero(~struct)
-        b[self.basic[logical] - n, logical] = -1.0
+        m, n = self._shape
+        b = _basis_matrix(m, n, *self.sparse()[1], self.basic)
         try:
             inv = np.linalg.inv(b)
         except np.linalg.LinAlgError:
@@ -193,7 +189,7 @@ _FAILURES = {_PRIMAL_INFEASIBLE: "primal infeasible", _DUAL_INFEASIBLE: "dual in
 def _iterate(lp: DualSimplex, c, l, u, lo, hi) -> SimplexResult:
     """One solve from the kept basis: the kernel runs until optimal or failed, asking for a fresh
     basis inverse (every ``REFACTOR_EVERY`` updates, or to confirm an answer) on the way."""
-    m, n = lp.a.shape
+    m, n = lp.shape
     cost = np.ascontiguousarray(c, dtype=float)
     lb = np.concatenate((l, lo)).astype(float, copy=False)
     ub = np.concatenate((u, hi)).astype(float, copy=False)
@@ -250,6 +246,74 @@ def _csr(a):
                 indices[k], data[k] = j, a[i, j]
                 k += 1
     return indptr, indices, data
+
+
+@numba.njit(cache=True)
+def _insert_columns(ptr, idx, val, at, cols):
+    """CSR arrays with the dense columns ``cols`` (m × q) inserted before column ``at``."""
+    m, q = cols.shape
+    nnz_new = 0
+    for i in range(m):
+        for j in range(q):
+            if cols[i, j] != 0.0:
+                nnz_new += 1
+    out_ptr = np.zeros(m + 1, np.int64)
+    out_idx = np.empty(len(idx) + nnz_new, np.int64)
+    out_val = np.empty(len(idx) + nnz_new)
+    k = 0
+    for i in range(m):
+        e = ptr[i]
+        while e < ptr[i + 1] and idx[e] < at:
+            out_idx[k], out_val[k] = idx[e], val[e]
+            k += 1
+            e += 1
+        for j in range(q):
+            if cols[i, j] != 0.0:
+                out_idx[k], out_val[k] = at + j, cols[i, j]
+                k += 1
+        while e < ptr[i + 1]:
+            out_idx[k], out_val[k] = idx[e] + q, val[e]
+            k += 1
+            e += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_idx, out_val
+
+
+@numba.njit(cache=True)
+def _drop_entries(ptr, idx, val, keep_row, new_col):
+    """CSR arrays without the rows ``~keep_row`` and the columns whose ``new_col`` is −1 (the
+    others renumbered to ``new_col``)."""
+    m = len(keep_row)
+    out_ptr = np.zeros(int(keep_row.sum()) + 1, np.int64)
+    out_idx = np.empty(len(idx), np.int64)
+    out_val = np.empty(len(idx))
+    k = 0
+    r = 0
+    for i in range(m):
+        if not keep_row[i]:
+            continue
+        for e in range(ptr[i], ptr[i + 1]):
+            j = new_col[idx[e]]
+            if j >= 0:
+                out_idx[k], out_val[k] = j, val[e]
+                k += 1
+        r += 1
+        out_ptr[r] = k
+    return out_ptr, out_idx[:k].copy(), out_val[:k].copy()
+
+
+@numba.njit(cache=True)
+def _basis_matrix(m, n, cptr, cidx, cval, basic):
+    """Dense basis ``B`` (m × m) of ``[A −I]``: the basic columns of ``A`` (CSC) and −1 units."""
+    b = np.zeros((m, m))
+    for p in range(m):
+        j = basic[p]
+        if j < n:
+            for e in range(cptr[j], cptr[j + 1]):
+                b[cidx[e], p] = cval[e]
+        else:
+            b[j - n, p] = -1.0
+    return b
 
 
 @numba.njit(cache=True)
