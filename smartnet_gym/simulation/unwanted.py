@@ -76,7 +76,7 @@ class ForcedOptions:
         load = np.intersect1d(np.unique(system.load_bus), modelled)
         gen = np.intersect1d(np.unique(system.sgen_bus), modelled)
         n = len(load) + len(gen)
-        self.horizon, self.size = horizon, horizon * n
+        self.size = horizon * n                 # options in the book: every period
         # per (period, element) of the outlook: its option's position in the book (elements at
         # buses outside the model have none); each option sums its bus's elements
         self._load = np.flatnonzero(np.isin(system.load_bus, load))
