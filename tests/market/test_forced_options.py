@@ -103,6 +103,16 @@ def test_a_day_does_not_depend_on_the_penalty_scale_with_forced_options(congeste
 def test_the_decomposition_refuses_forced_options_by_name():
     with pytest.raises(ValueError, match="forced_measures.*decentralized"):
         load_scenario("toy", {"market": {"forced_measures": True, "variant": "decentralized"}})
+    # a hand-made instance with options, cleared by the decomposition: refused, not mis-cleared
+    lin = three_bus_td()
+    book = BidBook.from_arrays(bus=[1], direction=[1], period=[0], qty_mw=[10.0], price_eur_per_mwh=[50.0])
+    options = BidBook.from_arrays(bus=[1], direction=[-1], period=[0], qty_mw=[5.0], price_eur_per_mwh=[3000.0],
+                                  unit=[FORCED_UNIT])
+    inst = MarketInstance(book, flat_base(lin, 1), np.array([5.0]), np.zeros((1, 1)), forced=options)
+    scheme = make_scheme("CS_D", lin, LP.model_copy(update={"variant": "decentralized"}))
+    with pytest.raises(ValueError, match="MarketInstance.forced.*decentralized"):
+        scheme.clear(inst)
+    assert scheme.clear(replace(inst, forced=None)).status == "optimal"
 
 
 def test_imbalance_behind_a_congested_line_is_left_to_afrr_not_covered_with_forced_measures():
