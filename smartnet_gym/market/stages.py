@@ -37,10 +37,16 @@ class MarketInstance:
         return len(self.need_mw)
 
     def with_forced_options(self) -> MarketInstance:
-        """The instance the stages clear: the bids followed by the forced measures, if any."""
+        """The instance the stages clear: the bids followed by the forced measures, if any. The
+        same object each time (kept on the instance), so a program asked for it again — the
+        yardstick pricing an optimum and a policy of one step — reuses its filled vectors."""
         if self.forced is None or not len(self.forced):
             return self
-        return replace(self, book=self.book.joined(self.forced), forced=None)
+        full = self.__dict__.get("_with_forced")
+        if full is None:
+            full = replace(self, book=self.book.joined(self.forced), forced=None)
+            object.__setattr__(self, "_with_forced", full)     # frozen: a cache, not a field
+        return full
 
 
 @dataclass
