@@ -10,6 +10,7 @@ Buy bids (CS_E) are a separate :class:`BuyBook`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -101,6 +102,12 @@ class BidBook:
 
     def __len__(self) -> int:
         return len(self.qty_mw)
+
+    @cached_property
+    def forced_rows(self) -> np.ndarray:
+        """(n,) which rows are forced-measure options (unit :data:`FORCED_UNIT`), not bids: the
+        stages of one clearing all ask the same book, so it is computed once per book."""
+        return self.unit == FORCED_UNIT
 
     def layout_key(self) -> tuple[bytes, ...]:
         """What a clearing program is built for: everything but quantities and prices.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from smartnet_gym.market.bids import FORCED_UNIT, BidBook
+from smartnet_gym.market.bids import BidBook
 from smartnet_gym.market.cut_master import CutMasterBackend, ExplicitCutMaster
 from smartnet_gym.market.penalties import balance_penalty, flow_penalty
 from smartnet_gym.market.program import DT_H, ProgramSpec
@@ -172,7 +172,7 @@ class DecentralizedJoint(Stage):
 
     def run(self, inst, state, response):
         book, h = inst.book, inst.horizon
-        if (book.unit == FORCED_UNIT).any():
+        if book.forced_rows.any():
             raise ValueError("MarketInstance.forced: CS_D's decomposition (market.variant 'decentralized') "
                              "exchanges the DSOs' bids only and cannot hold forced measures as options; "
                              "clear it with forced=None or with variant 'centralized'")

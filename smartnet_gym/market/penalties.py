@@ -13,16 +13,15 @@ The clearing holds the forced measures themselves as options (``market.forced_me
 on in the simulation commands and the RL envs alike): each bus's load shedding and generation
 curtailment at VoLL, rows of its book whose unit is ``bids.FORCED_UNIT``. It then values a
 violation at what the measures that remove it cost together, and removes it by flexibility where
-that is cheaper. Its network and voltage slacks
-are then the last resort, at :data:`REMOVAL_PRIORITY` times these values, and
-``market.penalty_scale`` (any value in its range) scales only them. Imbalance it leaves is aFRR's,
-another option with its own price: ``market.balance_penalty_eur_per_mwh`` as configured, which
-``penalty_scale`` does not touch there (a market that must cover every MW would buy room for
-balancing energy with forced measures).
+that is cheaper. Its network and voltage slacks are then the last resort, at
+:data:`REMOVAL_PRIORITY` times these values, and ``market.penalty_scale`` (any value in its range)
+scales only them. Imbalance it leaves is aFRR's, another option with its own price:
+``market.balance_penalty_eur_per_mwh`` as configured, which ``penalty_scale`` does not touch there
+(a market that must cover every MW would buy room for balancing energy with forced measures).
 
 A program without those options (``market.forced_measures: false``, CS_D's decomposition, or a
-hand-made instance) lets its slacks stand for the forced measures bus
-by bus: their penalties are these values with ``market.network_penalty_eur_per_mwh`` as the basis (by default VoLL,
+hand-made instance) lets its slacks stand for the forced measures bus by bus: their penalties are
+these values with ``market.network_penalty_eur_per_mwh`` as the basis (by default VoLL,
 ``simulation.voll_eur_per_mwh``), and never more: a violation the market leaves is removed by
 forced measures at that cost. A flat ``market.voltage_penalty_eur_per_pu2h`` replaces the per-bus
 values where it is lower; ``penalty_scale`` below 1 lowers every market penalty (balance,

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
-from smartnet_gym.market.bids import FORCED_UNIT, BidBook, BuyBook
+from smartnet_gym.market.bids import BidBook, BuyBook
 from smartnet_gym.market.penalties import (
     balance_penalty,
     flow_penalty,
@@ -166,7 +166,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         cost_parts.append(np.broadcast_to(np.asarray(cost, float), (n,)).copy())
         return cols[name]
 
-    removal = bool((book.unit == FORCED_UNIT).any())   # forced measures are options: slacks last
+    removal = bool(book.forced_rows.any())   # forced measures are options: slacks last
     pen_bal = balance_penalty(cfg, removal) * DT_H
     pen_flow = flow_penalty(cfg, removal) * DT_H
     cx = add_cols("x", n_b, 0.0, 0.0, 0.0)
@@ -229,7 +229,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         for g, members in enumerate(spec.groups):
             # forced measures are outside every balance: their imbalance is left to aFRR
             idx = members if isinstance(members, np.ndarray) else np.flatnonzero(np.isin(area, members))
-            idx = idx[book.unit[idx] != FORCED_UNIT]
+            idx = idx[~book.forced_rows[idx]]
             group_members.append(idx)
             r += list(g * h + per[idx]); c += list(cx.start + idx); v += list(s[idx])
             rr = g * h + np.arange(h)
@@ -385,7 +385,7 @@ def build_matrices(lin: LinearTD, book: BidBook, spec: ProgramSpec, horizon: int
         group_members=group_members, limit_areas=tuple(spec.interface_limits), col_area=col_area,
         col_period=col_period, group_area=group_area,
         feeder_rows=_feeder_rows(lin, tuple(spec.areas), d_lim, rows, h),
-        forced_cols=cx.start + np.flatnonzero(book.unit == FORCED_UNIT))
+        forced_cols=cx.start + np.flatnonzero(book.forced_rows))
 
 
 def _coupled_roots(lin: LinearTD, spec: ProgramSpec, feeders: dict) -> tuple[np.ndarray, np.ndarray]:

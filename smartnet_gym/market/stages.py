@@ -8,13 +8,14 @@ Each stage builds its :class:`ClearingProgram` once per bid layout and then only
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 from scipy.sparse.linalg import splu
 
 from smartnet_gym.config import MarketConfig
 from smartnet_gym.grid.linear import BaseState, LinearTD
-from smartnet_gym.market.bids import FORCED_UNIT, BidBook, BuyBook, StorageState
+from smartnet_gym.market.bids import BidBook, BuyBook, StorageState
 from smartnet_gym.market.clearing import ClearingProgram, ProgramResult
 from smartnet_gym.market.program import DT_H, ProgramSpec
 
@@ -42,11 +43,11 @@ class MarketInstance:
         yardstick pricing an optimum and a policy of one step — reuses its filled vectors."""
         if self.forced is None or not len(self.forced):
             return self
-        full = self.__dict__.get("_with_forced")
-        if full is None:
-            full = replace(self, book=self.book.joined(self.forced), forced=None)
-            object.__setattr__(self, "_with_forced", full)     # frozen: a cache, not a field
-        return full
+        return self._joined
+
+    @cached_property
+    def _joined(self) -> MarketInstance:
+        return replace(self, book=self.book.joined(self.forced), forced=None)
 
 
 @dataclass
@@ -205,7 +206,7 @@ def _settle(state: ClearingState, book: BidBook, idx: np.ndarray, x: np.ndarray,
     state.activated_mw[at] += x
     state.remaining_mw[at] = np.maximum(state.remaining_mw[at] - x, 0.0)
     offer = book.price_eur_per_mwh[at]
-    forced = book.unit[at] == FORCED_UNIT
+    forced = book.forced_rows[at]
     if forced.any():
         x = np.where(forced, 0.0, x)
     if state.settlement == "pay_as_bid":
@@ -349,7 +350,7 @@ class ForwardLimits(Stage):
     def run(self, inst, state, response):
         area = bid_areas(self.lin, inst.book)
         idx = in_areas(area, self.areas)
-        idx = idx[inst.book.unit[idx] != FORCED_UNIT]     # forced measures are no flexibility to forward
+        idx = idx[~inst.book.forced_rows[idx]]     # forced measures are no flexibility to forward
         h = inst.horizon
         if not len(idx):
             state.limits.update({a: (np.zeros(h), np.zeros(h)) for a in self.areas})
@@ -386,7 +387,7 @@ class TsoClearing(Stage):
         groups = ((T, *range(len(self.lin.feeders))),)
         prog = self.program(sub, ProgramSpec(True, (), groups, limit_areas), h, tag=str(limit_areas))
         if self.need == "residual":   # total need minus what earlier stages already moved
-            bids = np.flatnonzero(inst.book.unit != FORCED_UNIT)       # forced measures are outside the balance
+            bids = np.flatnonzero(~inst.book.forced_rows)       # forced measures are outside the balance
             need = inst.need_mw - _net(inst.book, bids, state.activated_mw[bids], h)
         else:                          # "transmission": only the imbalance arising at T level
             need = inst.need_mw - inst.area_need_mw.sum(axis=0)
@@ -442,7 +443,7 @@ def evaluate_cost(stage: JointClearing, inst: MarketInstance, x: np.ndarray) -> 
     if full is inst:
         res = prog.solve(inst.book, inst.base, inst.need_mw[None, :], fix_x=x)
         return res.objective_eur, res
-    res = prog.solve(full.book, inst.base, inst.need_mw[None, :], fix_x=np.r_[x, np.zeros(len(inst.forced))])
+    res = prog.solve(full.book, inst.base, inst.need_mw[None, :], fix_x=np.concatenate((x, np.zeros(len(inst.forced)))))
     if not (res.ok and res.flow_slack_mw == 0.0 and res.voltage_slack_pu2 == 0.0):
         res = prog.solve(full.book, inst.base, inst.need_mw[None, :], pin=(np.arange(len(x)), x))
     return res.objective_eur, res

@@ -73,7 +73,8 @@ class RollingLoop:
         oltc = Oltc(system, cfg.grid.mv_oltc_setpoint_pu, cfg.grid.ehv_oltc_setpoint_pu)
         self.physics = PhysicalLayer(system, physics or cfg.simulation.physics, oltc, cfg.simulation.fast_ac)
         self.unwanted = UnwantedMeasures(system, m, cfg.simulation.voll_eur_per_mwh)
-        self.forced = ForcedOptions(system, self.horizon, cfg.simulation.voll_eur_per_mwh) if m.uses_forced_options(forced_options) else None
+        self.forced = (ForcedOptions(system, self.horizon, cfg.simulation.voll_eur_per_mwh)
+                       if m.uses_forced_options(forced_options) else None)
         sim = cfg.simulation
         self.violations = ViolationCheck(system, sim.loading_tolerance_pct, sim.voltage_tolerance_pu)
         self.model_check = ModelCheck(self.violations)
